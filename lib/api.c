@@ -1,0 +1,323 @@
+/*
+ * api.c - the public calls that reach into one core or one I/O APIC from
+ * outside: host register access, embedded-mode interrupt acknowledge, and
+ * installing guest programs and handlers.
+ *
+ * Every argument is checked here, before the register models see it: a bad
+ * CPU index, offset or pin is an API error with a message; a register
+ * access the SDM calls illegal is left to the model (ESR bit, #GP).
+ */
+#include <string.h>
+#include "sim.h"
+
+#define CHECK_SIM(s) do { if (!(s)) return APIC_E_ARG; } while (0)
+
+static int check_cpu(apic_sim *s, uint32_t cpu) {
+  if (cpu >= s->ncpus)
+    return apic__fail(s, APIC_E_CPU, "cpu %u out of range (machine has %u cores)", cpu, s->ncpus);
+  return APIC_OK;
+}
+
+static int check_off(apic_sim *s, uint32_t off) {
+  if (off >= APIC_REG_PAGE)
+    return apic__fail(s, APIC_E_REG, "offset 0x%x is outside the 4 KiB APIC page", off);
+  if (off & (APIC_REG_STRIDE - 1))
+    return apic__fail(s, APIC_E_ALIGN, "offset 0x%x is not on a 16-byte register boundary "
+                      "(SDM 10.4.1)", off);
+  return APIC_OK;
+}
+
+/* After a host-side change a sleeping core may have become runnable. */
+static void after_access(apic_sim *s, uint32_t cpu) {
+  apic__kick(s, cpu);
+}
+
+int apic_lapic_read(apic_sim *s, uint32_t cpu, uint32_t off, uint32_t *val) {
+  CHECK_SIM(s);
+  if (!val) return apic__fail(s, APIC_E_ARG, "val is NULL");
+  int rc = check_cpu(s, cpu);
+  if (!rc) rc = check_off(s, off);
+  if (rc) return rc;
+  return apic__lapic_mmio_read(s, &s->cpus[cpu].apic, off, val);
+}
+
+int apic_lapic_write(apic_sim *s, uint32_t cpu, uint32_t off, uint32_t val) {
+  CHECK_SIM(s);
+  int rc = check_cpu(s, cpu);
+  if (!rc) rc = check_off(s, off);
+  if (rc) return rc;
+  rc = apic__lapic_mmio_write(s, &s->cpus[cpu].apic, off, val);
+  after_access(s, cpu);
+  return rc;
+}
+
+int apic_lapic_rdmsr(apic_sim *s, uint32_t cpu, uint32_t msr, uint64_t *val) {
+  CHECK_SIM(s);
+  if (!val) return apic__fail(s, APIC_E_ARG, "val is NULL");
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  return apic__lapic_rdmsr(s, &s->cpus[cpu].apic, msr, val);
+}
+
+int apic_lapic_wrmsr(apic_sim *s, uint32_t cpu, uint32_t msr, uint64_t val) {
+  CHECK_SIM(s);
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  rc = apic__lapic_wrmsr(s, &s->cpus[cpu].apic, msr, val);
+  after_access(s, cpu);
+  return rc;
+}
+
+const char *apic_lapic_reg_name(uint32_t off) {
+  const apic__lapic_reg *r = apic__lapic_reg_find(off);
+  if (!r || (off & (APIC_REG_STRIDE - 1))) return NULL;
+  if (r->count == 1) return r->name;
+  static const char *const group[3][8] = {  /* read-only string table */
+    {"ISR0", "ISR1", "ISR2", "ISR3", "ISR4", "ISR5", "ISR6", "ISR7"},
+    {"TMR0", "TMR1", "TMR2", "TMR3", "TMR4", "TMR5", "TMR6", "TMR7"},
+    {"IRR0", "IRR1", "IRR2", "IRR3", "IRR4", "IRR5", "IRR6", "IRR7"}};
+  int g = r->off == APIC_REG_ISR0 ? 0 : r->off == APIC_REG_TMR0 ? 1 : 2;
+  return group[g][(off - r->off) / APIC_REG_STRIDE];
+}
+
+int apic_lapic_state_get(apic_sim *s, uint32_t cpu, apic_lapic_state *o) {
+  CHECK_SIM(s);
+  if (!o) return apic__fail(s, APIC_E_ARG, "out is NULL");
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  const apic__lapic *l = &s->cpus[cpu].apic;
+  memset(o, 0, sizeof *o);
+  o->id = l->id;
+  o->version = l->version;
+  o->tpr = l->tpr;
+  o->apr = apic__lapic_apr(l);
+  o->ppr = apic__lapic_ppr(l);
+  o->ldr = l->ldr;
+  o->dfr = l->dfr;
+  o->svr = l->svr;
+  o->esr = l->esr;
+  memcpy(o->irr, l->irr, sizeof o->irr);
+  memcpy(o->isr, l->isr, sizeof o->isr);
+  memcpy(o->tmr, l->tmr, sizeof o->tmr);
+  o->lvt_cmci = l->lvt[APIC__LVT_CMCI];
+  o->lvt_timer = l->lvt[APIC__LVT_TIMER];
+  o->lvt_thermal = l->lvt[APIC__LVT_THERMAL];
+  o->lvt_perf = l->lvt[APIC__LVT_PERF];
+  o->lvt_lint0 = l->lvt[APIC__LVT_LINT0];
+  o->lvt_lint1 = l->lvt[APIC__LVT_LINT1];
+  o->lvt_error = l->lvt[APIC__LVT_ERROR];
+  o->icr_lo = l->icr_lo | (l->sends_pending ? APIC_ICR_DS : 0);
+  o->icr_hi = l->icr_hi;
+  o->timer_icr = l->timer_icr;
+  o->timer_ccr = apic__lapic_timer_ccr(l, s->now);
+  o->timer_dcr = l->timer_dcr;
+  o->apic_base = l->base;
+  o->x2apic = (uint8_t)apic__lapic_x2apic(l);
+  o->nmi_pending = l->nmi_pending;
+  o->init_pending = l->init_pending;
+  o->sipi_pending = l->sipi_pending;
+  o->smi_pending = l->smi_pending;
+  o->wait_sipi = l->wait_sipi;
+  return APIC_OK;
+}
+
+/* ---- I/O APIC ---- */
+
+static int check_io(apic_sim *s, uint32_t io, uint32_t pin, int want_pin) {
+  if (io >= s->nioapics)
+    return apic__fail(s, APIC_E_IOAPIC, "I/O APIC %u out of range (machine has %u)", io,
+                      s->nioapics);
+  if (want_pin && pin >= s->ioapics[io].pins)
+    return apic__fail(s, APIC_E_PIN, "pin %u out of range (I/O APIC %u has %u pins)", pin, io,
+                      s->ioapics[io].pins);
+  return APIC_OK;
+}
+
+int apic_ioapic_read(apic_sim *s, uint32_t io, uint32_t off, uint32_t *val) {
+  CHECK_SIM(s);
+  if (!val) return apic__fail(s, APIC_E_ARG, "val is NULL");
+  int rc = check_io(s, io, 0, 0);
+  return rc ? rc : apic__ioapic_read(s, &s->ioapics[io], off, val);
+}
+
+int apic_ioapic_write(apic_sim *s, uint32_t io, uint32_t off, uint32_t val) {
+  CHECK_SIM(s);
+  int rc = check_io(s, io, 0, 0);
+  return rc ? rc : apic__ioapic_write(s, &s->ioapics[io], off, val);
+}
+
+int apic_ioapic_rte_get(apic_sim *s, uint32_t io, uint32_t pin, uint64_t *rte) {
+  CHECK_SIM(s);
+  if (!rte) return apic__fail(s, APIC_E_ARG, "rte is NULL");
+  int rc = check_io(s, io, pin, 1);
+  if (rc) return rc;
+  *rte = s->ioapics[io].rte[pin];
+  return APIC_OK;
+}
+
+int apic_ioapic_rte_set(apic_sim *s, uint32_t io, uint32_t pin, uint64_t rte) {
+  CHECK_SIM(s);
+  int rc = check_io(s, io, pin, 1);
+  if (rc) return rc;
+  apic__ioapic_rte_write(s, &s->ioapics[io], pin, rte);
+  return APIC_OK;
+}
+
+int apic_ioapic_set_pin(apic_sim *s, uint32_t io, uint32_t pin, int level) {
+  CHECK_SIM(s);
+  int rc = check_io(s, io, pin, 1);
+  if (rc) return rc;
+  apic__ioapic_set_pin(s, &s->ioapics[io], pin, level != 0);
+  return APIC_OK;
+}
+
+int apic_ioapic_set_pin_at(apic_sim *s, uint32_t io, uint32_t pin, int level, uint64_t cycle) {
+  CHECK_SIM(s);
+  int rc = check_io(s, io, pin, 1);
+  if (rc) return rc;
+  if (cycle < s->now)
+    return apic__fail(s, APIC_E_TIME, "cycle %llu is before now (%llu)",
+                      (unsigned long long)cycle, (unsigned long long)s->now);
+  rc = apic__pin_at(s, io, pin, level, cycle);
+  if (rc) s->nomem = 0;
+  return rc ? apic__fail(s, rc, "out of memory scheduling a pin change") : APIC_OK;
+}
+
+/* ---- embedded mode ---- */
+
+int apic_sim_pending(apic_sim *s, uint32_t cpu, int if_flag, apic_intr_kind *kind,
+                     uint8_t *vector) {
+  CHECK_SIM(s);
+  if (!kind || !vector) return apic__fail(s, APIC_E_ARG, "kind and vector must not be NULL");
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  const apic_cpu *c = &s->cpus[cpu];
+  const apic__lapic *l = &c->apic;
+  *kind = APIC_INTR_NONE;
+  *vector = 0;
+  int v;
+  if (l->init_pending) *kind = APIC_INTR_INIT;
+  else if (l->wait_sipi) {
+    if (l->sipi_pending) { *kind = APIC_INTR_SIPI; *vector = l->sipi_vector; }
+  } else if (l->smi_pending && !c->in_smm) *kind = APIC_INTR_SMI;
+  else if (l->nmi_pending && !c->nmi_blocked) { *kind = APIC_INTR_NMI; *vector = 2; }
+  else if (if_flag && l->extint_pending) { *kind = APIC_INTR_EXTINT; *vector = s->cfg.extint_vector; }
+  else if (if_flag && (v = apic__lapic_deliverable(l)) >= 0) {
+    *kind = APIC_INTR_FIXED;
+    *vector = (uint8_t)v;
+  }
+  return APIC_OK;
+}
+
+int apic_sim_ack(apic_sim *s, uint32_t cpu, apic_intr_kind kind, uint8_t *vector) {
+  CHECK_SIM(s);
+  if (!vector) return apic__fail(s, APIC_E_ARG, "vector is NULL");
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  apic_cpu *c = &s->cpus[cpu];
+  apic__lapic *l = &c->apic;
+  switch (kind) {
+  case APIC_INTR_FIXED: {
+    int v = apic__lapic_ack(s, l);
+    /* nothing deliverable any more: the spurious vector (SDM 10.9) */
+    *vector = (uint8_t)(v >= 0 ? v : (int)(l->svr & APIC_SVR_VECTOR_MASK));
+    return APIC_OK;
+  }
+  case APIC_INTR_EXTINT:
+    l->extint_pending = 0;
+    *vector = s->cfg.extint_vector;
+    return APIC_OK;
+  case APIC_INTR_NMI:
+    if (!l->nmi_pending) break;
+    l->nmi_pending = 0;
+    c->nmi_blocked = 1;
+    *vector = 2;
+    return APIC_OK;
+  case APIC_INTR_SMI:
+    if (!l->smi_pending) break;
+    l->smi_pending = 0;
+    *vector = 0;
+    return APIC_OK;
+  case APIC_INTR_INIT:
+    if (!l->init_pending) break;
+    l->init_pending = 0;
+    apic__lapic_init_reset(s, l);
+    l->wait_sipi = 1;
+    *vector = 0;
+    return APIC_OK;
+  case APIC_INTR_SIPI:
+    if (!l->sipi_pending) break;
+    l->sipi_pending = 0;
+    l->wait_sipi = 0;
+    *vector = l->sipi_vector;
+    return APIC_OK;
+  default:
+    return apic__fail(s, APIC_E_ARG, "unknown interrupt kind %d", (int)kind);
+  }
+  return apic__fail(s, APIC_E_STATE, "no %s pending on cpu %u",
+                    kind == APIC_INTR_NMI ? "NMI" : kind == APIC_INTR_SMI ? "SMI"
+                    : kind == APIC_INTR_INIT ? "INIT" : "SIPI", cpu);
+}
+
+int apic_sim_nmi_return(apic_sim *s, uint32_t cpu) {
+  CHECK_SIM(s);
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  s->cpus[cpu].nmi_blocked = 0;
+  return APIC_OK;
+}
+
+/* ---- guest programs ---- */
+
+int apic_sim_set_program(apic_sim *s, uint32_t cpu, apic_guest_fn fn, void *arg) {
+  CHECK_SIM(s);
+  if (!fn) return apic__fail(s, APIC_E_ARG, "program function is NULL");
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  apic_cpu *c = &s->cpus[cpu];
+  if (c->depth)
+    return apic__fail(s, APIC_E_STATE, "cpu %u already runs a program", cpu);
+  c->if_flag = 0;
+  if (apic__cpu_frame_push(s, c, fn, arg, APIC__FRAME_PROGRAM, 0)) {
+    s->nomem = 0;
+    return apic__fail(s, APIC_E_NOMEM, "out of memory for cpu %u's frames", cpu);
+  }
+  c->state = APIC__CORE_RUN;
+  apic__cpu_schedule(s, c, s->now);
+  return s->nomem ? (s->nomem = 0, apic__fail(s, APIC_E_NOMEM, "out of memory")) : APIC_OK;
+}
+
+int apic_sim_set_handler(apic_sim *s, uint32_t cpu, uint8_t vector, apic_guest_fn fn,
+                         void *arg) {
+  CHECK_SIM(s);
+  if (cpu == APIC_NONE) {
+    s->idt[vector].fn = fn;
+    s->idt[vector].arg = arg;
+    return APIC_OK;
+  }
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  apic_cpu *c = &s->cpus[cpu];
+  if (!c->idt) {
+    c->idt = apic__alloc(s, NULL, 256 * sizeof *c->idt);
+    if (!c->idt) return apic__fail(s, APIC_E_NOMEM, "out of memory for cpu %u's vector table", cpu);
+    memset(c->idt, 0, 256 * sizeof *c->idt);
+  }
+  c->idt[vector].fn = fn;
+  c->idt[vector].arg = arg;
+  return APIC_OK;
+}
+
+int apic_sim_set_startup(apic_sim *s, uint8_t page, apic_guest_fn fn, void *arg) {
+  CHECK_SIM(s);
+  s->startup[page].fn = fn;
+  s->startup[page].arg = arg;
+  return APIC_OK;
+}
+
+int apic_sim_set_smi_handler(apic_sim *s, apic_guest_fn fn, void *arg) {
+  CHECK_SIM(s);
+  s->smi.fn = fn;
+  s->smi.arg = arg;
+  return APIC_OK;
+}

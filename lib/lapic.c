@@ -1,0 +1,836 @@
+/*
+ * lapic.c - local APIC registers, priority logic, IPI sending and receiving.
+ *
+ * Register page (SDM Table 10-1; x2APIC MSR 0x800 + offset/16, Table 10-6):
+ *
+ *   off    name        xAPIC  x2APIC    off    name        xAPIC  x2APIC
+ *   020    ID          RW*    RO        280    ESR         RW     RW (0 only)
+ *   030    VER         RO     RO        2F0    LVT_CMCI    RW     RW
+ *   080    TPR         RW     RW        300    ICR_LO      RW     RW (64-bit)
+ *   090    APR         RO     -         310    ICR_HI      RW     -
+ *   0A0    PPR         RO     RO        320    LVT_TIMER   RW     RW
+ *   0B0    EOI         WO     WO (0)    330    LVT_THERMAL RW     RW
+ *   0C0    RRD         RO     -         340    LVT_PERF    RW     RW
+ *   0D0    LDR         RW     RO        350    LVT_LINT0   RW     RW
+ *   0E0    DFR         RW     -         360    LVT_LINT1   RW     RW
+ *   0F0    SVR         RW     RW        370    LVT_ERROR   RW     RW
+ *   100    ISR0..7     RO     RO        380    TIMER_ICR   RW     RW
+ *   180    TMR0..7     RO     RO        390    TIMER_CCR   RO     RO
+ *   200    IRR0..7     RO     RO        3E0    TIMER_DCR   RW     RW
+ *                                       3F0    SELF_IPI    -      WO
+ *
+ * Invariants: PPR and APR are never stored, always derived from TPR, ISR
+ * and IRR. ICR delivery status is "send pending" exactly while
+ * sends_pending > 0, i.e. until the interconnect says the message left.
+ * Access checks come first (mode, existence, direction, reserved bits), then
+ * a small handler per register from the table below does the work.
+ */
+#include <string.h>
+#include "lapic.h"
+#include "sim.h"
+
+/* Writable bits (SDM figures 10-8, 10-12, 10-18, 10-23). */
+#define TPR_WMASK        0xFFu
+#define LDR_XAPIC_WMASK  0xFF000000u
+#define DFR_WMASK        0xF0000000u
+#define SVR_WMASK_BASE   (APIC_SVR_VECTOR_MASK | APIC_SVR_ENABLE | APIC_SVR_FOCUS_OFF)
+#define ICR_LO_WMASK     (APIC_ICR_VECTOR_MASK | APIC_ICR_DM_MASK | APIC_ICR_DESTMODE | \
+                          APIC_ICR_LEVEL | APIC_ICR_TRIGGER | APIC_ICR_SH_MASK)
+#define LVT_TIMER_WMASK  (APIC_LVT_VECTOR_MASK | APIC_LVT_MASKED | APIC_LVT_TIMER_MASK)
+#define LVT_DM_WMASK     (APIC_LVT_VECTOR_MASK | APIC_LVT_DM_MASK | APIC_LVT_MASKED)
+#define LVT_LINT_WMASK   (LVT_DM_WMASK | APIC_LVT_POLARITY | APIC_LVT_TRIGGER)
+#define LVT_ERROR_WMASK  (APIC_LVT_VECTOR_MASK | APIC_LVT_MASKED)
+#define SELF_IPI_WMASK   0xFFu
+#define LVT_RESET        APIC_LVT_MASKED
+#define DFR_RESET        0xFFFFFFFFu
+#define SVR_RESET        0xFFu
+#define APIC_BASE_ADDR_MASK 0x000FFFFFFFFFF000ull
+
+/* Version register values per generation (SDM 10.4.8). */
+#define VER_P6     (0x10u | (4u << APIC_VER_MAXLVT_SHIFT))   /* 5 LVT entries */
+#define VER_XAPIC  (0x15u | (6u << APIC_VER_MAXLVT_SHIFT) | APIC_VER_EOI_SUPPRESS)
+
+static uint32_t bit_of(uint8_t v) { return 1u << (v & 31); }
+static int vec_test(const uint32_t r[8], uint8_t v) { return (r[v >> 5] & bit_of(v)) != 0; }
+static void vec_set(uint32_t r[8], uint8_t v) { r[v >> 5] |= bit_of(v); }
+static void vec_clear(uint32_t r[8], uint8_t v) { r[v >> 5] &= ~bit_of(v); }
+
+int apic__vec_highest(const uint32_t v[8]) {
+  for (int i = 7; i >= 0; i--)
+    if (v[i]) return i * 32 + 31 - __builtin_clz(v[i]);
+  return -1;
+}
+
+int apic__lapic_x2apic(const apic__lapic *l) {
+  return (l->base & APIC_BASE_EXTD) != 0;
+}
+
+static int globally_enabled(const apic__lapic *l) {
+  return (l->base & APIC_BASE_EN) != 0;
+}
+
+int apic__lapic_enabled(const apic__lapic *l) {
+  return globally_enabled(l) && (l->svr & APIC_SVR_ENABLE);
+}
+
+static uint32_t x2apic_ldr(uint32_t id) { /* SDM 10.12.10.2 */
+  return ((id >> 4) << 16) | (1u << (id & 0xF));
+}
+
+static uint32_t maxlvt(const apic__lapic *l) {
+  return (l->version >> APIC_VER_MAXLVT_SHIFT) & 0xFF;
+}
+
+/* ---- priority (SDM 10.8.3.1 and 10.6.2.4) ---- */
+
+uint32_t apic__lapic_ppr(const apic__lapic *l) {
+  int isrv = apic__vec_highest(l->isr);
+  uint32_t isrc = isrv < 0 ? 0 : (uint32_t)isrv & 0xF0;
+  if ((l->tpr & 0xF0) >= isrc) return l->tpr & 0xFF;
+  return isrc;
+}
+
+/*
+ * APR. The SDM's pseudo-code reads "max(TPR[7:4] AND ISRV[7:4], IRRV[7:4])";
+ * taken literally a bitwise AND can be lower than both operands and would
+ * make a busy processor win lowest-priority arbitration. We read it as the
+ * maximum of the three classes (docs/SDM-CHOICES.md, item 1).
+ */
+uint32_t apic__lapic_apr(const apic__lapic *l) {
+  int irrv = apic__vec_highest(l->irr), isrv = apic__vec_highest(l->isr);
+  uint32_t irrc = irrv < 0 ? 0 : (uint32_t)irrv & 0xF0;
+  uint32_t isrc = isrv < 0 ? 0 : (uint32_t)isrv & 0xF0;
+  uint32_t tprc = l->tpr & 0xF0;
+  if (tprc >= irrc && tprc > isrc) return l->tpr & 0xFF;
+  uint32_t m = tprc > isrc ? tprc : isrc;
+  return m > irrc ? m : irrc;
+}
+
+int apic__lapic_deliverable(const apic__lapic *l) {
+  int v = apic__vec_highest(l->irr);
+  if (v < 0 || !globally_enabled(l)) return -1;
+  return ((uint32_t)v & 0xF0) > (apic__lapic_ppr(l) & 0xF0) ? v : -1;
+}
+
+static void note_ppr(apic_sim *s, apic__lapic *l, uint32_t old) {
+  if (!apic__tracing(s)) return;
+  uint32_t now = apic__lapic_ppr(l);
+  if (now != old) apic__event(s, APIC_EV_PPR, l->cpu, 0, now, old);
+}
+
+int apic__lapic_ack(apic_sim *s, apic__lapic *l) {
+  int v = apic__lapic_deliverable(l);
+  if (v < 0) return -1;
+  uint32_t old = apic__lapic_ppr(l);
+  vec_clear(l->irr, (uint8_t)v);
+  vec_set(l->isr, (uint8_t)v);
+  if (apic__tracing(s)) apic__event(s, APIC_EV_ACCEPT, l->cpu, (uint8_t)v, 0, 0);
+  note_ppr(s, l, old);
+  return v;
+}
+
+int apic__lapic_has_slot(const apic__lapic *l, uint8_t vector) {
+  return !vec_test(l->irr, vector);
+}
+
+int apic__lapic_is_focus(const apic__lapic *l, uint8_t vector) {
+  if (l->svr & APIC_SVR_FOCUS_OFF) return 0;
+  return vec_test(l->irr, vector) || vec_test(l->isr, vector);
+}
+
+/* ---- errors (SDM 10.5.3) ---- */
+
+static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t msg);
+
+void apic__lapic_error(apic_sim *s, apic__lapic *l, uint32_t bits) {
+  l->esr_pending |= bits;
+  s->stats.esr_errors++;
+  if (apic__tracing(s)) apic__event(s, APIC_EV_ESR_ERROR, l->cpu, 0, bits, 0);
+  uint32_t lvt = l->lvt[APIC__LVT_ERROR];
+  if (lvt & APIC_LVT_MASKED) return;
+  uint8_t v = (uint8_t)(lvt & APIC_LVT_VECTOR_MASK);
+  if (v < 16) {  /* an illegal error vector logs once, never loops */
+    l->esr_pending |= APIC_ESR_RECV_ILLEGAL;
+    return;
+  }
+  set_irr(s, l, v, 0, 0);
+}
+
+/* ---- receiving (SDM 10.8.4, 10.6.2, 10.4.7.2) ---- */
+
+static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t msg) {
+  if (vec_test(l->irr, v)) {
+    s->stats.coalesced++;
+    if (apic__tracing(s)) {
+      apic_event ev = {0};
+      ev.kind = APIC_EV_IRR_COALESCED; ev.cpu = l->cpu; ev.vector = v; ev.msg = msg;
+      ev.src = APIC_NONE;
+      apic__emit(s, &ev);
+    }
+    return APIC__RX_COALESCED;
+  }
+  vec_set(l->irr, v);
+  if (level) vec_set(l->tmr, v); else vec_clear(l->tmr, v);
+  s->stats.deliveries++;
+  if (apic__tracing(s)) {
+    apic_event ev = {0};
+    ev.kind = APIC_EV_IRR_SET; ev.cpu = l->cpu; ev.vector = v; ev.msg = msg;
+    ev.src = APIC_NONE; ev.a = (uint32_t)level;
+    apic__emit(s, &ev);
+  }
+  apic__kick(s, l->cpu);
+  return APIC__RX_OK;
+}
+
+int apic__lapic_receive(apic_sim *s, apic__lapic *l, const apic__msg *m) {
+  if (!globally_enabled(l)) return APIC__RX_DROPPED;
+  switch (m->mode) {
+  case APIC_DM_FIXED:
+  case APIC_DM_LOWEST:
+    if (!(l->svr & APIC_SVR_ENABLE)) return APIC__RX_DROPPED;
+    if (m->vector < 16) {
+      apic__lapic_error(s, l, APIC_ESR_RECV_ILLEGAL);
+      return APIC__RX_DROPPED;
+    }
+    if (l->model == APIC_MODEL_P6 && !apic__lapic_has_slot(l, m->vector))
+      return APIC__RX_RETRY;  /* P6 holds one per vector in IRR (SDM 10.8.4) */
+    return set_irr(s, l, m->vector, m->level_trig, m->id);
+  case APIC_DM_NMI:
+    l->nmi_pending = 1;
+    break;
+  case APIC_DM_SMI:
+    l->smi_pending = 1;
+    break;
+  case APIC_DM_INIT:
+    if (m->level_trig && !m->assert_) {  /* INIT level de-assert: arb ID sync */
+      l->arb_id = (uint8_t)(l->id & 0xF);
+      return APIC__RX_OK;
+    }
+    l->init_pending = 1;
+    break;
+  case APIC_DM_STARTUP:
+    if (!l->wait_sipi || l->sipi_pending) return APIC__RX_DROPPED;
+    l->sipi_pending = 1;
+    l->sipi_vector = m->vector;
+    break;
+  case APIC_DM_EXTINT:
+    l->extint_pending = 1;
+    break;
+  default:
+    return APIC__RX_DROPPED;
+  }
+  s->stats.deliveries++;
+  apic__kick(s, l->cpu);
+  return APIC__RX_OK;
+}
+
+/* A local interrupt from an LVT entry (SDM 10.5.1). Returns 1 if raised. */
+static int lvt_raise(apic_sim *s, apic__lapic *l, int idx, int level) {
+  uint32_t e = l->lvt[idx];
+  if (e & APIC_LVT_MASKED) return 0;
+  uint32_t dm = (e & APIC_LVT_DM_MASK) >> APIC_LVT_DM_SHIFT;
+  if (idx == APIC__LVT_TIMER || idx == APIC__LVT_ERROR) dm = APIC_DM_FIXED;
+  uint8_t v = (uint8_t)(e & APIC_LVT_VECTOR_MASK);
+  switch (dm) {
+  case APIC_DM_FIXED:
+    if (v < 16) { apic__lapic_error(s, l, APIC_ESR_RECV_ILLEGAL); return 0; }
+    set_irr(s, l, v, level, 0);
+    return 1;
+  case APIC_DM_NMI: l->nmi_pending = 1; break;
+  case APIC_DM_SMI: l->smi_pending = 1; break;
+  case APIC_DM_INIT: l->init_pending = 1; break;
+  case APIC_DM_EXTINT: l->extint_pending = 1; break;
+  default: return 0;  /* reserved delivery modes: nothing happens */
+  }
+  apic__kick(s, l->cpu);
+  return 1;
+}
+
+void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
+  int idx = pin ? APIC__LVT_LINT1 : APIC__LVT_LINT0;
+  uint32_t e = l->lvt[idx];
+  int was = l->lint_level[pin] ^ ((e & APIC_LVT_POLARITY) != 0);
+  l->lint_level[pin] = (uint8_t)(level != 0);
+  int now = l->lint_level[pin] ^ ((e & APIC_LVT_POLARITY) != 0);
+  uint32_t dm = (e & APIC_LVT_DM_MASK) >> APIC_LVT_DM_SHIFT;
+  int level_trig = (e & APIC_LVT_TRIGGER) && dm == APIC_DM_FIXED;
+  if (level_trig) {  /* SDM 10.5.1: remote IRR holds a level LINT until EOI */
+    if (now && !(e & APIC_LVT_REMOTE_IRR) && lvt_raise(s, l, idx, 1))
+      l->lvt[idx] |= APIC_LVT_REMOTE_IRR;
+  } else if (now && !was) {
+    lvt_raise(s, l, idx, 0);
+  }
+}
+
+/* ---- timer (SDM 10.5.4) ---- */
+
+static uint64_t timer_tick(const apic_sim *s, const apic__lapic *l) {
+  uint32_t code = ((l->timer_dcr >> 1) & 4u) | (l->timer_dcr & 3u);
+  uint64_t div = code == 7 ? 1 : 2ull << code;  /* Figure 10-10 */
+  return div * s->cfg.timing.timer_div;
+}
+
+static uint32_t timer_mode(const apic__lapic *l) {
+  return (l->lvt[APIC__LVT_TIMER] & APIC_LVT_TIMER_MASK) >> APIC_LVT_TIMER_SHIFT;
+}
+
+static void timer_arm(apic_sim *s, apic__lapic *l, uint64_t at) {
+  l->timer_next = at;
+  l->timer_gen++;
+  apic__timer_changed(s, l->cpu);
+}
+
+uint32_t apic__lapic_timer_ccr(const apic__lapic *l, uint64_t now) {
+  if (!l->timer_next || timer_mode(l) == APIC_TIMER_TSCDEADLINE) return 0;
+  if (now >= l->timer_next) return 0;
+  uint64_t tick = (l->timer_next - l->timer_t0) / (l->timer_icr ? l->timer_icr : 1);
+  uint64_t left = (l->timer_next - now + tick - 1) / tick;
+  return left > l->timer_icr ? l->timer_icr : (uint32_t)left;
+}
+
+static void timer_start(apic_sim *s, apic__lapic *l) {
+  if (!l->timer_icr) { timer_arm(s, l, 0); return; }
+  l->timer_t0 = s->now;
+  timer_arm(s, l, s->now + (uint64_t)l->timer_icr * timer_tick(s, l));
+}
+
+void apic__lapic_timer_expire(apic_sim *s, apic__lapic *l) {
+  uint32_t mode = timer_mode(l);
+  int masked = (l->lvt[APIC__LVT_TIMER] & APIC_LVT_MASKED) != 0;
+  if (apic__tracing(s)) apic__event(s, APIC_EV_TIMER_FIRE, l->cpu,
+      (uint8_t)(l->lvt[APIC__LVT_TIMER] & APIC_LVT_VECTOR_MASK), (uint32_t)masked, mode);
+  if (mode == APIC_TIMER_PERIODIC && l->timer_icr) {
+    l->timer_t0 = l->timer_next;
+    timer_arm(s, l, l->timer_t0 + (uint64_t)l->timer_icr * timer_tick(s, l));
+  } else {
+    if (mode == APIC_TIMER_TSCDEADLINE) l->tsc_deadline = 0;
+    timer_arm(s, l, 0);
+  }
+  if (masked) {  /* docs/SDM-CHOICES.md item 6: dropped unless the quirk holds it */
+    if (s->cfg.quirks.timer_masked_hold) l->lvt[APIC__LVT_TIMER] |= APIC_LVT_DS;
+    return;
+  }
+  lvt_raise(s, l, APIC__LVT_TIMER, 0);
+}
+
+/* ---- sending (SDM 10.6.1, Tables 10-3 and 10-4) ---- */
+
+/* Applies the valid-combination tables; returns 0 if the IPI is not sent. */
+static int icr_valid(const apic__lapic *l, uint32_t dm, uint32_t sh, int *level_trig,
+                     int assert_) {
+  if (dm == 3 || dm == APIC_DM_EXTINT) return 0;  /* reserved in the ICR */
+  if (sh == APIC_SH_SELF || sh == APIC_SH_ALL) {
+    if (dm != APIC_DM_FIXED) return 0;            /* only fixed to self / all */
+  }
+  if (dm == APIC_DM_INIT && *level_trig && !assert_) {
+    /* INIT level de-assert: P6 only (not on xAPIC, not in x2APIC mode) */
+    return l->model == APIC_MODEL_P6 && sh != APIC_SH_SELF;
+  }
+  if (*level_trig) {
+    /* Level-triggered IPIs are sent as edge (note 2 of both tables);
+       on P6 a level IPI with the level bit clear is ignored. */
+    if (l->model == APIC_MODEL_P6 && !assert_) return 0;
+    if (l->model == APIC_MODEL_P6 && (dm == APIC_DM_SMI || dm == APIC_DM_STARTUP))
+      return 0;
+    *level_trig = 0;
+  }
+  return 1;
+}
+
+static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {
+  uint32_t dm = (lo & APIC_ICR_DM_MASK) >> APIC_ICR_DM_SHIFT;
+  uint32_t sh = (lo & APIC_ICR_SH_MASK) >> APIC_ICR_SH_SHIFT;
+  uint8_t vec = (uint8_t)(lo & APIC_ICR_VECTOR_MASK);
+  int level_trig = (lo & APIC_ICR_TRIGGER) != 0, assert_ = (lo & APIC_ICR_LEVEL) != 0;
+  if (apic__tracing(s)) {
+    apic_event ev = {0};
+    ev.kind = APIC_EV_ICR_WRITE; ev.cpu = l->cpu; ev.src = l->cpu; ev.vector = vec;
+    ev.mode = (uint8_t)dm; ev.dest = dest; ev.a = lo; ev.b = l->icr_hi;
+    ev.flags = ((lo & APIC_ICR_DESTMODE) ? APIC_EVF_LOGICAL : 0) | (sh << APIC_EVF_SH_SHIFT);
+    apic__emit(s, &ev);
+  }
+  if (!icr_valid(l, dm, sh, &level_trig, assert_)) {
+    if (apic__tracing(s)) apic__event(s, APIC_EV_ICR_INVALID, l->cpu, vec, lo, dest);
+    return;
+  }
+  if ((dm == APIC_DM_FIXED || dm == APIC_DM_LOWEST) && vec < 16) {
+    apic__lapic_error(s, l, APIC_ESR_SEND_ILLEGAL);  /* SDM 10.5.3: not sent */
+    return;
+  }
+  apic__msg m;
+  memset(&m, 0, sizeof m);
+  m.kind = APIC__MSG_INTR;
+  m.t_origin = s->now;
+  m.src = l->cpu;
+  m.dest = dest;
+  m.target = APIC_NONE;
+  m.vector = vec;
+  m.mode = (uint8_t)dm;
+  m.shorthand = (uint8_t)sh;
+  m.logical = (lo & APIC_ICR_DESTMODE) != 0;
+  m.level_trig = (uint8_t)level_trig;
+  m.assert_ = (uint8_t)assert_;
+  m.x2apic = (uint8_t)apic__lapic_x2apic(l);
+  l->sends_pending++;
+  apic__post(s, &m);
+}
+
+static void send_eoi_message(apic_sim *s, apic__lapic *l, uint8_t v) {
+  apic__msg m;
+  memset(&m, 0, sizeof m);
+  m.kind = APIC__MSG_EOI;
+  m.t_origin = s->now;
+  m.src = l->cpu;
+  m.target = APIC_NONE;
+  m.vector = v;
+  if (apic__tracing(s)) apic__event(s, APIC_EV_EOI_MSG, l->cpu, v, 0, 0);
+  apic__post(s, &m);
+}
+
+static void do_eoi(apic_sim *s, apic__lapic *l) {
+  int v = apic__vec_highest(l->isr);
+  if (v < 0) return;  /* EOI with nothing in service: ignored */
+  uint32_t old = apic__lapic_ppr(l);
+  vec_clear(l->isr, (uint8_t)v);
+  if (apic__tracing(s)) apic__event(s, APIC_EV_EOI, l->cpu, (uint8_t)v, 0, 0);
+  note_ppr(s, l, old);
+  if (vec_test(l->tmr, (uint8_t)v)) {  /* level-triggered (SDM 10.8.5) */
+    for (int i = APIC__LVT_LINT0; i <= APIC__LVT_LINT1; i++)
+      if ((l->lvt[i] & APIC_LVT_VECTOR_MASK) == (uint32_t)v && (l->lvt[i] & APIC_LVT_REMOTE_IRR)) {
+        l->lvt[i] &= ~APIC_LVT_REMOTE_IRR;
+        apic__lapic_lint(s, l, i - APIC__LVT_LINT0, l->lint_level[i - APIC__LVT_LINT0]);
+      }
+    int suppress = (l->version & APIC_VER_EOI_SUPPRESS) && (l->svr & APIC_SVR_EOI_SUPPRESS);
+    if (!suppress) send_eoi_message(s, l, (uint8_t)v);
+  }
+  apic__kick(s, l->cpu);
+}
+
+/* ---- register handlers ---- */
+
+typedef struct acc {
+  apic_sim *s;
+  apic__lapic *l;
+  unsigned i;      /* index within a register group (ISR3 -> 3) */
+  int x2;          /* access through the x2APIC MSRs */
+} acc;
+
+#define RSVD(a, v, wmask) ((a)->x2 && ((v) & ~(uint64_t)(wmask)))
+
+static uint64_t r_id(acc *a) {
+  if (a->x2) return a->l->id;
+  uint32_t mask = a->l->model == APIC_MODEL_P6 ? 0xFu : 0xFFu;
+  return (uint64_t)(a->l->id & mask) << APIC_ICR_DEST_SHIFT;
+}
+static int w_id(acc *a, uint64_t v) {
+  uint32_t mask = a->l->model == APIC_MODEL_P6 ? 0xFu : 0xFFu;
+  a->l->id = (uint32_t)(v >> APIC_ICR_DEST_SHIFT) & mask;
+  apic__ids_changed(a->s);
+  return APIC_OK;
+}
+static uint64_t r_ver(acc *a) { return a->l->version; }
+static uint64_t r_tpr(acc *a) { return a->l->tpr; }
+static int w_tpr(acc *a, uint64_t v) {
+  if (RSVD(a, v, TPR_WMASK)) return APIC_GP;
+  apic__lapic *l = a->l;
+  uint32_t old = l->tpr, oldppr = apic__lapic_ppr(l);
+  l->tpr = (uint32_t)v & TPR_WMASK;
+  if (apic__tracing(a->s)) apic__event(a->s, APIC_EV_TPR, l->cpu, 0, l->tpr, old);
+  note_ppr(a->s, l, oldppr);
+  apic__kick(a->s, l->cpu);
+  return APIC_OK;
+}
+static uint64_t r_apr(acc *a) { return apic__lapic_apr(a->l); }
+static uint64_t r_ppr(acc *a) { return apic__lapic_ppr(a->l); }
+static int w_eoi(acc *a, uint64_t v) {
+  if (a->x2 && v) return APIC_GP;  /* SDM Table 10-6: WRMSR of non-zero EOI */
+  do_eoi(a->s, a->l);
+  return APIC_OK;
+}
+static uint64_t r_zero(acc *a) { (void)a; return 0; }
+static uint64_t r_ldr(acc *a) { return a->l->ldr; }
+static int w_ldr(acc *a, uint64_t v) {
+  a->l->ldr = (uint32_t)v & LDR_XAPIC_WMASK;
+  apic__ids_changed(a->s);
+  return APIC_OK;
+}
+static uint64_t r_dfr(acc *a) { return a->l->dfr | ~DFR_WMASK; }
+static int w_dfr(acc *a, uint64_t v) {
+  a->l->dfr = ((uint32_t)v & DFR_WMASK) | ~DFR_WMASK;
+  apic__ids_changed(a->s);
+  return APIC_OK;
+}
+static uint32_t svr_wmask(const apic__lapic *l) {
+  uint32_t m = SVR_WMASK_BASE;
+  if (l->version & APIC_VER_EOI_SUPPRESS) m |= APIC_SVR_EOI_SUPPRESS;
+  if (l->model == APIC_MODEL_P6) m &= ~0xFu;  /* vector bits 3:0 hardwired to 1 */
+  return m;
+}
+static uint64_t r_svr(acc *a) {
+  return a->l->svr | (a->l->model == APIC_MODEL_P6 ? 0xFu : 0u);
+}
+static int w_svr(acc *a, uint64_t v) {
+  apic__lapic *l = a->l;
+  uint32_t m = svr_wmask(l);
+  if (RSVD(a, v, m | (l->model == APIC_MODEL_P6 ? 0xFu : 0u))) return APIC_GP;
+  int was = (l->svr & APIC_SVR_ENABLE) != 0;
+  l->svr = (uint32_t)v & m;
+  if (was && !(l->svr & APIC_SVR_ENABLE))  /* SDM 10.4.7.2: all LVT masked */
+    for (int i = 0; i < APIC__LVT_COUNT; i++) l->lvt[i] |= APIC_LVT_MASKED;
+  apic__kick(a->s, l->cpu);
+  return APIC_OK;
+}
+static uint64_t r_isr(acc *a) { return a->l->isr[a->i]; }
+static uint64_t r_tmr(acc *a) { return a->l->tmr[a->i]; }
+static uint64_t r_irr(acc *a) { return a->l->irr[a->i]; }
+static uint64_t r_esr(acc *a) { return a->l->esr; }
+static int w_esr(acc *a, uint64_t v) {
+  if (a->x2 && v) return APIC_GP;
+  /* SDM 10.5.3: the write latches errors seen since the previous write */
+  a->l->esr = a->l->esr_pending;
+  a->l->esr_pending = 0;
+  return APIC_OK;
+}
+static uint64_t r_icr_lo(acc *a) {
+  apic__lapic *l = a->l;
+  if (a->x2) return ((uint64_t)l->icr_hi << 32) | (l->icr_lo & ~APIC_ICR_DS);
+  return (l->icr_lo & ~APIC_ICR_DS) | (l->sends_pending ? APIC_ICR_DS : 0);
+}
+static int w_icr_lo(acc *a, uint64_t v) {
+  apic__lapic *l = a->l;
+  if (a->x2) {  /* one 64-bit write; bit 12 is ignored (SDM 10.12.9) */
+    if ((uint32_t)v & ~(ICR_LO_WMASK | APIC_ICR_DS)) return APIC_GP;
+    l->icr_lo = (uint32_t)v & ICR_LO_WMASK;
+    l->icr_hi = (uint32_t)(v >> 32);
+    send_ipi(a->s, l, l->icr_lo, l->icr_hi);
+    return APIC_OK;
+  }
+  l->icr_lo = (uint32_t)v & ICR_LO_WMASK;
+  uint32_t mask = l->model == APIC_MODEL_P6 ? 0xFu : 0xFFu;
+  send_ipi(a->s, l, l->icr_lo, (l->icr_hi >> APIC_ICR_DEST_SHIFT) & mask);
+  return APIC_OK;
+}
+static uint64_t r_icr_hi(acc *a) { return a->l->icr_hi; }
+static int w_icr_hi(acc *a, uint64_t v) {
+  uint32_t mask = a->l->model == APIC_MODEL_P6 ? 0x0F000000u : 0xFF000000u;
+  a->l->icr_hi = (uint32_t)v & mask;
+  return APIC_OK;
+}
+
+static const uint32_t lvt_wmask[APIC__LVT_COUNT] = {
+  [APIC__LVT_CMCI] = LVT_DM_WMASK, [APIC__LVT_TIMER] = LVT_TIMER_WMASK,
+  [APIC__LVT_THERMAL] = LVT_DM_WMASK, [APIC__LVT_PERF] = LVT_DM_WMASK,
+  [APIC__LVT_LINT0] = LVT_LINT_WMASK, [APIC__LVT_LINT1] = LVT_LINT_WMASK,
+  [APIC__LVT_ERROR] = LVT_ERROR_WMASK,
+};
+/* Read-only bits kept by a write: delivery status, remote IRR. */
+#define LVT_RO_BITS (APIC_LVT_DS | APIC_LVT_REMOTE_IRR)
+
+static int lvt_write(acc *a, int idx, uint64_t v) {
+  apic__lapic *l = a->l;
+  uint32_t m = lvt_wmask[idx];
+  if (idx == APIC__LVT_TIMER && l->model == APIC_MODEL_P6)
+    m &= ~(2u << APIC_LVT_TIMER_SHIFT);  /* no TSC-deadline mode on P6 */
+  if (RSVD(a, v, m)) return APIC_GP;
+  uint32_t old = l->lvt[idx];
+  uint32_t nv = ((uint32_t)v & m) | (old & LVT_RO_BITS);
+  if (!(l->svr & APIC_SVR_ENABLE)) nv |= APIC_LVT_MASKED;  /* SDM 10.4.7.2 */
+  l->lvt[idx] = nv;
+  if (idx == APIC__LVT_TIMER) {
+    uint32_t om = (old & APIC_LVT_TIMER_MASK) >> APIC_LVT_TIMER_SHIFT;
+    uint32_t nm = (nv & APIC_LVT_TIMER_MASK) >> APIC_LVT_TIMER_SHIFT;
+    if ((om == APIC_TIMER_TSCDEADLINE) != (nm == APIC_TIMER_TSCDEADLINE)) {
+      /* SDM 10.5.4.1: switching to or from TSC-deadline mode disarms */
+      l->tsc_deadline = 0;
+      l->timer_icr = 0;
+      timer_arm(a->s, l, 0);
+    }
+    if ((nv & APIC_LVT_DS) && !(nv & APIC_LVT_MASKED)) {  /* held expiry */
+      l->lvt[idx] &= ~APIC_LVT_DS;
+      lvt_raise(a->s, l, idx, 0);
+    }
+  }
+  if ((idx == APIC__LVT_LINT0 || idx == APIC__LVT_LINT1) && !(nv & APIC_LVT_MASKED))
+    apic__lapic_lint(a->s, l, idx - APIC__LVT_LINT0, l->lint_level[idx - APIC__LVT_LINT0]);
+  return APIC_OK;
+}
+static uint64_t r_lvt(acc *a, int idx) { return a->l->lvt[idx]; }
+#define LVT_HANDLERS(name, idx)                                              \
+  static uint64_t r_##name(acc *a) { return r_lvt(a, idx); }                 \
+  static int w_##name(acc *a, uint64_t v) { return lvt_write(a, idx, v); }
+LVT_HANDLERS(cmci, APIC__LVT_CMCI)
+LVT_HANDLERS(timer, APIC__LVT_TIMER)
+LVT_HANDLERS(thermal, APIC__LVT_THERMAL)
+LVT_HANDLERS(perf, APIC__LVT_PERF)
+LVT_HANDLERS(lint0, APIC__LVT_LINT0)
+LVT_HANDLERS(lint1, APIC__LVT_LINT1)
+LVT_HANDLERS(error, APIC__LVT_ERROR)
+
+static uint64_t r_ticr(acc *a) { return a->l->timer_icr; }
+static int w_ticr(acc *a, uint64_t v) {
+  if (RSVD(a, v, 0xFFFFFFFFu)) return APIC_GP;
+  if (timer_mode(a->l) == APIC_TIMER_TSCDEADLINE) return APIC_OK;  /* ignored */
+  a->l->timer_icr = (uint32_t)v;
+  timer_start(a->s, a->l);
+  return APIC_OK;
+}
+static uint64_t r_tccr(acc *a) { return apic__lapic_timer_ccr(a->l, a->s->now); }
+static uint64_t r_tdcr(acc *a) { return a->l->timer_dcr; }
+static int w_tdcr(acc *a, uint64_t v) {
+  if (RSVD(a, v, APIC_DCR_MASK)) return APIC_GP;
+  apic__lapic *l = a->l;
+  uint32_t left = apic__lapic_timer_ccr(l, a->s->now);
+  l->timer_dcr = (uint32_t)v & APIC_DCR_MASK;
+  if (l->timer_next && timer_mode(l) != APIC_TIMER_TSCDEADLINE) {
+    /* keep the current count, continue at the new rate */
+    uint64_t tick = timer_tick(a->s, l);
+    uint64_t next = a->s->now + (uint64_t)left * tick;
+    l->timer_t0 = next - (uint64_t)l->timer_icr * tick;
+    timer_arm(a->s, l, next);
+  }
+  return APIC_OK;
+}
+static int w_self_ipi(acc *a, uint64_t v) {
+  if (RSVD(a, v, SELF_IPI_WMASK)) return APIC_GP;
+  send_ipi(a->s, a->l, APIC_ICR_LO(v & SELF_IPI_WMASK, APIC_DM_FIXED, APIC_ICR_SH(APIC_SH_SELF)),
+           0);
+  return APIC_OK;
+}
+
+/* ---- the register table ---- */
+
+typedef struct reg_ops {
+  uint64_t (*rd)(acc *a);
+  int (*wr)(acc *a, uint64_t v);
+  uint8_t min_lvt;  /* register exists only if VER max LVT >= this */
+} reg_ops;
+
+#define XA  (APIC__ACC_XAPIC)
+#define X2  (APIC__ACC_X2APIC)
+#define RW  (APIC__ACC_R | APIC__ACC_W)
+#define RO  (APIC__ACC_R)
+#define WO  (APIC__ACC_W)
+
+const apic__lapic_reg apic__lapic_regs[] = {
+  {"ID",          APIC_REG_ID,          1, RW | XA | X2 | APIC__ACC_X2RO, 0, "10.4.6"},
+  {"VER",         APIC_REG_VER,         1, RO | XA | X2, 0, "10.4.8"},
+  {"TPR",         APIC_REG_TPR,         1, RW | XA | X2, 0, "10.8.3.1"},
+  {"APR",         APIC_REG_APR,         1, RO | XA, 0, "10.6.2.4"},
+  {"PPR",         APIC_REG_PPR,         1, RO | XA | X2, 0, "10.8.3.1"},
+  {"EOI",         APIC_REG_EOI,         1, WO | XA | X2, 0, "10.8.5"},
+  {"RRD",         APIC_REG_RRD,         1, RO | XA, 0, "10.4.1"},
+  {"LDR",         APIC_REG_LDR,         1, RW | XA | X2 | APIC__ACC_X2RO, 0, "10.6.2.2"},
+  {"DFR",         APIC_REG_DFR,         1, RW | XA, DFR_RESET, "10.6.2.2"},
+  {"SVR",         APIC_REG_SVR,         1, RW | XA | X2, SVR_RESET, "10.9"},
+  {"ISR",         APIC_REG_ISR0,        8, RO | XA | X2, 0, "10.8.4"},
+  {"TMR",         APIC_REG_TMR0,        8, RO | XA | X2, 0, "10.8.4"},
+  {"IRR",         APIC_REG_IRR0,        8, RO | XA | X2, 0, "10.8.4"},
+  {"ESR",         APIC_REG_ESR,         1, RW | XA | X2, 0, "10.5.3"},
+  {"LVT_CMCI",    APIC_REG_LVT_CMCI,    1, RW | XA | X2, LVT_RESET, "10.5.1"},
+  {"ICR_LO",      APIC_REG_ICR_LO,      1, RW | XA | X2, 0, "10.6.1"},
+  {"ICR_HI",      APIC_REG_ICR_HI,      1, RW | XA, 0, "10.6.1"},
+  {"LVT_TIMER",   APIC_REG_LVT_TIMER,   1, RW | XA | X2, LVT_RESET, "10.5.1"},
+  {"LVT_THERMAL", APIC_REG_LVT_THERMAL, 1, RW | XA | X2, LVT_RESET, "10.5.1"},
+  {"LVT_PERF",    APIC_REG_LVT_PERF,    1, RW | XA | X2, LVT_RESET, "10.5.1"},
+  {"LVT_LINT0",   APIC_REG_LVT_LINT0,   1, RW | XA | X2, LVT_RESET, "10.5.1"},
+  {"LVT_LINT1",   APIC_REG_LVT_LINT1,   1, RW | XA | X2, LVT_RESET, "10.5.1"},
+  {"LVT_ERROR",   APIC_REG_LVT_ERROR,   1, RW | XA | X2, LVT_RESET, "10.5.1"},
+  {"TIMER_ICR",   APIC_REG_TIMER_ICR,   1, RW | XA | X2, 0, "10.5.4"},
+  {"TIMER_CCR",   APIC_REG_TIMER_CCR,   1, RO | XA | X2, 0, "10.5.4"},
+  {"TIMER_DCR",   APIC_REG_TIMER_DCR,   1, RW | XA | X2, 0, "10.5.4"},
+  {"SELF_IPI",    APIC_REG_SELF_IPI,    1, WO | X2, 0, "10.12.11"},
+};
+const unsigned apic__lapic_nregs = sizeof apic__lapic_regs / sizeof apic__lapic_regs[0];
+
+/* Handlers in the same order as apic__lapic_regs. */
+static const reg_ops ops[] = {
+  {r_id, w_id, 0}, {r_ver, NULL, 0}, {r_tpr, w_tpr, 0}, {r_apr, NULL, 0},
+  {r_ppr, NULL, 0}, {NULL, w_eoi, 0}, {r_zero, NULL, 0}, {r_ldr, w_ldr, 0},
+  {r_dfr, w_dfr, 0}, {r_svr, w_svr, 0}, {r_isr, NULL, 0}, {r_tmr, NULL, 0},
+  {r_irr, NULL, 0}, {r_esr, w_esr, 0}, {r_cmci, w_cmci, 6}, {r_icr_lo, w_icr_lo, 0},
+  {r_icr_hi, w_icr_hi, 0}, {r_timer, w_timer, 0}, {r_thermal, w_thermal, 5},
+  {r_perf, w_perf, 0}, {r_lint0, w_lint0, 0}, {r_lint1, w_lint1, 0},
+  {r_error, w_error, 0}, {r_ticr, w_ticr, 0}, {r_tccr, NULL, 0}, {r_tdcr, w_tdcr, 0},
+  {NULL, w_self_ipi, 0},
+};
+_Static_assert(sizeof ops / sizeof ops[0] ==
+               sizeof apic__lapic_regs / sizeof apic__lapic_regs[0],
+               "one handler row per register");
+
+/* Binary search by offset; *i receives the index within the group. */
+static int reg_index(uint32_t off, unsigned *i) {
+  int lo = 0, hi = (int)apic__lapic_nregs - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    const apic__lapic_reg *r = &apic__lapic_regs[mid];
+    if (off < r->off) hi = mid - 1;
+    else if (off >= r->off + r->count * APIC_REG_STRIDE) lo = mid + 1;
+    else { *i = (off - r->off) / APIC_REG_STRIDE; return mid; }
+  }
+  return -1;
+}
+
+const apic__lapic_reg *apic__lapic_reg_find(uint32_t off) {
+  unsigned i;
+  int k = reg_index(off, &i);
+  return k < 0 ? NULL : &apic__lapic_regs[k];
+}
+
+/* Does register k exist for this APIC in the given mode? */
+static int reg_present(const apic__lapic *l, int k, int x2) {
+  const apic__lapic_reg *r = &apic__lapic_regs[k];
+  if (!(r->access & (x2 ? APIC__ACC_X2APIC : APIC__ACC_XAPIC))) return 0;
+  return maxlvt(l) >= ops[k].min_lvt;
+}
+
+int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *val) {
+  *val = 0;
+  if (!globally_enabled(l) || apic__lapic_x2apic(l)) return APIC_OK;  /* MMIO absent */
+  unsigned i = 0;
+  int k = reg_index(off, &i);
+  if (k < 0 || !reg_present(l, k, 0)) {
+    apic__lapic_error(s, l, APIC_ESR_ILLEGAL_REG);
+    return APIC_OK;
+  }
+  if (ops[k].rd) {
+    acc a = {s, l, i, 0};
+    *val = (uint32_t)ops[k].rd(&a);
+  }
+  return APIC_OK;
+}
+
+int apic__lapic_mmio_write(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t val) {
+  if (!globally_enabled(l) || apic__lapic_x2apic(l)) return APIC_OK;
+  unsigned i = 0;
+  int k = reg_index(off, &i);
+  if (k < 0 || !reg_present(l, k, 0)) {
+    apic__lapic_error(s, l, APIC_ESR_ILLEGAL_REG);
+    return APIC_OK;
+  }
+  if (ops[k].wr) {  /* writes to read-only registers are ignored */
+    acc a = {s, l, i, 0};
+    ops[k].wr(&a, val);
+  }
+  return APIC_OK;
+}
+
+/* ---- IA32_APIC_BASE and mode transitions (SDM 10.12.5, Figure 10-27) ---- */
+
+static void power_up(apic__lapic *l) {
+  memset(l->irr, 0, sizeof l->irr);
+  memset(l->isr, 0, sizeof l->isr);
+  memset(l->tmr, 0, sizeof l->tmr);
+  l->tpr = l->icr_lo = l->icr_hi = 0;
+  l->ldr = 0;
+  l->dfr = DFR_RESET;
+  l->svr = SVR_RESET & ~(l->model == APIC_MODEL_P6 ? 0xFu : 0u);
+  l->esr = l->esr_pending = 0;
+  for (int i = 0; i < APIC__LVT_COUNT; i++) l->lvt[i] = LVT_RESET;
+  l->timer_icr = l->timer_dcr = 0;
+  l->tsc_deadline = 0;
+  l->nmi_pending = l->smi_pending = l->init_pending = l->extint_pending = 0;
+  l->sipi_pending = 0;
+}
+
+static void set_mode_regs(apic__lapic *l) {
+  if (apic__lapic_x2apic(l)) {
+    l->id = l->initial_id;
+    l->ldr = x2apic_ldr(l->id);
+  }
+}
+
+void apic__lapic_init(apic_sim *s, apic__lapic *l, uint32_t cpu, uint32_t id,
+                      apic_model model, int x2apic, int bsp) {
+  (void)s;
+  memset(l, 0, sizeof *l);
+  l->cpu = cpu;
+  l->model = (uint8_t)model;
+  l->id = l->initial_id = id;
+  l->arb_id = (uint8_t)(id & 0xF);
+  l->version = model == APIC_MODEL_P6 ? VER_P6 : VER_XAPIC;
+  l->base = APIC_BASE_ADDR_DEFAULT | APIC_BASE_EN | (bsp ? APIC_BASE_BSP : 0) |
+            (x2apic ? APIC_BASE_EXTD : 0);
+  power_up(l);
+  set_mode_regs(l);
+}
+
+void apic__lapic_init_reset(apic_sim *s, apic__lapic *l) {
+  uint32_t old = apic__lapic_ppr(l);
+  uint32_t id = l->id;
+  power_up(l);
+  l->id = id;  /* INIT keeps the APIC ID and arbitration ID (SDM 10.4.7.3) */
+  set_mode_regs(l);
+  if (l->timer_next) timer_arm(s, l, 0);
+  note_ppr(s, l, old);
+  apic__ids_changed(s);
+}
+
+static int wr_apic_base(apic_sim *s, apic__lapic *l, uint64_t v) {
+  uint64_t allowed = APIC_BASE_ADDR_MASK | APIC_BASE_EN | APIC_BASE_EXTD | APIC_BASE_BSP;
+  if (v & ~allowed) return APIC_GP;
+  int en = (v & APIC_BASE_EN) != 0, x2 = (v & APIC_BASE_EXTD) != 0;
+  int old_en = globally_enabled(l), old_x2 = apic__lapic_x2apic(l);
+  if (x2 && !en) return APIC_GP;                               /* invalid state */
+  if (x2 && l->model == APIC_MODEL_P6) return APIC_GP;         /* no x2APIC */
+  if (old_x2 && en && !x2) return APIC_GP;                     /* x2APIC -> xAPIC */
+  if (!old_en && x2) return APIC_GP;                           /* disabled -> x2APIC */
+  uint64_t old = l->base;
+  l->base = (v & ~APIC_BASE_BSP) | (l->base & APIC_BASE_BSP);  /* BSP is read-only */
+  if (!en && old_en) {                 /* disabling resets to power-up state */
+    uint32_t oldppr = apic__lapic_ppr(l);
+    power_up(l);
+    l->id = l->initial_id;
+    if (l->timer_next) timer_arm(s, l, 0);
+    note_ppr(s, l, oldppr);
+  }
+  if (x2 && !old_x2) set_mode_regs(l); /* xAPIC -> x2APIC: ID and LDR derived */
+  if (old != l->base) {
+    apic__ids_changed(s);
+    if (apic__tracing(s))
+      apic__event(s, APIC_EV_APIC_MODE, l->cpu, 0, (uint32_t)l->base, (uint32_t)old);
+  }
+  return APIC_OK;
+}
+
+static int wr_tsc_deadline(apic_sim *s, apic__lapic *l, uint64_t v) {
+  if (timer_mode(l) != APIC_TIMER_TSCDEADLINE) return APIC_OK;  /* ignored */
+  l->tsc_deadline = v;
+  timer_arm(s, l, v == 0 ? 0 : (v > s->now ? v : s->now));     /* past: fires now */
+  return APIC_OK;
+}
+
+int apic__lapic_rdmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t *val) {
+  *val = 0;
+  if (msr == APIC_MSR_APIC_BASE) { *val = l->base; return APIC_OK; }
+  if (msr == APIC_MSR_TSC_DEADLINE) {
+    if (l->model == APIC_MODEL_P6) return APIC_GP;
+    *val = timer_mode(l) == APIC_TIMER_TSCDEADLINE ? l->tsc_deadline : 0;
+    return APIC_OK;
+  }
+  if (msr < APIC_MSR_X2APIC_BASE || msr > APIC_MSR_X2APIC_LAST) return APIC_GP;
+  if (!apic__lapic_x2apic(l)) return APIC_GP;  /* SDM 10.12.1.2 */
+  unsigned i = 0;
+  int k = reg_index((msr - APIC_MSR_X2APIC_BASE) << 4, &i);
+  if (k < 0 || !reg_present(l, k, 1) || !ops[k].rd) return APIC_GP;
+  acc a = {s, l, i, 1};
+  *val = ops[k].rd(&a);
+  return APIC_OK;
+}
+
+int apic__lapic_wrmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t val) {
+  if (msr == APIC_MSR_APIC_BASE) return wr_apic_base(s, l, val);
+  if (msr == APIC_MSR_TSC_DEADLINE) {
+    if (l->model == APIC_MODEL_P6) return APIC_GP;
+    return wr_tsc_deadline(s, l, val);
+  }
+  if (msr < APIC_MSR_X2APIC_BASE || msr > APIC_MSR_X2APIC_LAST) return APIC_GP;
+  if (!apic__lapic_x2apic(l)) return APIC_GP;
+  unsigned i = 0;
+  uint32_t off = (msr - APIC_MSR_X2APIC_BASE) << 4;
+  int k = reg_index(off, &i);
+  if (k < 0 || !reg_present(l, k, 1) || !ops[k].wr) return APIC_GP;
+  if (apic__lapic_regs[k].access & APIC__ACC_X2RO) return APIC_GP;
+  if (off != APIC_REG_ICR_LO && (val >> 32)) return APIC_GP;  /* upper half reserved */
+  acc a = {s, l, i, 1};
+  return ops[k].wr(&a, val);
+}

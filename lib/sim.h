@@ -1,0 +1,199 @@
+/*
+ * sim.h - the engine's state, shared by the files of lib/ (private).
+ *
+ * One apic_sim holds everything of one machine: no global state. Time is a
+ * single clock in core cycles; all future work sits in one event queue
+ * (queue.c) ordered by (cycle, kind, core, sequence). A halted or idle core
+ * has no event in the queue, so it costs nothing.
+ */
+#ifndef APICSIM_SIM_H
+#define APICSIM_SIM_H
+
+#include <stdint.h>
+#include "apicsim/apicsim.h"
+#include "lapic.h"
+#include "ioapic.h"
+#include "msg.h"
+#include "queue.h"
+
+/* Core states (what the viewer shows as the lane colour). */
+enum {
+  APIC__CORE_NOPROG = 0, /* no guest program: embedded mode, the host runs it */
+  APIC__CORE_RUN,        /* a step is scheduled */
+  APIC__CORE_HALT,       /* HLT: waits for an interrupt */
+  APIC__CORE_SPIN,       /* waits on a memory address (apic_cpu_wait) */
+  APIC__CORE_DONE,       /* program finished: idles like HLT */
+  APIC__CORE_WAIT_SIPI   /* after INIT */
+};
+
+enum { /* frame kinds */
+  APIC__FRAME_PROGRAM = 0, APIC__FRAME_INTR, APIC__FRAME_NMI, APIC__FRAME_SMI
+};
+
+typedef struct apic__frame {
+  apic_guest_fn fn;
+  void *arg;
+  uint32_t pc;
+  uint16_t vector;
+  uint8_t kind;         /* APIC__FRAME_* */
+  uint8_t saved_if;     /* IF of the interrupted context, restored by IRET */
+  uint8_t saved_state;  /* core state to return to (RUN, or DONE) */
+  uint8_t entered;      /* handler's first step has run */
+  uint64_t locals[APIC_FRAME_LOCALS];
+} apic__frame;
+
+typedef struct apic__handler {
+  apic_guest_fn fn;
+  void *arg;
+} apic__handler;
+
+struct apic_cpu {
+  apic__lapic apic;
+  apic_sim *sim;
+  uint32_t index;
+  uint8_t state;          /* APIC__CORE_* */
+  uint8_t if_flag;        /* EFLAGS.IF */
+  uint8_t shadow;         /* STI shadow: no interrupt before the next step */
+  uint8_t nmi_blocked;    /* in the NMI handler until IRET (SDM 6.7.1) */
+  uint8_t in_smm;
+  uint8_t halted;         /* HLT executed and not yet woken */
+  uint32_t step_gen;      /* bumps to cancel a scheduled step */
+  uint64_t step_at;       /* cycle of the scheduled step, UINT64_MAX if none */
+  uint32_t cost;          /* cycles charged by the step now running */
+  apic__frame *frames;
+  uint16_t depth, cap;
+  const volatile void *watch; /* address waited on in APIC__CORE_SPIN */
+  uint32_t watch_next;        /* next core waiting on the same hash bucket */
+  apic__handler *idt;         /* per-core overrides, or NULL */
+  uint64_t busy_until;        /* xapic/mesh: when the last posted message left */
+};
+
+/* Engine event kinds, in their tie-break order within a cycle. */
+enum {
+  APIC__EV_PIN = 0,  /* scheduled I/O APIC pin change (a = slot) */
+  APIC__EV_BUS,      /* p6 bus: current message finishes */
+  APIC__EV_ARRIVE,   /* message reaches receivers (a = msg slot, b = class) */
+  APIC__EV_LEFT,     /* message left its sender: delivery status (a = slot) */
+  APIC__EV_TIMER,    /* local APIC timer expiry (b = timer_gen) */
+  APIC__EV_STEP      /* core instruction boundary (b = step_gen) */
+};
+
+typedef struct apic__pinchg {
+  uint32_t ioapic, pin, level, next_free;
+} apic__pinchg;
+
+typedef struct apic__msgslot {
+  apic__msg m;
+  uint32_t refs;       /* pending engine events that use it */
+  uint32_t next_free;  /* free list; p6: next message in the sender's queue */
+  uint32_t hits;       /* receivers that took it (for "matched nobody") */
+} apic__msgslot;
+
+/* p6 serial bus state (bus_p6.c). */
+typedef struct apic__p6bus {
+  uint32_t *head;      /* per agent: first queued msg slot (FIFO via next) */
+  uint32_t *tail;
+  uint32_t *qnext;     /* per msg slot: next in the agent's queue */
+  uint32_t waiting;    /* agents with a queued message */
+  uint32_t current;    /* msg slot on the bus, or APIC_NONE */
+  uint32_t current_agent;
+  uint64_t busy_since;
+} apic__p6bus;
+
+struct apic_sim {
+  apic_config cfg;
+  char err[256];
+  uint64_t now;
+  uint64_t seq;          /* event and message sequence numbers */
+  uint64_t msg_ids;
+  apic_hook_fn hook;
+  void *hook_ud;
+  apic_stats stats;
+
+  uint32_t ncpus;
+  apic_cpu *cpus;
+  apic__ioapic ioapics[APIC_MAX_IOAPICS];
+  uint32_t nioapics;
+
+  apic__queue q;
+  apic__msgslot *msgs;
+  uint32_t nmsgs, msg_free;
+  apic__pinchg *pinchg;
+  uint32_t npinchg, pin_free;
+
+  apic__handler idt[256];      /* machine-wide vector table */
+  apic__handler smi;
+  apic__handler startup[256];  /* program per SIPI page */
+
+  /* physical ID lookup (dest.c) */
+  uint32_t *id_sorted;   /* cpu indices sorted by APIC ID */
+  uint8_t ids_dirty;
+  uint32_t lp_last;      /* xapic/mesh lowest priority tie-break rotation */
+  uint32_t *scratch;     /* ncpus entries for destination sets */
+
+  /* spin waiters: hash of address -> list of cores */
+  uint32_t *watch_head;
+  uint32_t watch_mask;
+  uint32_t spinning;     /* cores in APIC__CORE_SPIN */
+
+  apic__p6bus p6;
+  uint8_t nomem;         /* an allocation failed inside the event loop */
+};
+
+/* ---- sink: how the register models talk to the engine ---- */
+/* Fills cycle and hands the event to the hook. */
+void apic__emit(apic_sim *s, apic_event *ev);
+static inline int apic__tracing(const apic_sim *s) { return s->hook != NULL; }
+/* A message leaves a local APIC or I/O APIC for the interconnect. */
+void apic__post(apic_sim *s, const apic__msg *m);
+/* The timer's expiry cycle changed (timer_next). */
+void apic__timer_changed(apic_sim *s, uint32_t cpu);
+/* Something arrived that the core may take: wake it if it sleeps. */
+void apic__kick(apic_sim *s, uint32_t cpu);
+/* An ID, LDR or DFR changed: destination lookups must rebuild. */
+void apic__ids_changed(apic_sim *s);
+/* Small event constructor used by every emitter. */
+void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
+                 uint32_t a, uint32_t b);
+
+void *apic__alloc(apic_sim *s, void *p, size_t n);
+int apic__fail(apic_sim *s, int err, const char *fmt, ...);
+
+/* ---- engine parts ---- */
+int apic__pin_at(apic_sim *s, uint32_t ioapic, uint32_t pin, int level, uint64_t t);
+void apic__schedule(apic_sim *s, uint64_t t, uint32_t kind, uint32_t cpu,
+                    uint32_t a, uint32_t b);
+uint32_t apic__msg_new(apic_sim *s, const apic__msg *m);
+void apic__msg_unref(apic_sim *s, uint32_t slot);
+
+/* delivery of a message that has reached its receivers (sim.c) */
+void apic__arrive(apic_sim *s, uint32_t slot, uint32_t cls);
+/* the message left its sender (delivery status) */
+void apic__left(apic_sim *s, uint32_t slot);
+
+/* dest.c */
+/* Fills s->scratch with the cores a message reaches; returns the count. */
+uint32_t apic__dest_resolve(apic_sim *s, const apic__msg *m);
+/* Lowest-priority choice among n candidate cores (SDM 10.6.2.4). */
+uint32_t apic__dest_lowest(apic_sim *s, const apic__msg *m, const uint32_t *cand,
+                           uint32_t n, int p6_arb);
+/* Topology distance class for the mesh: 0 self/same core, 1 socket, 2 cross. */
+uint32_t apic__topo_class(const apic_sim *s, uint32_t from, uint32_t to);
+
+/* bus.c (xapic, mesh) and bus_p6.c */
+void apic__bus_post(apic_sim *s, uint32_t slot);
+int apic__p6_init(apic_sim *s);
+void apic__p6_free(apic_sim *s);
+void apic__p6_post(apic_sim *s, uint32_t slot);
+void apic__p6_done(apic_sim *s);
+uint32_t apic__p6_cycles(const apic__msg *m);
+
+/* cpu.c */
+void apic__cpu_step(apic_sim *s, apic_cpu *c);
+void apic__cpu_wake_watchers(apic_sim *s, const volatile void *p);
+int apic__cpu_frame_push(apic_sim *s, apic_cpu *c, apic_guest_fn fn, void *arg,
+                         uint8_t kind, uint16_t vector);
+void apic__cpu_free(apic_sim *s, apic_cpu *c);
+void apic__cpu_schedule(apic_sim *s, apic_cpu *c, uint64_t t);
+
+#endif
