@@ -71,11 +71,16 @@ uint32_t apic__dest_resolve(apic_sim *s, const apic__msg *m) {
   default:
     break;
   }
-  if (m->dest == bcast_id(s, m)) {
+  /* P6 physical destinations are 4 bits (an 82093AA uses only 59:56) */
+  uint32_t phys = !m->x2apic && s->cfg.model == APIC_MODEL_P6 ? m->dest & 0xF : m->dest;
+  int bcast = !m->logical ? phys == bcast_id(s, m)
+            : m->x2apic ? m->dest == bcast_id(s, m)  /* SDM 10.12.9: both modes */
+            : (m->dest & 0xFF) == 0xFF && s->cfg.quirks.logical_ff_all;
+  if (bcast) {
     for (uint32_t i = 0; i < s->ncpus; i++) out[n++] = i;
     return n;
   }
-  if (!m->logical) return find_id(s, m->dest, out, 0);
+  if (!m->logical) return find_id(s, phys, out, 0);
   if (m->x2apic) {  /* x2APIC cluster: dest[31:16] cluster, [15:0] members */
     uint32_t cluster = m->dest >> 16, mask = m->dest & 0xFFFF;
     while (mask) {

@@ -74,10 +74,10 @@ void apic_config_default(apic_config *cfg, uint32_t ncpus) {
   t->iret = 50;
   t->wake = 300;
   t->post = 50;
-  t->xapic_latency = 650;
+  t->xapic_latency = 680;
   t->p6_clock_div = 12;
   t->mesh_same_core = 250;
-  t->mesh_same_socket = 650;
+  t->mesh_same_socket = 680;
   t->mesh_cross_socket = 1600;
   t->ioapic_latency = 500;
   t->timer_div = 1;
