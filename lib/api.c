@@ -106,7 +106,7 @@ int apic_lapic_state_get(apic_sim *s, uint32_t cpu, apic_lapic_state *o) {
   o->lvt_lint0 = l->lvt[APIC__LVT_LINT0];
   o->lvt_lint1 = l->lvt[APIC__LVT_LINT1];
   o->lvt_error = l->lvt[APIC__LVT_ERROR];
-  o->icr_lo = l->icr_lo | (l->sends_pending ? APIC_ICR_DS : 0);
+  o->icr_lo = l->icr_lo | (apic__lapic_send_pending(s, l) ? APIC_ICR_DS : 0);
   o->icr_hi = l->icr_hi;
   o->timer_icr = l->timer_icr;
   o->timer_ccr = apic__lapic_timer_ccr(l, s->now);

@@ -38,11 +38,16 @@ void apic__bus_post(apic_sim *s, uint32_t slot) {
     apic__schedule(s, s->now + t->ioapic_latency, APIC__EV_ARRIVE, m->src, slot, 3);
     return;
   }
-  apic_cpu *c = &s->cpus[m->src];
-  uint64_t leave = (c->busy_until > s->now ? c->busy_until : s->now) + t->post;
-  c->busy_until = leave;
-  s->msgs[slot].refs += 2;
-  apic__schedule(s, leave, APIC__EV_LEFT, m->src, slot, 0);
+  /* The leave time is known now, so delivery status is derived from it
+     (ds_until); the LEFT event exists only to tell a hook (MSG_DONE). */
+  apic__lapic *l = &s->cpus[m->src].apic;
+  uint64_t leave = (l->ds_until > s->now ? l->ds_until : s->now) + t->post;
+  l->ds_until = leave;
+  s->msgs[slot].refs++;
+  if (apic__tracing(s)) {
+    s->msgs[slot].refs++;
+    apic__schedule(s, leave, APIC__EV_LEFT, m->src, slot, 0);
+  }
   if (s->cfg.bus == APIC_BUS_XAPIC) {
     apic__schedule(s, leave + t->xapic_latency, APIC__EV_ARRIVE, m->src, slot, 3);
     return;

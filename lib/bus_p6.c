@@ -97,8 +97,10 @@ static void arbitrate(apic_sim *s) {
 }
 
 void apic__p6_post(apic_sim *s, uint32_t slot) {
+  const apic__msg *m = &s->msgs[slot].m;
   s->msgs[slot].refs++;  /* held by the bus until it is done with it */
-  enqueue(s, agent_of(s, &s->msgs[slot].m), slot, 0);
+  if (m->kind == APIC__MSG_INTR && !m->from_ioapic) s->cpus[m->src].apic.sends_pending++;
+  enqueue(s, agent_of(s, m), slot, 0);
   arbitrate(s);
 }
 

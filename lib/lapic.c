@@ -52,8 +52,21 @@
 
 static uint32_t bit_of(uint8_t v) { return 1u << (v & 31); }
 static int vec_test(const uint32_t r[8], uint8_t v) { return (r[v >> 5] & bit_of(v)) != 0; }
-static void vec_set(uint32_t r[8], uint8_t v) { r[v >> 5] |= bit_of(v); }
-static void vec_clear(uint32_t r[8], uint8_t v) { r[v >> 5] &= ~bit_of(v); }
+/* sum (may be NULL) keeps one bit per non-zero word, so that the highest
+   set vector is two bit scans instead of a loop over eight words. */
+static void vec_set(uint32_t r[8], uint8_t *sum, uint8_t v) {
+  r[v >> 5] |= bit_of(v);
+  if (sum) *sum = (uint8_t)(*sum | (1u << (v >> 5)));
+}
+static void vec_clear(uint32_t r[8], uint8_t *sum, uint8_t v) {
+  r[v >> 5] &= ~bit_of(v);
+  if (sum && !r[v >> 5]) *sum = (uint8_t)(*sum & ~(1u << (v >> 5)));
+}
+static int highest(const uint32_t r[8], uint8_t sum) {
+  if (!sum) return -1;
+  int i = 31 - __builtin_clz(sum);
+  return i * 32 + 31 - __builtin_clz(r[i]);
+}
 
 int apic__vec_highest(const uint32_t v[8]) {
   for (int i = 7; i >= 0; i--)
@@ -84,7 +97,7 @@ static uint32_t maxlvt(const apic__lapic *l) {
 /* ---- priority (SDM 10.8.3.1 and 10.6.2.4) ---- */
 
 uint32_t apic__lapic_ppr(const apic__lapic *l) {
-  int isrv = apic__vec_highest(l->isr);
+  int isrv = highest(l->isr, l->isr_sum);
   uint32_t isrc = isrv < 0 ? 0 : (uint32_t)isrv & 0xF0;
   if ((l->tpr & 0xF0) >= isrc) return l->tpr & 0xFF;
   return isrc;
@@ -97,7 +110,7 @@ uint32_t apic__lapic_ppr(const apic__lapic *l) {
  * maximum of the three classes (docs/SDM-CHOICES.md, item 1).
  */
 uint32_t apic__lapic_apr(const apic__lapic *l) {
-  int irrv = apic__vec_highest(l->irr), isrv = apic__vec_highest(l->isr);
+  int irrv = highest(l->irr, l->irr_sum), isrv = highest(l->isr, l->isr_sum);
   uint32_t irrc = irrv < 0 ? 0 : (uint32_t)irrv & 0xF0;
   uint32_t isrc = isrv < 0 ? 0 : (uint32_t)isrv & 0xF0;
   uint32_t tprc = l->tpr & 0xF0;
@@ -107,7 +120,7 @@ uint32_t apic__lapic_apr(const apic__lapic *l) {
 }
 
 int apic__lapic_deliverable(const apic__lapic *l) {
-  int v = apic__vec_highest(l->irr);
+  int v = highest(l->irr, l->irr_sum);
   if (v < 0 || !globally_enabled(l)) return -1;
   return ((uint32_t)v & 0xF0) > (apic__lapic_ppr(l) & 0xF0) ? v : -1;
 }
@@ -122,11 +135,15 @@ int apic__lapic_ack(apic_sim *s, apic__lapic *l) {
   int v = apic__lapic_deliverable(l);
   if (v < 0) return -1;
   uint32_t old = apic__lapic_ppr(l);
-  vec_clear(l->irr, (uint8_t)v);
-  vec_set(l->isr, (uint8_t)v);
+  vec_clear(l->irr, &l->irr_sum, (uint8_t)v);
+  vec_set(l->isr, &l->isr_sum, (uint8_t)v);
   if (apic__tracing(s)) apic__event(s, APIC_EV_ACCEPT, l->cpu, (uint8_t)v, 0, 0);
   note_ppr(s, l, old);
   return v;
+}
+
+int apic__lapic_send_pending(const apic_sim *s, const apic__lapic *l) {
+  return l->sends_pending || s->now < l->ds_until;
 }
 
 int apic__lapic_has_slot(const apic__lapic *l, uint8_t vector) {
@@ -169,8 +186,8 @@ static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t m
     }
     return APIC__RX_COALESCED;
   }
-  vec_set(l->irr, v);
-  if (level) vec_set(l->tmr, v); else vec_clear(l->tmr, v);
+  vec_set(l->irr, &l->irr_sum, v);
+  if (level) vec_set(l->tmr, NULL, v); else vec_clear(l->tmr, NULL, v);
   s->stats.deliveries++;
   if (apic__tracing(s)) {
     apic_event ev = {0};
@@ -371,7 +388,6 @@ static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {
   m.level_trig = (uint8_t)level_trig;
   m.assert_ = (uint8_t)assert_;
   m.x2apic = (uint8_t)apic__lapic_x2apic(l);
-  l->sends_pending++;
   apic__post(s, &m);
 }
 
@@ -388,10 +404,10 @@ static void send_eoi_message(apic_sim *s, apic__lapic *l, uint8_t v) {
 }
 
 static void do_eoi(apic_sim *s, apic__lapic *l) {
-  int v = apic__vec_highest(l->isr);
+  int v = highest(l->isr, l->isr_sum);
   if (v < 0) return;  /* EOI with nothing in service: ignored */
   uint32_t old = apic__lapic_ppr(l);
-  vec_clear(l->isr, (uint8_t)v);
+  vec_clear(l->isr, &l->isr_sum, (uint8_t)v);
   if (apic__tracing(s)) apic__event(s, APIC_EV_EOI, l->cpu, (uint8_t)v, 0, 0);
   note_ppr(s, l, old);
   if (vec_test(l->tmr, (uint8_t)v)) {  /* level-triggered (SDM 10.8.5) */
@@ -494,7 +510,7 @@ static int w_esr(acc *a, uint64_t v) {
 static uint64_t r_icr_lo(acc *a) {
   apic__lapic *l = a->l;
   if (a->x2) return ((uint64_t)l->icr_hi << 32) | (l->icr_lo & ~APIC_ICR_DS);
-  return (l->icr_lo & ~APIC_ICR_DS) | (l->sends_pending ? APIC_ICR_DS : 0);
+  return (l->icr_lo & ~APIC_ICR_DS) | (apic__lapic_send_pending(a->s, l) ? APIC_ICR_DS : 0);
 }
 static int w_icr_lo(acc *a, uint64_t v) {
   apic__lapic *l = a->l;
@@ -670,6 +686,21 @@ static int reg_index(uint32_t off, unsigned *i) {
   return -1;
 }
 
+void apic__lapic_slots(uint8_t slot[APIC_REG_PAGE / APIC_REG_STRIDE]) {
+  memset(slot, 0, APIC_REG_PAGE / APIC_REG_STRIDE);
+  for (unsigned k = 0; k < apic__lapic_nregs; k++)
+    for (unsigned i = 0; i < apic__lapic_regs[k].count; i++)
+      slot[apic__lapic_regs[k].off / APIC_REG_STRIDE + i] = (uint8_t)(k + 1);
+}
+
+/* O(1) dispatch through the simulation's slot table. */
+static int reg_slot(const apic_sim *s, uint32_t off, unsigned *i) {
+  unsigned row = off < APIC_REG_PAGE ? s->lapic_slot[off / APIC_REG_STRIDE] : 0;
+  if (!row) return -1;
+  *i = (off - apic__lapic_regs[row - 1].off) / APIC_REG_STRIDE;
+  return (int)row - 1;
+}
+
 const apic__lapic_reg *apic__lapic_reg_find(uint32_t off) {
   unsigned i;
   int k = reg_index(off, &i);
@@ -687,7 +718,7 @@ int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *v
   *val = 0;
   if (!globally_enabled(l) || apic__lapic_x2apic(l)) return APIC_OK;  /* MMIO absent */
   unsigned i = 0;
-  int k = reg_index(off, &i);
+  int k = reg_slot(s, off, &i);
   if (k < 0 || !reg_present(l, k, 0)) {
     apic__lapic_error(s, l, APIC_ESR_ILLEGAL_REG);
     return APIC_OK;
@@ -702,7 +733,7 @@ int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *v
 int apic__lapic_mmio_write(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t val) {
   if (!globally_enabled(l) || apic__lapic_x2apic(l)) return APIC_OK;
   unsigned i = 0;
-  int k = reg_index(off, &i);
+  int k = reg_slot(s, off, &i);
   if (k < 0 || !reg_present(l, k, 0)) {
     apic__lapic_error(s, l, APIC_ESR_ILLEGAL_REG);
     return APIC_OK;
@@ -720,6 +751,7 @@ static void power_up(apic__lapic *l) {
   memset(l->irr, 0, sizeof l->irr);
   memset(l->isr, 0, sizeof l->isr);
   memset(l->tmr, 0, sizeof l->tmr);
+  l->irr_sum = l->isr_sum = 0;
   l->tpr = l->icr_lo = l->icr_hi = 0;
   l->ldr = 0;
   l->dfr = DFR_RESET;
@@ -810,7 +842,7 @@ int apic__lapic_rdmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t *val) 
   if (msr < APIC_MSR_X2APIC_BASE || msr > APIC_MSR_X2APIC_LAST) return APIC_GP;
   if (!apic__lapic_x2apic(l)) return APIC_GP;  /* SDM 10.12.1.2 */
   unsigned i = 0;
-  int k = reg_index((msr - APIC_MSR_X2APIC_BASE) << 4, &i);
+  int k = reg_slot(s, (msr - APIC_MSR_X2APIC_BASE) << 4, &i);
   if (k < 0 || !reg_present(l, k, 1) || !ops[k].rd) return APIC_GP;
   acc a = {s, l, i, 1};
   *val = ops[k].rd(&a);
@@ -827,7 +859,7 @@ int apic__lapic_wrmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t val) {
   if (!apic__lapic_x2apic(l)) return APIC_GP;
   unsigned i = 0;
   uint32_t off = (msr - APIC_MSR_X2APIC_BASE) << 4;
-  int k = reg_index(off, &i);
+  int k = reg_slot(s, off, &i);
   if (k < 0 || !reg_present(l, k, 1) || !ops[k].wr) return APIC_GP;
   if (apic__lapic_regs[k].access & APIC__ACC_X2RO) return APIC_GP;
   if (off != APIC_REG_ICR_LO && (val >> 32)) return APIC_GP;  /* upper half reserved */

@@ -30,7 +30,9 @@ typedef struct apic__lapic {
   uint32_t lvt[APIC__LVT_COUNT];
   uint32_t icr_lo, icr_hi;
   uint32_t irr[8], isr[8], tmr[8];
-  uint32_t sends_pending;/* messages posted but not yet left: ICR delivery status */
+  uint8_t irr_sum, isr_sum; /* bit i set iff irr[i] / isr[i] is non-zero */
+  uint32_t sends_pending;/* p6: messages queued on the bus, not yet left */
+  uint64_t ds_until;     /* xapic/mesh: the last posted message leaves then */
   /* timer (SDM 10.5.4) */
   uint32_t timer_icr, timer_dcr;
   uint64_t timer_t0;     /* cycle the current count period started */
@@ -106,6 +108,10 @@ typedef struct apic__lapic_reg {
 #define APIC__ACC_X2RO    0x10u /* read-only in x2APIC mode */
 
 const apic__lapic_reg *apic__lapic_reg_find(uint32_t off);
+/* Fills slot[off / 16] with 1 + the table row of each register (0 = none). */
+void apic__lapic_slots(uint8_t slot[APIC_REG_PAGE / APIC_REG_STRIDE]);
+/* ICR delivery status: send pending (SDM 10.6.1). */
+int apic__lapic_send_pending(const apic_sim *s, const apic__lapic *l);
 extern const apic__lapic_reg apic__lapic_regs[];
 extern const unsigned apic__lapic_nregs;
 

@@ -19,9 +19,17 @@ typedef struct apic__qent {
   uint32_t a, b;
 } apic__qent;
 
+/*
+ * A heap with a one-entry cache in front: most events schedule the next
+ * event of the same core, which is usually the new minimum; it then waits
+ * in `first` and never touches the heap. Invariant: if has_first, first is
+ * no greater than every heap entry.
+ */
 typedef struct apic__queue {
   apic__qent *h;
   size_t n, cap;
+  apic__qent first;
+  int has_first;
 } apic__queue;
 
 #define APIC__ORD(kind, cpu, seq) \
@@ -36,7 +44,7 @@ int apic__queue_push(apic__queue *q, const apic__qent *e,
 int apic__queue_pop(apic__queue *q, apic__qent *out);
 
 static inline const apic__qent *apic__queue_top(const apic__queue *q) {
-  return q->n ? &q->h[0] : NULL;
+  return q->has_first ? &q->first : q->n ? &q->h[0] : NULL;
 }
 
 #endif

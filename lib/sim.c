@@ -178,6 +178,7 @@ int apic_sim_create(apic_sim **out, const apic_config *cfg, char *why, size_t wh
     apic__ioapic_init(&s->ioapics[i], i, pins, cfg->ioapic_version[i], cfg->ioapic_id[i],
                       rte, lvl);
   }
+  apic__lapic_slots(s->lapic_slot);
   s->ids_dirty = 1;
   s->lp_last = s->ncpus - 1;
   s->msg_free = s->pin_free = APIC_NONE;
@@ -352,7 +353,7 @@ void apic__arrive(apic_sim *s, uint32_t slot, uint32_t cls) {
 void apic__left(apic_sim *s, uint32_t slot) {
   const apic__msg *m = &s->msgs[slot].m;
   apic__lapic *l = &s->cpus[m->src].apic;
-  if (l->sends_pending) l->sends_pending--;
+  if (s->cfg.bus == APIC_BUS_P6 && l->sends_pending) l->sends_pending--;
   if (apic__tracing(s)) {
     apic_event ev = {0};
     ev.kind = APIC_EV_MSG_DONE; ev.msg = m->id; ev.cpu = m->src; ev.src = m->src;

@@ -65,7 +65,6 @@ struct apic_cpu {
   const volatile void *watch; /* address waited on in APIC__CORE_SPIN */
   uint32_t watch_next;        /* next core waiting on the same hash bucket */
   apic__handler *idt;         /* per-core overrides, or NULL */
-  uint64_t busy_until;        /* xapic/mesh: when the last posted message left */
 };
 
 /* Engine event kinds, in their tie-break order within a cycle. */
@@ -137,6 +136,7 @@ struct apic_sim {
   uint32_t spinning;     /* cores in APIC__CORE_SPIN */
 
   apic__p6bus p6;
+  uint8_t lapic_slot[APIC_REG_PAGE / APIC_REG_STRIDE]; /* register dispatch */
   uint8_t nomem;         /* an allocation failed inside the event loop */
 };
 

@@ -2,7 +2,9 @@
  * bench.c - apicsim-bench: workloads that print host cost figures.
  *
  *   pingpong   two cores bounce a fixed physical IPI: host ns per delivery
- *   broadcast  all-excluding-self IPIs on 1024 x2APIC cores: ns per receiver
+ *   broadcast  all-excluding-self IPIs on 1024 x2APIC cores: ns per receiver,
+ *              with the receivers' handlers, and (fanout) the message's
+ *              fan-out alone: receivers keep IF=0, only IRR latches
  *   timers     4096 halted cores woken by periodic APIC timers at 1 kHz of
  *              simulated time, then the same number of expiries spread over
  *              10x more cycles: the two host times should match
@@ -169,6 +171,46 @@ static void bench_broadcast(uint32_t ncpus, uint32_t rounds) {
   apic_sim_destroy(s);
 }
 
+/* ---- broadcast fan-out only: receivers keep IF=0, so no handler runs ---- */
+
+static int fan_sender(apic_cpu *c, void *arg) {
+  const bc *b = arg;
+  APIC_BEGIN(c);
+  APIC_WRITE(c, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  APIC_WORK(c, 1000);
+  for (APIC_L(c, 0) = 0; APIC_L(c, 0) < b->rounds; APIC_L(c, 0)++) {
+    APIC_DO(c, apic_cpu_send_ipi(c, 0, APIC_ICR_LO(0x40 + APIC_L(c, 0) % 0xB0, APIC_DM_FIXED,
+                                                   APIC_ICR_SH(APIC_SH_OTHERS))));
+    APIC_WORK(c, 2000);
+  }
+  APIC_END(c);
+}
+
+static int fan_receiver(apic_cpu *c, void *arg) {
+  (void)arg;
+  APIC_BEGIN(c);
+  APIC_WRITE(c, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  APIC_HLT(c);  /* IF stays 0: IRR latches, the core never wakes */
+  APIC_END(c);
+}
+
+static void bench_fanout(uint32_t ncpus, uint32_t rounds) {
+  counter mem = {0, 0};
+  apic_config cfg;
+  apic_config_default(&cfg, ncpus);
+  cfg.x2apic = 1;
+  apic_sim *s = make(&cfg, &mem);
+  bc b = {0, rounds, ncpus};
+  apic_sim_set_program(s, 0, fan_sender, &b);
+  for (uint32_t i = 1; i < ncpus; i++) apic_sim_set_program(s, i, fan_receiver, NULL);
+  apic_sim_run(s, 500);  /* receivers are set up and halted */
+  double t0 = host_sec();
+  apic_sim_run(s, UINT64_MAX);
+  double t = host_sec() - t0;
+  report("fanout", t, (uint64_t)rounds * (ncpus - 1), "receiver", s, &mem, ncpus);
+  apic_sim_destroy(s);
+}
+
 /* ---- timers ---- */
 
 static int tm_handler(apic_cpu *c, void *arg) {
@@ -242,7 +284,10 @@ int main(int argc, char **argv) {
   printf("apicsim %s bench%s\n", apic_version(), quick ? " (quick)" : "");
   int all = !strcmp(which, "all");
   if (all || !strcmp(which, "pingpong")) bench_pingpong(quick ? 20000 : 2000000);
-  if (all || !strcmp(which, "broadcast")) bench_broadcast(1024, quick ? 20 : 2000);
+  if (all || !strcmp(which, "broadcast")) {
+    bench_broadcast(1024, quick ? 20 : 2000);
+    bench_fanout(1024, quick ? 20 : 2000);
+  }
   if (all || !strcmp(which, "timers")) bench_timers(4096, quick ? 2 : 50);
   return 0;
 }
