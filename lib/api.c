@@ -68,6 +68,15 @@ int apic_lapic_wrmsr(apic_sim *s, uint32_t cpu, uint32_t msr, uint64_t val) {
   return rc;
 }
 
+int apic_lapic_set_lint(apic_sim *s, uint32_t cpu, uint32_t pin, int level) {
+  CHECK_SIM(s);
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  if (pin > 1) return apic__fail(s, APIC_E_PIN, "LINT pin %u: only 0 (LINT0) and 1 (LINT1)", pin);
+  apic__lapic_lint(s, &s->cpus[cpu].apic, (int)pin, level != 0);
+  return APIC_OK;
+}
+
 const char *apic_lapic_reg_name(uint32_t off) {
   const apic__lapic_reg *r = apic__lapic_reg_find(off);
   if (!r || (off & (APIC_REG_STRIDE - 1))) return NULL;

@@ -283,6 +283,10 @@ APIC_API int apic_lapic_write(apic_sim *s, uint32_t cpu, uint32_t off, uint32_t 
 /* RDMSR / WRMSR: IA32_APIC_BASE, IA32_TSC_DEADLINE, x2APIC 0x800..0x8FF. */
 APIC_API int apic_lapic_rdmsr(apic_sim *s, uint32_t cpu, uint32_t msr, uint64_t *val);
 APIC_API int apic_lapic_wrmsr(apic_sim *s, uint32_t cpu, uint32_t msr, uint64_t val);
+/* Drives the core's LINT0 (pin 0) or LINT1 (pin 1) input to a raw level;
+   what it does depends on LVT_LINT0/1 (SDM 10.5.1: fixed, NMI, SMI, INIT,
+   ExtINT; edge or level, polarity). */
+APIC_API int apic_lapic_set_lint(apic_sim *s, uint32_t cpu, uint32_t pin, int level);
 /* Register name for an xAPIC offset ("TPR", "ISR3"...), or NULL. */
 APIC_API const char *apic_lapic_reg_name(uint32_t off);
 
