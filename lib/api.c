@@ -130,6 +130,29 @@ int apic_lapic_state_get(apic_sim *s, uint32_t cpu, apic_lapic_state *o) {
   return APIC_OK;
 }
 
+int apic_core_state_get(apic_sim *s, uint32_t cpu, apic_core_state *o) {
+  CHECK_SIM(s);
+  if (!o) return apic__fail(s, APIC_E_ARG, "out is NULL");
+  int rc = check_cpu(s, cpu);
+  if (rc) return rc;
+  const apic_cpu *c = &s->cpus[cpu];
+  static const uint8_t run_of[] = {  /* core state -> public apic_core_run */
+    [APIC__CORE_NOPROG] = APIC_CORE_NOPROG, [APIC__CORE_RUN] = APIC_CORE_RUNNING,
+    [APIC__CORE_HALT] = APIC_CORE_HALTED, [APIC__CORE_SPIN] = APIC_CORE_SPINNING,
+    [APIC__CORE_DONE] = APIC_CORE_DONE, [APIC__CORE_WAIT_SIPI] = APIC_CORE_WAIT_SIPI};
+  memset(o, 0, sizeof *o);
+  o->run = run_of[c->state];
+  o->if_flag = c->if_flag;
+  o->nmi_blocked = c->nmi_blocked;
+  o->in_smm = c->in_smm;
+  for (uint32_t i = 0; i < c->depth; i++) {
+    if (c->frames[i].kind == APIC__FRAME_PROGRAM) continue;
+    if (o->nest < APIC_CORE_MAX_NEST) o->vectors[o->nest] = c->frames[i].vector;
+    o->nest++;
+  }
+  return APIC_OK;
+}
+
 /* ---- I/O APIC ---- */
 
 static int check_io(apic_sim *s, uint32_t io, uint32_t pin, int want_pin) {
@@ -225,6 +248,18 @@ int apic_sim_ack(apic_sim *s, uint32_t cpu, apic_intr_kind kind, uint8_t *vector
   if (rc) return rc;
   apic_cpu *c = &s->cpus[cpu];
   apic__lapic *l = &c->apic;
+  static const uint32_t taken_event[] = {  /* read-only: what a trace sees */
+    [APIC_INTR_EXTINT] = APIC_EV_EXTINT, [APIC_INTR_NMI] = APIC_EV_NMI,
+    [APIC_INTR_SMI] = APIC_EV_SMI, [APIC_INTR_INIT] = APIC_EV_INIT,
+    [APIC_INTR_SIPI] = APIC_EV_SIPI};
+  if (kind > APIC_INTR_FIXED && kind <= APIC_INTR_SIPI && apic__tracing(s)) {
+    int pending = kind == APIC_INTR_EXTINT ? l->extint_pending : kind == APIC_INTR_NMI
+                ? l->nmi_pending : kind == APIC_INTR_SMI ? l->smi_pending
+                : kind == APIC_INTR_INIT ? l->init_pending : l->sipi_pending;
+    if (pending)
+      apic__event(s, taken_event[kind], cpu, kind == APIC_INTR_SIPI ? l->sipi_vector
+                  : kind == APIC_INTR_EXTINT ? s->cfg.extint_vector : 0, 0, 0);
+  }
   switch (kind) {
   case APIC_INTR_FIXED: {
     int v = apic__lapic_ack(s, l);

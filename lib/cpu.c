@@ -26,6 +26,13 @@
 
 static apic__frame *top(apic_cpu *c) { return &c->frames[c->depth - 1]; }
 
+/* Nesting depth of the top handler frame: handler frames below it (0 = it
+   interrupted the program, or a core whose program has finished). */
+static uint32_t nesting(const apic_cpu *c) {
+  uint32_t n = c->depth - 1u;
+  return c->frames[0].kind == APIC__FRAME_PROGRAM ? n - 1u : n;
+}
+
 void apic__cpu_schedule(apic_sim *s, apic_cpu *c, uint64_t t) {
   c->step_gen++;
   c->step_at = t;
@@ -228,7 +235,7 @@ static int boundary(apic_sim *s, apic_cpu *c) {
 static void iret(apic_sim *s, apic_cpu *c) {
   apic__frame *f = top(c);
   if (apic__tracing(s))
-    apic__event(s, APIC_EV_HANDLER_EXIT, c->index, (uint8_t)f->vector, c->depth - 1u, 0);
+    apic__event(s, APIC_EV_HANDLER_EXIT, c->index, (uint8_t)f->vector, nesting(c), 0);
   if (f->kind == APIC__FRAME_NMI) c->nmi_blocked = 0;
   if (f->kind == APIC__FRAME_SMI) c->in_smm = 0;
   c->if_flag = f->saved_if;
@@ -249,7 +256,7 @@ void apic__cpu_step(apic_sim *s, apic_cpu *c) {
     f->entered = 1;
     s->stats.handlers++;
     if (apic__tracing(s))
-      apic__event(s, APIC_EV_HANDLER_ENTER, c->index, (uint8_t)f->vector, c->depth - 1u, 0);
+      apic__event(s, APIC_EV_HANDLER_ENTER, c->index, (uint8_t)f->vector, nesting(c), 0);
   }
   c->cost = 0;
   int r = f->fn(c, f->arg);

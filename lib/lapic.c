@@ -199,6 +199,29 @@ static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t m
   return APIC__RX_OK;
 }
 
+/* NMI, SMI, INIT, SIPI and ExtINT are inputs to the core, not IRR bits. */
+static void latch(apic_sim *s, apic__lapic *l, uint32_t dm, uint8_t vector, uint64_t msg) {
+  apic_intr_kind k;
+  switch (dm) {
+  case APIC_DM_NMI: l->nmi_pending = 1; k = APIC_INTR_NMI; break;
+  case APIC_DM_SMI: l->smi_pending = 1; k = APIC_INTR_SMI; break;
+  case APIC_DM_INIT: l->init_pending = 1; k = APIC_INTR_INIT; break;
+  case APIC_DM_STARTUP:
+    l->sipi_pending = 1;
+    l->sipi_vector = vector;
+    k = APIC_INTR_SIPI;
+    break;
+  default: l->extint_pending = 1; k = APIC_INTR_EXTINT; break;
+  }
+  if (apic__tracing(s)) {
+    apic_event ev = {0};
+    ev.kind = APIC_EV_PENDING; ev.cpu = l->cpu; ev.src = APIC_NONE; ev.msg = msg;
+    ev.vector = vector; ev.mode = (uint8_t)dm; ev.a = (uint32_t)k;
+    apic__emit(s, &ev);
+  }
+  apic__kick(s, l->cpu);
+}
+
 int apic__lapic_receive(apic_sim *s, apic__lapic *l, const apic__msg *m) {
   if (!globally_enabled(l)) return APIC__RX_DROPPED;
   switch (m->mode) {
@@ -212,32 +235,24 @@ int apic__lapic_receive(apic_sim *s, apic__lapic *l, const apic__msg *m) {
     if (l->model == APIC_MODEL_P6 && !apic__lapic_has_slot(l, m->vector))
       return APIC__RX_RETRY;  /* P6 holds one per vector in IRR (SDM 10.8.4) */
     return set_irr(s, l, m->vector, m->level_trig, m->id);
-  case APIC_DM_NMI:
-    l->nmi_pending = 1;
-    break;
-  case APIC_DM_SMI:
-    l->smi_pending = 1;
-    break;
   case APIC_DM_INIT:
     if (m->level_trig && !m->assert_) {  /* INIT level de-assert: arb ID sync */
       l->arb_id = (uint8_t)(l->id & 0xF);
       return APIC__RX_OK;
     }
-    l->init_pending = 1;
     break;
   case APIC_DM_STARTUP:
     if (!l->wait_sipi || l->sipi_pending) return APIC__RX_DROPPED;
-    l->sipi_pending = 1;
-    l->sipi_vector = m->vector;
     break;
+  case APIC_DM_NMI:
+  case APIC_DM_SMI:
   case APIC_DM_EXTINT:
-    l->extint_pending = 1;
     break;
   default:
     return APIC__RX_DROPPED;
   }
   s->stats.deliveries++;
-  apic__kick(s, l->cpu);
+  latch(s, l, m->mode, m->vector, m->id);
   return APIC__RX_OK;
 }
 
@@ -253,14 +268,14 @@ static int lvt_raise(apic_sim *s, apic__lapic *l, int idx, int level) {
     if (v < 16) { apic__lapic_error(s, l, APIC_ESR_RECV_ILLEGAL); return 0; }
     set_irr(s, l, v, level, 0);
     return 1;
-  case APIC_DM_NMI: l->nmi_pending = 1; break;
-  case APIC_DM_SMI: l->smi_pending = 1; break;
-  case APIC_DM_INIT: l->init_pending = 1; break;
-  case APIC_DM_EXTINT: l->extint_pending = 1; break;
+  case APIC_DM_NMI:
+  case APIC_DM_SMI:
+  case APIC_DM_INIT:
+  case APIC_DM_EXTINT:
+    latch(s, l, dm, v, 0);
+    return 1;
   default: return 0;  /* reserved delivery modes: nothing happens */
   }
-  apic__kick(s, l->cpu);
-  return 1;
 }
 
 void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
@@ -294,6 +309,12 @@ static uint32_t timer_mode(const apic__lapic *l) {
 static void timer_arm(apic_sim *s, apic__lapic *l, uint64_t at) {
   l->timer_next = at;
   l->timer_gen++;
+  if (apic__tracing(s)) {
+    apic_event ev = {0};
+    ev.kind = APIC_EV_TIMER_ARM; ev.cpu = l->cpu; ev.src = APIC_NONE; ev.x = at;
+    ev.a = l->timer_icr;
+    apic__emit(s, &ev);
+  }
   apic__timer_changed(s, l->cpu);
 }
 
@@ -522,14 +543,14 @@ static int w_icr_lo(acc *a, uint64_t v) {
     return APIC_OK;
   }
   l->icr_lo = (uint32_t)v & ICR_LO_WMASK;
-  uint32_t mask = l->model == APIC_MODEL_P6 ? 0xFu : 0xFFu;
-  send_ipi(a->s, l, l->icr_lo, (l->icr_hi >> APIC_ICR_DEST_SHIFT) & mask);
+  /* SDM 10.6.1: the 8-bit field; a P6 uses only 59:56 in physical mode
+     (dest.c), all 8 bits as the logical MDA. */
+  send_ipi(a->s, l, l->icr_lo, (l->icr_hi >> APIC_ICR_DEST_SHIFT) & 0xFFu);
   return APIC_OK;
 }
 static uint64_t r_icr_hi(acc *a) { return a->l->icr_hi; }
 static int w_icr_hi(acc *a, uint64_t v) {
-  uint32_t mask = a->l->model == APIC_MODEL_P6 ? 0x0F000000u : 0xFF000000u;
-  a->l->icr_hi = (uint32_t)v & mask;
+  a->l->icr_hi = (uint32_t)v & 0xFF000000u;  /* destination 63:56 (Figure 10-12) */
   return APIC_OK;
 }
 
@@ -730,6 +751,48 @@ int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *v
   return APIC_OK;
 }
 
+/*
+ * What a trace reader needs to rebuild every register: the stored registers
+ * below travel as REG events (a = offset, b = value as in apic_lapic_state),
+ * emitted by diffing them around every write and reset. TPR, ICR_LO, IRR,
+ * ISR and TMR have events of their own.
+ */
+static const uint16_t watched_off[] = {
+  APIC_REG_ID, APIC_REG_LDR, APIC_REG_DFR, APIC_REG_SVR, APIC_REG_ESR,
+  APIC_REG_LVT_CMCI, APIC_REG_LVT_TIMER, APIC_REG_LVT_THERMAL, APIC_REG_LVT_PERF,
+  APIC_REG_LVT_LINT0, APIC_REG_LVT_LINT1, APIC_REG_LVT_ERROR, APIC_REG_TIMER_ICR,
+  APIC_REG_TIMER_DCR, APIC_REG_ICR_HI};
+#define NWATCHED (sizeof watched_off / sizeof watched_off[0])
+#define WATCHED_LVT 5u  /* index of APIC_REG_LVT_CMCI in watched_off */
+typedef struct watch { uint32_t v[NWATCHED]; } watch;
+
+static uint32_t watched(const apic__lapic *l, unsigned i) {
+  switch (watched_off[i]) {
+  case APIC_REG_ID: return l->id;
+  case APIC_REG_LDR: return l->ldr;
+  case APIC_REG_DFR: return l->dfr;
+  case APIC_REG_SVR: return l->svr;
+  case APIC_REG_ESR: return l->esr;
+  case APIC_REG_TIMER_ICR: return l->timer_icr;
+  case APIC_REG_TIMER_DCR: return l->timer_dcr;
+  case APIC_REG_ICR_HI: return l->icr_hi;
+  default: return l->lvt[i - WATCHED_LVT];  /* the LVT block, CMCI first */
+  }
+}
+
+static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w) {
+  if (!apic__tracing(s)) return;
+  for (unsigned i = 0; i < NWATCHED; i++) w->v[i] = watched(l, i);
+}
+
+static void watch_end(apic_sim *s, const apic__lapic *l, const watch *w) {
+  if (!apic__tracing(s)) return;
+  for (unsigned i = 0; i < NWATCHED; i++) {
+    uint32_t v = watched(l, i);
+    if (v != w->v[i]) apic__event(s, APIC_EV_REG, l->cpu, 0, watched_off[i], v);
+  }
+}
+
 int apic__lapic_mmio_write(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t val) {
   if (!globally_enabled(l) || apic__lapic_x2apic(l)) return APIC_OK;
   unsigned i = 0;
@@ -740,7 +803,10 @@ int apic__lapic_mmio_write(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t v
   }
   if (ops[k].wr) {  /* writes to read-only registers are ignored */
     acc a = {s, l, i, 0};
+    watch w;
+    watch_begin(s, l, &w);
     ops[k].wr(&a, val);
+    watch_end(s, l, &w);
   }
   return APIC_OK;
 }
@@ -786,15 +852,23 @@ void apic__lapic_init(apic_sim *s, apic__lapic *l, uint32_t cpu, uint32_t id,
   set_mode_regs(l);
 }
 
-void apic__lapic_init_reset(apic_sim *s, apic__lapic *l) {
+/* Power-up state, with a RESET event and REG events for what changed. */
+static void reset(apic_sim *s, apic__lapic *l, uint32_t id) {
   uint32_t old = apic__lapic_ppr(l);
-  uint32_t id = l->id;
+  watch w;
+  watch_begin(s, l, &w);
   power_up(l);
-  l->id = id;  /* INIT keeps the APIC ID and arbitration ID (SDM 10.4.7.3) */
+  l->id = id;
   set_mode_regs(l);
+  if (apic__tracing(s)) apic__event(s, APIC_EV_RESET, l->cpu, 0, 0, 0);
+  watch_end(s, l, &w);
   if (l->timer_next) timer_arm(s, l, 0);
   note_ppr(s, l, old);
   apic__ids_changed(s);
+}
+
+void apic__lapic_init_reset(apic_sim *s, apic__lapic *l) {
+  reset(s, l, l->id);  /* INIT keeps the APIC ID and arbitration ID (SDM 10.4.7.3) */
 }
 
 static int wr_apic_base(apic_sim *s, apic__lapic *l, uint64_t v) {
@@ -808,19 +882,20 @@ static int wr_apic_base(apic_sim *s, apic__lapic *l, uint64_t v) {
   if (!old_en && x2) return APIC_GP;                           /* disabled -> x2APIC */
   uint64_t old = l->base;
   l->base = (v & ~APIC_BASE_BSP) | (l->base & APIC_BASE_BSP);  /* BSP is read-only */
-  if (!en && old_en) {                 /* disabling resets to power-up state */
-    uint32_t oldppr = apic__lapic_ppr(l);
-    power_up(l);
-    l->id = l->initial_id;
-    if (l->timer_next) timer_arm(s, l, 0);
-    note_ppr(s, l, oldppr);
+  if (old != l->base && apic__tracing(s)) {
+    apic_event ev = {0};
+    ev.kind = APIC_EV_APIC_MODE; ev.cpu = l->cpu; ev.src = APIC_NONE; ev.x = l->base;
+    ev.a = (uint32_t)old;
+    apic__emit(s, &ev);
   }
-  if (x2 && !old_x2) set_mode_regs(l); /* xAPIC -> x2APIC: ID and LDR derived */
-  if (old != l->base) {
-    apic__ids_changed(s);
-    if (apic__tracing(s))
-      apic__event(s, APIC_EV_APIC_MODE, l->cpu, 0, (uint32_t)l->base, (uint32_t)old);
+  if (!en && old_en) reset(s, l, l->initial_id);  /* disabling: power-up state */
+  if (x2 && !old_x2) {                 /* xAPIC -> x2APIC: ID and LDR derived */
+    watch w;
+    watch_begin(s, l, &w);
+    set_mode_regs(l);
+    watch_end(s, l, &w);
   }
+  if (old != l->base) apic__ids_changed(s);
   return APIC_OK;
 }
 
@@ -864,5 +939,9 @@ int apic__lapic_wrmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t val) {
   if (apic__lapic_regs[k].access & APIC__ACC_X2RO) return APIC_GP;
   if (off != APIC_REG_ICR_LO && (val >> 32)) return APIC_GP;  /* upper half reserved */
   acc a = {s, l, i, 1};
-  return ops[k].wr(&a, val);
+  watch w;
+  watch_begin(s, l, &w);
+  int rc = ops[k].wr(&a, val);
+  watch_end(s, l, &w);
+  return rc;
 }

@@ -78,7 +78,7 @@ void apic_config_default(apic_config *cfg, uint32_t ncpus) {
   t->p6_clock_div = 12;
   t->mesh_same_core = 250;
   t->mesh_same_socket = 680;
-  t->mesh_cross_socket = 1600;
+  t->mesh_cross_socket = 1800;
   t->ioapic_latency = 500;
   t->timer_div = 1;
   cfg->quirks.logical_ff_all = 1;

@@ -186,7 +186,11 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
   X(PROGRAM_DONE,  "program_done",  "core's program finished")\
   X(UNHANDLED,     "unhandled",     "vector with no handler: default EOI+iret")\
   X(GP_FAULT,      "gp_fault",      "guest register access raised #GP (a=msr)")\
-  X(APIC_MODE,     "apic_mode",     "IA32_APIC_BASE changed (a=new, b=old)")
+  X(APIC_MODE,     "apic_mode",     "IA32_APIC_BASE changed (x=new, a=old low)")\
+  X(REG,           "reg",           "register value changed (a=offset, b=new value)")\
+  X(RESET,         "reset",         "INIT or disable: IRR, ISR, TMR and pending inputs cleared")\
+  X(TIMER_ARM,     "timer_arm",     "timer (re)armed (x=expiry cycle, 0 = disarmed)")\
+  X(PENDING,       "pending",       "NMI/SMI/INIT/SIPI/ExtINT latched (a=apic_intr_kind)")
 
 typedef enum apic_event_kind {
 #define APIC__EV(name, str, doc) APIC_EV_##name,
@@ -218,6 +222,7 @@ typedef struct apic_event {
   uint8_t vector;
   uint8_t mode;      /* APIC_DM_* of the message */
   uint32_t a, b;     /* per-kind values, see APIC_EVENT_MAP */
+  uint64_t x;        /* per-kind 64-bit value (TIMER_ARM, APIC_MODE) */
   const char *text;  /* APIC_EV_MARKER only; valid during the hook call */
 } apic_event;
 
@@ -301,6 +306,26 @@ typedef struct apic_lapic_state {
 } apic_lapic_state;
 
 APIC_API int apic_lapic_state_get(apic_sim *s, uint32_t cpu, apic_lapic_state *out);
+
+/* What a core is doing, for tools (the viewer's lane colour). */
+typedef enum apic_core_run {
+  APIC_CORE_NOPROG = 0,  /* no guest program: embedded mode */
+  APIC_CORE_RUNNING,     /* executing its program or a handler */
+  APIC_CORE_HALTED,      /* HLT */
+  APIC_CORE_SPINNING,    /* waiting on memory (apic_cpu_wait) */
+  APIC_CORE_DONE,        /* program finished; idles like HLT */
+  APIC_CORE_WAIT_SIPI    /* after INIT */
+} apic_core_run;
+
+#define APIC_CORE_MAX_NEST 32  /* handler vectors reported in apic_core_state */
+typedef struct apic_core_state {
+  uint8_t run;           /* apic_core_run */
+  uint8_t if_flag, nmi_blocked, in_smm;
+  uint32_t nest;         /* handlers being run, innermost last */
+  uint16_t vectors[APIC_CORE_MAX_NEST]; /* their vectors (2 = NMI, 256 = SMI) */
+} apic_core_state;
+
+APIC_API int apic_core_state_get(apic_sim *s, uint32_t cpu, apic_core_state *out);
 
 /* ---- I/O APIC ---- */
 /* Byte access at IOREGSEL (0x00), IOWIN (0x10), EOIR (0x40, version 0x20). */
