@@ -138,15 +138,15 @@ int apic_core_state_get(apic_sim *s, uint32_t cpu, apic_core_state *o) {
   const apic_cpu *c = &s->cpus[cpu];
   static const uint8_t run_of[] = {  /* core state -> public apic_core_run */
     [APIC__CORE_NOPROG] = APIC_CORE_NOPROG, [APIC__CORE_RUN] = APIC_CORE_RUNNING,
-    [APIC__CORE_HALT] = APIC_CORE_HALTED, [APIC__CORE_SPIN] = APIC_CORE_SPINNING,
+    [APIC__CORE_HALT] = APIC_CORE_HALTED, [APIC__CORE_SPIN] = APIC_CORE_RUNNING,
     [APIC__CORE_DONE] = APIC_CORE_DONE, [APIC__CORE_WAIT_SIPI] = APIC_CORE_WAIT_SIPI};
   memset(o, 0, sizeof *o);
   o->run = run_of[c->state];
   o->if_flag = c->if_flag;
   o->nmi_blocked = c->nmi_blocked;
   o->in_smm = c->in_smm;
-  for (uint32_t i = 0; i < c->depth; i++) {
-    if (c->frames[i].kind == APIC__FRAME_PROGRAM) continue;
+  for (uint32_t i = 0; i < c->depth; i++) {  /* handlers that have started */
+    if (c->frames[i].kind == APIC__FRAME_PROGRAM || !c->frames[i].entered) continue;
     if (o->nest < APIC_CORE_MAX_NEST) o->vectors[o->nest] = c->frames[i].vector;
     o->nest++;
   }
@@ -272,7 +272,7 @@ int apic_sim_ack(apic_sim *s, uint32_t cpu, apic_intr_kind kind, uint8_t *vector
     *vector = s->cfg.extint_vector;
     return APIC_OK;
   case APIC_INTR_NMI:
-    if (!l->nmi_pending) break;
+    if (!l->nmi_pending) break;  /* apic_sim_nmi_return ends the blocking */
     l->nmi_pending = 0;
     c->nmi_blocked = 1;
     *vector = 2;
@@ -307,6 +307,8 @@ int apic_sim_nmi_return(apic_sim *s, uint32_t cpu) {
   CHECK_SIM(s);
   int rc = check_cpu(s, cpu);
   if (rc) return rc;
+  if (s->cpus[cpu].nmi_blocked && apic__tracing(s))  /* as an NMI handler's IRET */
+    apic__event(s, APIC_EV_HANDLER_EXIT, cpu, 2, 0, APIC_INTR_NMI);
   s->cpus[cpu].nmi_blocked = 0;
   return APIC_OK;
 }
@@ -321,12 +323,14 @@ int apic_sim_set_program(apic_sim *s, uint32_t cpu, apic_guest_fn fn, void *arg)
   apic_cpu *c = &s->cpus[cpu];
   if (c->depth)
     return apic__fail(s, APIC_E_STATE, "cpu %u already runs a program", cpu);
+  if (c->if_flag && apic__tracing(s)) apic__event(s, APIC_EV_IF_CHANGE, cpu, 0, 0, 1);
   c->if_flag = 0;
   if (apic__cpu_frame_push(s, c, fn, arg, APIC__FRAME_PROGRAM, 0)) {
     s->nomem = 0;
     return apic__fail(s, APIC_E_NOMEM, "out of memory for cpu %u's frames", cpu);
   }
   c->state = APIC__CORE_RUN;
+  if (apic__tracing(s)) apic__event(s, APIC_EV_PROGRAM_START, cpu, 0, 0, 0);
   apic__cpu_schedule(s, c, s->now);
   return s->nomem ? (s->nomem = 0, apic__fail(s, APIC_E_NOMEM, "out of memory")) : APIC_OK;
 }

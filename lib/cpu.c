@@ -139,6 +139,19 @@ static const apic__handler *handler_for(apic_sim *s, apic_cpu *c, uint32_t vecto
   return &s->idt[vector];
 }
 
+/* Every change of IF is an event, so a trace reader can follow it. */
+static void set_if(apic_sim *s, apic_cpu *c, uint8_t v) {
+  if (c->if_flag != v && apic__tracing(s))
+    apic__event(s, APIC_EV_IF_CHANGE, c->index, 0, v, c->if_flag);
+  c->if_flag = v;
+}
+
+/* HANDLER_ENTER/EXIT carry the frame's kind as an apic_intr_kind in b. */
+static uint32_t intr_kind(const apic__frame *f) {
+  return f->kind == APIC__FRAME_NMI ? APIC_INTR_NMI
+       : f->kind == APIC__FRAME_SMI ? APIC_INTR_SMI : APIC_INTR_FIXED;
+}
+
 static void enter(apic_sim *s, apic_cpu *c, uint8_t kind, uint32_t vector,
                   uint32_t ev_kind) {
   const apic__handler *h = handler_for(s, c, vector);
@@ -153,7 +166,7 @@ static void enter(apic_sim *s, apic_cpu *c, uint8_t kind, uint32_t vector,
   c->state = resume;  /* HLT ends when an interrupt is taken */
   if (apic__cpu_frame_push(s, c, fn, h->arg, kind, (uint16_t)vector)) return;
   top(c)->saved_state = resume;
-  c->if_flag = 0;
+  set_if(s, c, 0);  /* an interrupt gate */
   c->state = APIC__CORE_RUN;
   if (ev_kind != APIC_EV__COUNT && apic__tracing(s))
     apic__event(s, ev_kind, c->index, (uint8_t)vector, 0, 0);
@@ -166,7 +179,7 @@ static void do_init(apic_sim *s, apic_cpu *c) {
   apic__lapic_init_reset(s, l);
   l->wait_sipi = 1;
   c->depth = 0;
-  c->if_flag = 0;
+  set_if(s, c, 0);
   c->shadow = c->nmi_blocked = c->in_smm = c->halted = 0;
   c->state = APIC__CORE_WAIT_SIPI;
   if (apic__tracing(s)) apic__event(s, APIC_EV_INIT, c->index, 0, 0, 0);
@@ -177,13 +190,14 @@ static void do_sipi(apic_sim *s, apic_cpu *c) {
   uint8_t page = l->sipi_vector;
   l->sipi_pending = 0;
   l->wait_sipi = 0;
-  if (apic__tracing(s)) apic__event(s, APIC_EV_SIPI, c->index, page, page, 0);
   const apic__handler *h = &s->startup[page];
   c->state = APIC__CORE_DONE;  /* no program at that page: the core idles */
   if (h->fn && apic__cpu_frame_push(s, c, h->fn, h->arg, APIC__FRAME_PROGRAM, 0) == APIC_OK) {
     c->state = APIC__CORE_RUN;
     apic__cpu_schedule(s, c, s->now + s->cfg.timing.insn);
   }
+  if (apic__tracing(s))  /* a = 1 if a program started at the page */
+    apic__event(s, APIC_EV_SIPI, c->index, page, c->state == APIC__CORE_RUN, 0);
 }
 
 /* A halted core leaves HLT before it takes what woke it. */
@@ -235,16 +249,14 @@ static int boundary(apic_sim *s, apic_cpu *c) {
 static void iret(apic_sim *s, apic_cpu *c) {
   apic__frame *f = top(c);
   if (apic__tracing(s))
-    apic__event(s, APIC_EV_HANDLER_EXIT, c->index, (uint8_t)f->vector, nesting(c), 0);
+    apic__event(s, APIC_EV_HANDLER_EXIT, c->index, (uint8_t)f->vector, nesting(c), intr_kind(f));
   if (f->kind == APIC__FRAME_NMI) c->nmi_blocked = 0;
   if (f->kind == APIC__FRAME_SMI) c->in_smm = 0;
-  c->if_flag = f->saved_if;
-  uint8_t state = f->saved_state;
+  uint8_t state = f->saved_state, saved_if = f->saved_if;
   c->depth--;
   c->cost += s->cfg.timing.iret;
   c->state = c->depth && state != APIC__CORE_DONE ? APIC__CORE_RUN : APIC__CORE_DONE;
-  if (apic__tracing(s) && c->if_flag != 0)
-    apic__event(s, APIC_EV_IF_CHANGE, c->index, 0, 1, 0);
+  set_if(s, c, saved_if);
 }
 
 void apic__cpu_step(apic_sim *s, apic_cpu *c) {
@@ -256,7 +268,8 @@ void apic__cpu_step(apic_sim *s, apic_cpu *c) {
     f->entered = 1;
     s->stats.handlers++;
     if (apic__tracing(s))
-      apic__event(s, APIC_EV_HANDLER_ENTER, c->index, (uint8_t)f->vector, nesting(c), 0);
+      apic__event(s, APIC_EV_HANDLER_ENTER, c->index, (uint8_t)f->vector, nesting(c),
+                  intr_kind(f));
   }
   c->cost = 0;
   int r = f->fn(c, f->arg);
@@ -345,17 +358,13 @@ void apic_cpu_send_ipi(apic_cpu *c, uint32_t dest, uint32_t icr_lo) {
 
 void apic_cpu_cli(apic_cpu *c) {
   c->cost += c->sim->cfg.timing.insn;
-  if (c->if_flag && apic__tracing(c->sim)) apic__event(c->sim, APIC_EV_IF_CHANGE, c->index, 0, 0, 1);
-  c->if_flag = 0;
+  set_if(c->sim, c, 0);
 }
 
 void apic_cpu_sti(apic_cpu *c) {
   c->cost += c->sim->cfg.timing.insn;
-  if (!c->if_flag) {
-    c->shadow = 1;  /* SDM 6.8.3: interrupts are recognised after the next instruction */
-    if (apic__tracing(c->sim)) apic__event(c->sim, APIC_EV_IF_CHANGE, c->index, 0, 1, 0);
-  }
-  c->if_flag = 1;
+  if (!c->if_flag) c->shadow = 1;  /* SDM 6.8.3: recognised after the next instruction */
+  set_if(c->sim, c, 1);
 }
 
 void apic_cpu_hlt(apic_cpu *c) {

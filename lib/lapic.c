@@ -244,9 +244,11 @@ int apic__lapic_receive(apic_sim *s, apic__lapic *l, const apic__msg *m) {
   case APIC_DM_STARTUP:
     if (!l->wait_sipi || l->sipi_pending) return APIC__RX_DROPPED;
     break;
+  case APIC_DM_EXTINT:  /* docs/SDM-CHOICES.md item 10: dropped while disabled */
+    if (!(l->svr & APIC_SVR_ENABLE)) return APIC__RX_DROPPED;
+    break;
   case APIC_DM_NMI:
   case APIC_DM_SMI:
-  case APIC_DM_EXTINT:
     break;
   default:
     return APIC__RX_DROPPED;
@@ -511,7 +513,9 @@ static int w_svr(acc *a, uint64_t v) {
   uint32_t m = svr_wmask(l);
   if (RSVD(a, v, m | (l->model == APIC_MODEL_P6 ? 0xFu : 0u))) return APIC_GP;
   int was = (l->svr & APIC_SVR_ENABLE) != 0;
-  l->svr = (uint32_t)v & m;
+  /* P6 vector bits 3:0 are stored as the hardwired ones (SDM 10.9), so the
+     spurious vector an INTA returns and apic_lapic_state show them too */
+  l->svr = ((uint32_t)v & m) | (l->model == APIC_MODEL_P6 ? 0xFu : 0u);
   if (was && !(l->svr & APIC_SVR_ENABLE))  /* SDM 10.4.7.2: all LVT masked */
     for (int i = 0; i < APIC__LVT_COUNT; i++) l->lvt[i] |= APIC_LVT_MASKED;
   apic__kick(a->s, l->cpu);
@@ -821,7 +825,7 @@ static void power_up(apic__lapic *l) {
   l->tpr = l->icr_lo = l->icr_hi = 0;
   l->ldr = 0;
   l->dfr = DFR_RESET;
-  l->svr = SVR_RESET & ~(l->model == APIC_MODEL_P6 ? 0xFu : 0u);
+  l->svr = SVR_RESET;  /* on P6 bits 3:0 are hardwired ones (SDM 10.9) */
   l->esr = l->esr_pending = 0;
   for (int i = 0; i < APIC__LVT_COUNT; i++) l->lvt[i] = LVT_RESET;
   l->timer_icr = l->timer_dcr = 0;

@@ -214,20 +214,52 @@ void apic_sim_destroy(apic_sim *s) {
 uint32_t apic_sim_ncpus(const apic_sim *s) { return s->ncpus; }
 uint64_t apic_sim_now(const apic_sim *s) { return s->now; }
 const apic_config *apic_sim_config(const apic_sim *s) { return &s->cfg; }
-void apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud) { s->hook = fn; s->hook_ud = ud; }
+void apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
+  s->nhooks = 0;
+  if (fn) apic_sim_add_hook(s, fn, NULL, ud);
+}
+
+int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *ud) {
+  if (!s || !fn) return APIC_E_ARG;
+  if (s->nhooks == APIC_MAX_HOOKS)
+    return apic__fail(s, APIC_E_STATE, "already %d hooks installed", APIC_MAX_HOOKS);
+  s->hooks[s->nhooks].fn = fn;
+  s->hooks[s->nhooks].quiet = quiet;
+  s->hooks[s->nhooks].ud = ud;
+  s->nhooks++;
+  return APIC_OK;
+}
+
+int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
+  if (!s) return APIC_E_ARG;
+  for (uint32_t i = 0; i < s->nhooks; i++)
+    if (s->hooks[i].fn == fn && s->hooks[i].ud == ud) {
+      for (; i + 1 < s->nhooks; i++) s->hooks[i] = s->hooks[i + 1];
+      s->nhooks--;
+      return APIC_OK;
+    }
+  return apic__fail(s, APIC_E_ARG, "no such hook installed");
+}
+
+void apic_sim_request_quiet(apic_sim *s) { if (s) s->quiet_wanted = 1; }
+
+static void run_quiet(apic_sim *s) {
+  s->quiet_wanted = 0;
+  for (uint32_t i = 0; i < s->nhooks; i++)
+    if (s->hooks[i].quiet) s->hooks[i].quiet(s->hooks[i].ud, s);
+}
 void apic_sim_stats(const apic_sim *s, apic_stats *out) { *out = s->stats; }
 
 /* ---- sink ---- */
 
 void apic__emit(apic_sim *s, apic_event *ev) {
-  if (!s->hook) return;
   ev->cycle = s->now;
-  s->hook(s->hook_ud, ev);
+  for (uint32_t i = 0; i < s->nhooks; i++) s->hooks[i].fn(s->hooks[i].ud, ev);
 }
 
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b) {
-  if (!s->hook) return;
+  if (!s->nhooks) return;
   apic_event ev = {0};
   ev.kind = kind; ev.cpu = cpu; ev.src = cpu; ev.vector = vector; ev.a = a; ev.b = b;
   apic__emit(s, &ev);
@@ -432,7 +464,12 @@ static void dispatch(apic_sim *s, const apic__qent *e) {
 int apic_sim_run(apic_sim *s, uint64_t until) {
   if (!s) return APIC_E_ARG;
   const apic__qent *top;
+  if (s->quiet_wanted) run_quiet(s);
   while ((top = apic__queue_top(&s->q)) && top->t <= until) {
+    if (s->quiet_wanted) {
+      run_quiet(s);
+      continue;  /* a quiet callback may not schedule, but re-read the top */
+    }
     apic__qent e;
     apic__queue_pop(&s->q, &e);
     s->now = e.t;

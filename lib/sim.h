@@ -105,8 +105,9 @@ struct apic_sim {
   uint64_t now;
   uint64_t seq;          /* event and message sequence numbers */
   uint64_t msg_ids;
-  apic_hook_fn hook;
-  void *hook_ud;
+  struct { apic_hook_fn fn; apic_quiet_fn quiet; void *ud; } hooks[APIC_MAX_HOOKS];
+  uint32_t nhooks;
+  uint8_t quiet_wanted;  /* call the quiet callbacks before the next event */
   apic_stats stats;
 
   uint32_t ncpus;
@@ -143,7 +144,7 @@ struct apic_sim {
 /* ---- sink: how the register models talk to the engine ---- */
 /* Fills cycle and hands the event to the hook. */
 void apic__emit(apic_sim *s, apic_event *ev);
-static inline int apic__tracing(const apic_sim *s) { return s->hook != NULL; }
+static inline int apic__tracing(const apic_sim *s) { return s->nhooks != 0; }
 /* A message leaves a local APIC or I/O APIC for the interconnect. */
 void apic__post(apic_sim *s, const apic__msg *m);
 /* The timer's expiry cycle changed (timer_next). */

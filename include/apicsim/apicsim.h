@@ -162,8 +162,8 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
   X(IRR_COALESCED, "irr_coalesced", "vector already pending in IRR: merged")\
   X(MSG_DROPPED,   "msg_dropped",   "receiver ignored the message (a=reason)")\
   X(ACCEPT,        "accept",        "IRR->ISR at an instruction boundary")\
-  X(HANDLER_ENTER, "handler_enter", "handler's first step (a=nesting depth)")\
-  X(HANDLER_EXIT,  "handler_exit",  "handler returned (iret)")\
+  X(HANDLER_ENTER, "handler_enter", "handler's first step (a=depth, b=apic_intr_kind)")\
+  X(HANDLER_EXIT,  "handler_exit",  "handler returned: IRET (a=depth, b=apic_intr_kind)")\
   X(EOI,           "eoi",           "EOI cleared ISR bit (vector)")\
   X(EOI_MSG,       "eoi_msg",       "EOI message to the I/O APICs (vector)")\
   X(TPR,           "tpr",           "TPR written (a=new, b=old)")\
@@ -175,15 +175,16 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
   X(TIMER_FIRE,    "timer_fire",    "APIC timer expired (a=1 if masked)")\
   X(NMI,           "nmi",           "NMI taken")\
   X(INIT,          "init",          "INIT taken: core waits for SIPI")\
-  X(SIPI,          "sipi",          "start-up taken (vector = page)")\
+  X(SIPI,          "sipi",          "start-up taken (vector = page, a=1 if a program started)")\
   X(SMI,           "smi",           "SMI taken")\
   X(EXTINT,        "extint",        "ExtINT taken from the 8259A stand-in")\
   X(ESR_ERROR,     "esr_error",     "error logged in ESR (a=bits)")\
   X(HALT,          "halt",          "core executed HLT")\
   X(WAKE,          "wake",          "halted core woke")\
-  X(IF_CHANGE,     "if",            "interrupt flag changed (a=new IF)")\
+  X(IF_CHANGE,     "if",            "interrupt flag changed (a=new IF, b=old)")\
   X(MARKER,        "marker",        "guest marker (text)")\
   X(PROGRAM_DONE,  "program_done",  "core's program finished")\
+  X(PROGRAM_START, "program_start", "a program was installed on the core")\
   X(UNHANDLED,     "unhandled",     "vector with no handler: default EOI+iret")\
   X(GP_FAULT,      "gp_fault",      "guest register access raised #GP (a=msr)")\
   X(APIC_MODE,     "apic_mode",     "IA32_APIC_BASE changed (x=new, a=old low)")\
@@ -245,8 +246,22 @@ APIC_API uint32_t apic_sim_ncpus(const apic_sim *s);
 APIC_API uint64_t apic_sim_now(const apic_sim *s);
 APIC_API const apic_config *apic_sim_config(const apic_sim *s);
 
-/* Installs the state-change hook (NULL removes it). */
+/* Installs the state-change hook, replacing all others (NULL removes all). */
 APIC_API void apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud);
+
+/*
+ * Adds a hook (up to APIC_MAX_HOOKS; each gets every event in order).
+ * quiet, if not NULL, is called between two engine events after any hook
+ * asked for it with apic_sim_request_quiet: a point where no operation is
+ * half done, so the whole machine state matches the events seen so far
+ * (the trace writer takes its snapshots there). Returns APIC_E_STATE when
+ * full.
+ */
+#define APIC_MAX_HOOKS 4
+typedef void (*apic_quiet_fn)(void *ud, apic_sim *s);
+APIC_API int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *ud);
+APIC_API int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud);
+APIC_API void apic_sim_request_quiet(apic_sim *s);
 
 typedef enum apic_run_status {
   APIC_RUN_IDLE = 0,   /* nothing left to happen: every core halted or done */
@@ -311,8 +326,7 @@ APIC_API int apic_lapic_state_get(apic_sim *s, uint32_t cpu, apic_lapic_state *o
 typedef enum apic_core_run {
   APIC_CORE_NOPROG = 0,  /* no guest program: embedded mode */
   APIC_CORE_RUNNING,     /* executing its program or a handler */
-  APIC_CORE_HALTED,      /* HLT */
-  APIC_CORE_SPINNING,    /* waiting on memory (apic_cpu_wait) */
+  APIC_CORE_HALTED,      /* HLT (a core spinning on memory counts as running) */
   APIC_CORE_DONE,        /* program finished; idles like HLT */
   APIC_CORE_WAIT_SIPI    /* after INIT */
 } apic_core_run;
@@ -321,7 +335,7 @@ typedef enum apic_core_run {
 typedef struct apic_core_state {
   uint8_t run;           /* apic_core_run */
   uint8_t if_flag, nmi_blocked, in_smm;
-  uint32_t nest;         /* handlers being run, innermost last */
+  uint32_t nest;         /* handlers that have started, innermost last */
   uint16_t vectors[APIC_CORE_MAX_NEST]; /* their vectors (2 = NMI, 256 = SMI) */
 } apic_core_state;
 
