@@ -118,7 +118,12 @@ int apic_lapic_state_get(apic_sim *s, uint32_t cpu, apic_lapic_state *o) {
   o->icr_lo = l->icr_lo | (apic__lapic_send_pending(s, l) ? APIC_ICR_DS : 0);
   o->icr_hi = l->icr_hi;
   o->timer_icr = l->timer_icr;
-  o->timer_ccr = apic__lapic_timer_ccr(l, s->now);
+  o->timer_ccr = apic__lapic_timer_ccr(s, l, s->now);
+  o->timer_next = l->timer_next;
+  o->ds_until = l->ds_until;
+  o->sends_pending = l->sends_pending;
+  o->sipi_vector = l->sipi_vector;
+  o->extint_pending = l->extint_pending;
   o->timer_dcr = l->timer_dcr;
   o->apic_base = l->base;
   o->x2apic = (uint8_t)apic__lapic_x2apic(l);
@@ -192,6 +197,15 @@ int apic_ioapic_rte_set(apic_sim *s, uint32_t io, uint32_t pin, uint64_t rte) {
   int rc = check_io(s, io, pin, 1);
   if (rc) return rc;
   apic__ioapic_rte_write(s, &s->ioapics[io], pin, rte);
+  return APIC_OK;
+}
+
+int apic_ioapic_get_pin(apic_sim *s, uint32_t io, uint32_t pin, int *level) {
+  CHECK_SIM(s);
+  if (!level) return apic__fail(s, APIC_E_ARG, "level is NULL");
+  int rc = check_io(s, io, pin, 1);
+  if (rc) return rc;
+  *level = s->ioapics[io].level[pin];
   return APIC_OK;
 }
 
@@ -287,6 +301,7 @@ int apic_sim_ack(apic_sim *s, uint32_t cpu, apic_intr_kind kind, uint8_t *vector
     l->init_pending = 0;
     apic__lapic_init_reset(s, l);
     l->wait_sipi = 1;
+    c->nmi_blocked = c->in_smm = 0;  /* INIT resets the processor */
     *vector = 0;
     return APIC_OK;
   case APIC_INTR_SIPI:
@@ -323,12 +338,14 @@ int apic_sim_set_program(apic_sim *s, uint32_t cpu, apic_guest_fn fn, void *arg)
   apic_cpu *c = &s->cpus[cpu];
   if (c->depth)
     return apic__fail(s, APIC_E_STATE, "cpu %u already runs a program", cpu);
-  if (c->if_flag && apic__tracing(s)) apic__event(s, APIC_EV_IF_CHANGE, cpu, 0, 0, 1);
-  c->if_flag = 0;
+  if (c->state == APIC__CORE_WAIT_SIPI)  /* only a SIPI starts it (SDM 8.4) */
+    return apic__fail(s, APIC_E_STATE, "cpu %u waits for a start-up IPI", cpu);
   if (apic__cpu_frame_push(s, c, fn, arg, APIC__FRAME_PROGRAM, 0)) {
-    s->nomem = 0;
+    s->nomem = 0;  /* pushed nothing: the call changed nothing */
     return apic__fail(s, APIC_E_NOMEM, "out of memory for cpu %u's frames", cpu);
   }
+  if (c->if_flag && apic__tracing(s)) apic__event(s, APIC_EV_IF_CHANGE, cpu, 0, 0, 1);
+  c->if_flag = 0;
   c->state = APIC__CORE_RUN;
   if (apic__tracing(s)) apic__event(s, APIC_EV_PROGRAM_START, cpu, 0, 0, 0);
   apic__cpu_schedule(s, c, s->now);

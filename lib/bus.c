@@ -34,6 +34,7 @@ void apic__bus_post(apic_sim *s, uint32_t slot) {
   const apic_timing *t = &s->cfg.timing;
   apic__msg *m = &s->msgs[slot].m;
   if (m->from_ioapic || m->kind == APIC__MSG_EOI) {
+    apic__msg_sent(s, slot, 0);
     s->msgs[slot].refs++;
     apic__schedule(s, s->now + t->ioapic_latency, APIC__EV_ARRIVE, m->src, slot, 3);
     return;
@@ -43,6 +44,7 @@ void apic__bus_post(apic_sim *s, uint32_t slot) {
   apic__lapic *l = &s->cpus[m->src].apic;
   uint64_t leave = (l->ds_until > s->now ? l->ds_until : s->now) + t->post;
   l->ds_until = leave;
+  apic__msg_sent(s, slot, leave);
   s->msgs[slot].refs++;
   if (apic__tracing(s)) {
     s->msgs[slot].refs++;

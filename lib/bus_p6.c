@@ -20,10 +20,21 @@
 #define P6_CYCLES_LOWEST  34u  /* Table 10-4: non-focused lowest priority */
 #define P6_CYCLES_RREAD   39u  /* Table 10-5: remote read (not generated) */
 
-uint32_t apic__p6_cycles(const apic__msg *m) {
+/* Appendix F.2.1: "Short messages (21-cycles) are used for sending fixed,
+   NMI, SMI, INIT, start-up, ExtINT and lowest-priority-with-focus
+   interrupts": only a lowest-priority message with no focus processor (as
+   apic__dest_lowest sees it on p6) needs the 34-cycle priority arbitration. */
+uint32_t apic__p6_cycles(apic_sim *s, const apic__msg *m) {
   if (m->kind == APIC__MSG_EOI) return P6_CYCLES_EOI;
-  if (m->mode == APIC_DM_LOWEST) return P6_CYCLES_LOWEST;
-  return P6_CYCLES_SHORT;
+  if (m->mode != APIC_DM_LOWEST) return P6_CYCLES_SHORT;
+  uint32_t n = apic__dest_resolve(s, m);
+  for (uint32_t i = 0; i < n; i++) {
+    const apic__lapic *l = &s->cpus[s->scratch[i]].apic;
+    if (apic__lapic_enabled(l) && apic__lapic_has_slot(l, m->vector) &&
+        apic__lapic_is_focus(l, m->vector))
+      return P6_CYCLES_SHORT;
+  }
+  return P6_CYCLES_LOWEST;
 }
 
 static uint32_t agent_of(const apic_sim *s, const apic__msg *m) {
@@ -85,7 +96,7 @@ static void arbitrate(apic_sim *s) {
   b->current_agent = win;
   b->busy_since = s->now;
   const apic__msg *m = &s->msgs[slot].m;
-  uint64_t len = (uint64_t)apic__p6_cycles(m) * s->cfg.timing.p6_clock_div;
+  uint64_t len = (uint64_t)apic__p6_cycles(s, m) * s->cfg.timing.p6_clock_div;
   if (apic__tracing(s)) {
     apic_event ev = {0};
     ev.kind = APIC_EV_MSG_ARB; ev.msg = m->id; ev.cpu = APIC_NONE; ev.vector = m->vector;
@@ -100,6 +111,7 @@ void apic__p6_post(apic_sim *s, uint32_t slot) {
   const apic__msg *m = &s->msgs[slot].m;
   s->msgs[slot].refs++;  /* held by the bus until it is done with it */
   if (m->kind == APIC__MSG_INTR && !m->from_ioapic) s->cpus[m->src].apic.sends_pending++;
+  apic__msg_sent(s, slot, 0);
   enqueue(s, agent_of(s, m), slot, 0);
   arbitrate(s);
 }
@@ -137,6 +149,8 @@ void apic__p6_done(apic_sim *s) {
     for (uint32_t i = 0; i < n && t == APIC_NONE && !retry; i++)
       retry = apic__lapic_enabled(&s->cpus[s->scratch[i]].apic);  /* no free slot */
     s->msgs[slot].m.target = t;
+    if (n == 0 && !m.from_ioapic)  /* item 17: matched no APIC, as for fixed */
+      apic__lapic_error(s, &s->cpus[m.src].apic, APIC_ESR_SEND_ACCEPT);
   }
   if (retry) {
     s->msgs[slot].m.retries++;

@@ -168,8 +168,8 @@ static void enter(apic_sim *s, apic_cpu *c, uint8_t kind, uint32_t vector,
   top(c)->saved_state = resume;
   set_if(s, c, 0);  /* an interrupt gate */
   c->state = APIC__CORE_RUN;
-  if (ev_kind != APIC_EV__COUNT && apic__tracing(s))
-    apic__event(s, ev_kind, c->index, (uint8_t)vector, 0, 0);
+  if (ev_kind != APIC_EV__COUNT && apic__tracing(s))  /* SMI: a = 1, SMM entered */
+    apic__event(s, ev_kind, c->index, (uint8_t)vector, kind == APIC__FRAME_SMI, 0);
   apic__cpu_schedule(s, c, s->now + s->cfg.timing.accept);
 }
 

@@ -62,6 +62,7 @@ static void ioapic_event(apic_sim *s, const apic__ioapic *io, uint32_t kind,
   ev.vector = (uint8_t)(io->rte[pin] & APIC_RTE_VECTOR_MASK);
   ev.a = pin;
   ev.b = b;
+  ev.x = io->rte[pin];  /* the whole entry after the change, for trace readers */
   apic__emit(s, &ev);
 }
 

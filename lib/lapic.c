@@ -46,9 +46,6 @@
 #define SVR_RESET        0xFFu
 #define APIC_BASE_ADDR_MASK 0x000FFFFFFFFFF000ull
 
-/* Version register values per generation (SDM 10.4.8). */
-#define VER_P6     (0x10u | (4u << APIC_VER_MAXLVT_SHIFT))   /* 5 LVT entries */
-#define VER_XAPIC  (0x15u | (6u << APIC_VER_MAXLVT_SHIFT) | APIC_VER_EOI_SUPPRESS)
 
 static uint32_t bit_of(uint8_t v) { return 1u << (v & 31); }
 static int vec_test(const uint32_t r[8], uint8_t v) { return (r[v >> 5] & bit_of(v)) != 0; }
@@ -96,11 +93,11 @@ static uint32_t maxlvt(const apic__lapic *l) {
 
 /* ---- priority (SDM 10.8.3.1 and 10.6.2.4) ---- */
 
-uint32_t apic__lapic_ppr(const apic__lapic *l) {
-  int isrv = highest(l->isr, l->isr_sum);
-  uint32_t isrc = isrv < 0 ? 0 : (uint32_t)isrv & 0xF0;
-  if ((l->tpr & 0xF0) >= isrc) return l->tpr & 0xFF;
-  return isrc;
+static uint32_t class_of(int v) { return v < 0 ? 0 : (uint32_t)v & 0xF0; }
+
+static uint32_t ppr_rule(uint32_t tpr, int isrv) {
+  uint32_t isrc = class_of(isrv);
+  return (tpr & 0xF0) >= isrc ? tpr & 0xFF : isrc;
 }
 
 /*
@@ -109,14 +106,27 @@ uint32_t apic__lapic_ppr(const apic__lapic *l) {
  * make a busy processor win lowest-priority arbitration. We read it as the
  * maximum of the three classes (docs/SDM-CHOICES.md, item 1).
  */
-uint32_t apic__lapic_apr(const apic__lapic *l) {
-  int irrv = highest(l->irr, l->irr_sum), isrv = highest(l->isr, l->isr_sum);
-  uint32_t irrc = irrv < 0 ? 0 : (uint32_t)irrv & 0xF0;
-  uint32_t isrc = isrv < 0 ? 0 : (uint32_t)isrv & 0xF0;
-  uint32_t tprc = l->tpr & 0xF0;
-  if (tprc >= irrc && tprc > isrc) return l->tpr & 0xFF;
+static uint32_t apr_rule(uint32_t tpr, int isrv, int irrv) {
+  uint32_t irrc = class_of(irrv), isrc = class_of(isrv), tprc = tpr & 0xF0;
+  if (tprc >= irrc && tprc > isrc) return tpr & 0xFF;
   uint32_t m = tprc > isrc ? tprc : isrc;
   return m > irrc ? m : irrc;
+}
+
+uint32_t apic__lapic_ppr(const apic__lapic *l) {
+  return ppr_rule(l->tpr, highest(l->isr, l->isr_sum));
+}
+
+uint32_t apic__lapic_apr(const apic__lapic *l) {
+  return apr_rule(l->tpr, highest(l->isr, l->isr_sum), highest(l->irr, l->irr_sum));
+}
+
+uint32_t apic__prio_ppr(uint32_t tpr, const uint32_t isr[8]) {
+  return ppr_rule(tpr, apic__vec_highest(isr));
+}
+
+uint32_t apic__prio_apr(uint32_t tpr, const uint32_t isr[8], const uint32_t irr[8]) {
+  return apr_rule(tpr, apic__vec_highest(isr), apic__vec_highest(irr));
 }
 
 int apic__lapic_deliverable(const apic__lapic *l) {
@@ -298,10 +308,14 @@ void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
 
 /* ---- timer (SDM 10.5.4) ---- */
 
-static uint64_t timer_tick(const apic_sim *s, const apic__lapic *l) {
-  uint32_t code = ((l->timer_dcr >> 1) & 4u) | (l->timer_dcr & 3u);
+static uint64_t tick_of(uint32_t dcr, uint32_t timer_div) {
+  uint32_t code = ((dcr >> 1) & 4u) | (dcr & 3u);
   uint64_t div = code == 7 ? 1 : 2ull << code;  /* Figure 10-10 */
-  return div * s->cfg.timing.timer_div;
+  return div * timer_div;
+}
+
+static uint64_t timer_tick(const apic_sim *s, const apic__lapic *l) {
+  return tick_of(l->timer_dcr, s->cfg.timing.timer_div);
 }
 
 static uint32_t timer_mode(const apic__lapic *l) {
@@ -320,12 +334,20 @@ static void timer_arm(apic_sim *s, apic__lapic *l, uint64_t at) {
   apic__timer_changed(s, l->cpu);
 }
 
-uint32_t apic__lapic_timer_ccr(const apic__lapic *l, uint64_t now) {
-  if (!l->timer_next || timer_mode(l) == APIC_TIMER_TSCDEADLINE) return 0;
-  if (now >= l->timer_next) return 0;
-  uint64_t tick = (l->timer_next - l->timer_t0) / (l->timer_icr ? l->timer_icr : 1);
-  uint64_t left = (l->timer_next - now + tick - 1) / tick;
-  return left > l->timer_icr ? l->timer_icr : (uint32_t)left;
+/* Current count from the expiry cycle alone (SDM 10.5.4): the count drops
+   by one every tick and reaches 0 at `next`. Shared with trace readers. */
+uint32_t apic__timer_ccr(uint64_t next, uint32_t icr, uint32_t dcr, uint32_t lvt_timer,
+                         uint32_t timer_div, uint64_t now) {
+  uint32_t mode = (lvt_timer & APIC_LVT_TIMER_MASK) >> APIC_LVT_TIMER_SHIFT;
+  if (!next || mode == APIC_TIMER_TSCDEADLINE || now >= next) return 0;
+  uint64_t tick = tick_of(dcr, timer_div);
+  uint64_t left = (next - now + tick - 1) / tick;
+  return left > icr ? icr : (uint32_t)left;
+}
+
+uint32_t apic__lapic_timer_ccr(const apic_sim *s, const apic__lapic *l, uint64_t now) {
+  return apic__timer_ccr(l->timer_next, l->timer_icr, l->timer_dcr, l->lvt[APIC__LVT_TIMER],
+                         s->cfg.timing.timer_div, now);
 }
 
 static void timer_start(apic_sim *s, apic__lapic *l) {
@@ -407,6 +429,8 @@ static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {
   m.vector = vec;
   m.mode = (uint8_t)dm;
   m.shorthand = (uint8_t)sh;
+  if (dm == APIC_DM_INIT && level_trig && !assert_)
+    m.shorthand = APIC_SH_ALL;  /* INIT de-assert reaches every APIC (SDM 10.6.1, item 14) */
   m.logical = (lo & APIC_ICR_DESTMODE) != 0;
   m.level_trig = (uint8_t)level_trig;
   m.assert_ = (uint8_t)assert_;
@@ -615,12 +639,12 @@ static int w_ticr(acc *a, uint64_t v) {
   timer_start(a->s, a->l);
   return APIC_OK;
 }
-static uint64_t r_tccr(acc *a) { return apic__lapic_timer_ccr(a->l, a->s->now); }
+static uint64_t r_tccr(acc *a) { return apic__lapic_timer_ccr(a->s, a->l, a->s->now); }
 static uint64_t r_tdcr(acc *a) { return a->l->timer_dcr; }
 static int w_tdcr(acc *a, uint64_t v) {
   if (RSVD(a, v, APIC_DCR_MASK)) return APIC_GP;
   apic__lapic *l = a->l;
-  uint32_t left = apic__lapic_timer_ccr(l, a->s->now);
+  uint32_t left = apic__lapic_timer_ccr(a->s, l, a->s->now);
   l->timer_dcr = (uint32_t)v & APIC_DCR_MASK;
   if (l->timer_next && timer_mode(l) != APIC_TIMER_TSCDEADLINE) {
     /* keep the current count, continue at the new rate */
@@ -758,14 +782,14 @@ int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *v
 /*
  * What a trace reader needs to rebuild every register: the stored registers
  * below travel as REG events (a = offset, b = value as in apic_lapic_state),
- * emitted by diffing them around every write and reset. TPR, ICR_LO, IRR,
- * ISR and TMR have events of their own.
+ * emitted by diffing them around every write and reset. TPR, IRR, ISR and
+ * TMR have events of their own.
  */
 static const uint16_t watched_off[] = {
   APIC_REG_ID, APIC_REG_LDR, APIC_REG_DFR, APIC_REG_SVR, APIC_REG_ESR,
   APIC_REG_LVT_CMCI, APIC_REG_LVT_TIMER, APIC_REG_LVT_THERMAL, APIC_REG_LVT_PERF,
   APIC_REG_LVT_LINT0, APIC_REG_LVT_LINT1, APIC_REG_LVT_ERROR, APIC_REG_TIMER_ICR,
-  APIC_REG_TIMER_DCR, APIC_REG_ICR_HI};
+  APIC_REG_TIMER_DCR, APIC_REG_ICR_HI, APIC_REG_ICR_LO};
 #define NWATCHED (sizeof watched_off / sizeof watched_off[0])
 #define WATCHED_LVT 5u  /* index of APIC_REG_LVT_CMCI in watched_off */
 typedef struct watch { uint32_t v[NWATCHED]; } watch;
@@ -780,6 +804,7 @@ static uint32_t watched(const apic__lapic *l, unsigned i) {
   case APIC_REG_TIMER_ICR: return l->timer_icr;
   case APIC_REG_TIMER_DCR: return l->timer_dcr;
   case APIC_REG_ICR_HI: return l->icr_hi;
+  case APIC_REG_ICR_LO: return l->icr_lo;  /* as written: delivery status is derived */
   default: return l->lvt[i - WATCHED_LVT];  /* the LVT block, CMCI first */
   }
 }
@@ -849,7 +874,7 @@ void apic__lapic_init(apic_sim *s, apic__lapic *l, uint32_t cpu, uint32_t id,
   l->model = (uint8_t)model;
   l->id = l->initial_id = id;
   l->arb_id = (uint8_t)(id & 0xF);
-  l->version = model == APIC_MODEL_P6 ? VER_P6 : VER_XAPIC;
+  l->version = model == APIC_MODEL_P6 ? APIC__VER_P6 : APIC__VER_XAPIC;
   l->base = APIC_BASE_ADDR_DEFAULT | APIC_BASE_EN | (bsp ? APIC_BASE_BSP : 0) |
             (x2apic ? APIC_BASE_EXTD : 0);
   power_up(l);

@@ -13,6 +13,10 @@
 #include "apicsim/apicsim.h"
 #include "msg.h"
 
+/* Version register values per generation (SDM 10.4.8). */
+#define APIC__VER_P6    (0x10u | (4u << APIC_VER_MAXLVT_SHIFT))  /* 5 LVT entries */
+#define APIC__VER_XAPIC (0x15u | (6u << APIC_VER_MAXLVT_SHIFT) | APIC_VER_EOI_SUPPRESS)
+
 enum {  /* index of each LVT entry in apic__lapic.lvt */
   APIC__LVT_CMCI, APIC__LVT_TIMER, APIC__LVT_THERMAL, APIC__LVT_PERF,
   APIC__LVT_LINT0, APIC__LVT_LINT1, APIC__LVT_ERROR, APIC__LVT_COUNT
@@ -85,7 +89,12 @@ int apic__lapic_receive(apic_sim *s, apic__lapic *l, const apic__msg *m);
 
 /* Timer expiry (engine calls it at timer_next). */
 void apic__lapic_timer_expire(apic_sim *s, apic__lapic *l);
-uint32_t apic__lapic_timer_ccr(const apic__lapic *l, uint64_t now);
+uint32_t apic__lapic_timer_ccr(const apic_sim *s, const apic__lapic *l, uint64_t now);
+uint32_t apic__timer_ccr(uint64_t next, uint32_t icr, uint32_t dcr, uint32_t lvt_timer,
+                         uint32_t timer_div, uint64_t now);
+/* PPR and APR from register values (SDM 10.8.3.1, 10.6.2.4). */
+uint32_t apic__prio_ppr(uint32_t tpr, const uint32_t isr[8]);
+uint32_t apic__prio_apr(uint32_t tpr, const uint32_t isr[8], const uint32_t irr[8]);
 /* LINT0/LINT1 input pin level change. */
 void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level);
 /* Sets ESR bits and raises the LVT error interrupt (SDM 10.5.3). */

@@ -152,6 +152,8 @@ int apic_sim_create(apic_sim **out, const apic_config *cfg, char *why, size_t wh
   s->ncpus = cfg->ncpus;
   s->nioapics = cfg->nioapics;
   s->cpus = apic__alloc(s, NULL, (size_t)s->ncpus * sizeof *s->cpus);
+  /* zeroed at once: apic_sim_destroy on a failed create frees each core's frames */
+  if (s->cpus) memset(s->cpus, 0, (size_t)s->ncpus * sizeof *s->cpus);
   s->id_sorted = apic__alloc(s, NULL, (size_t)s->ncpus * sizeof(uint32_t));
   s->scratch = apic__alloc(s, NULL, (size_t)s->ncpus * sizeof(uint32_t));
   uint32_t buckets = 64;
@@ -322,18 +324,21 @@ static uint32_t msg_flags(const apic__msg *m) {
 void apic__post(apic_sim *s, const apic__msg *m) {
   uint32_t slot = apic__msg_new(s, m);
   if (slot == APIC_NONE) return;
-  apic__msg *pm = &s->msgs[slot].m;
-  pm->id = ++s->msg_ids;
+  s->msgs[slot].m.id = ++s->msg_ids;
   s->stats.messages++;
-  if (apic__tracing(s)) {
-    apic_event ev = {0};
-    ev.kind = APIC_EV_MSG_SEND; ev.msg = pm->id; ev.cpu = APIC_NONE; ev.src = pm->src;
-    ev.dest = pm->dest; ev.vector = pm->vector; ev.mode = pm->mode; ev.flags = msg_flags(pm);
-    ev.a = s->cfg.bus == APIC_BUS_P6 ? apic__p6_cycles(pm) : 0;
-    ev.b = pm->kind;
-    apic__emit(s, &ev);
-  }
   apic__bus_post(s, slot);
+}
+
+void apic__msg_sent(apic_sim *s, uint32_t slot, uint64_t leave) {
+  if (!apic__tracing(s)) return;
+  const apic__msg *pm = &s->msgs[slot].m;
+  apic_event ev = {0};
+  ev.kind = APIC_EV_MSG_SEND; ev.msg = pm->id; ev.cpu = APIC_NONE; ev.src = pm->src;
+  ev.dest = pm->dest; ev.vector = pm->vector; ev.mode = pm->mode; ev.flags = msg_flags(pm);
+  ev.a = s->cfg.bus == APIC_BUS_P6 ? apic__p6_cycles(s, pm) : 0;
+  ev.b = pm->kind;
+  ev.x = leave;
+  apic__emit(s, &ev);
 }
 
 /* One receiver takes a message; returns 1 if it latched it. */

@@ -147,6 +147,8 @@ void apic__emit(apic_sim *s, apic_event *ev);
 static inline int apic__tracing(const apic_sim *s) { return s->nhooks != 0; }
 /* A message leaves a local APIC or I/O APIC for the interconnect. */
 void apic__post(apic_sim *s, const apic__msg *m);
+/* The bus models report a posted message (MSG_SEND; leave = 0 if unknown). */
+void apic__msg_sent(apic_sim *s, uint32_t slot, uint64_t leave);
 /* The timer's expiry cycle changed (timer_next). */
 void apic__timer_changed(apic_sim *s, uint32_t cpu);
 /* Something arrived that the core may take: wake it if it sleeps. */
@@ -187,7 +189,8 @@ int apic__p6_init(apic_sim *s);
 void apic__p6_free(apic_sim *s);
 void apic__p6_post(apic_sim *s, uint32_t slot);
 void apic__p6_done(apic_sim *s);
-uint32_t apic__p6_cycles(const apic__msg *m);
+/* Bus cycles of a message as the bus sees it now (focus decides lowest priority). */
+uint32_t apic__p6_cycles(apic_sim *s, const apic__msg *m);
 
 /* cpu.c */
 void apic__cpu_step(apic_sim *s, apic_cpu *c);

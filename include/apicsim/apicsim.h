@@ -53,7 +53,11 @@ APIC_API const char *apic_version(void);
   X(IOAPIC,   -8, "I/O APIC index out of range")                             \
   X(PIN,      -9, "I/O APIC pin out of range")                               \
   X(STATE,   -10, "call not valid in the current state")                     \
-  X(TIME,    -11, "cycle is in the past")
+  X(TIME,    -11, "cycle is in the past")                                  \
+  X(IO,      -12, "file could not be read or written")                       \
+  X(FORMAT,  -13, "not an apicsim trace, or a version this reader does not know") \
+  X(CORRUPT, -14, "trace is damaged: a checksum, length or record does not hold") \
+  X(END,     -15, "no more records")
 
 enum {
   APIC_OK = 0,
@@ -153,7 +157,7 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
 #define APIC_EVENT_MAP(X)                                                    \
   X(ICR_WRITE,     "icr_write",     "guest wrote ICR (a=ICR low, b=ICR high)")\
   X(ICR_INVALID,   "icr_invalid",   "ICR combination the SDM calls invalid: not sent")\
-  X(MSG_SEND,      "msg_send",      "message enters the interconnect (a=bus cycles)")\
+  X(MSG_SEND,      "msg_send",      "message enters the interconnect (a=p6 bus cycles, b=0 interrupt/1 EOI, x=cycle it leaves the sender if known)")\
   X(MSG_ARB,       "msg_arb",       "p6 bus arbitration won (a=winner arb id, b=waiting)")\
   X(MSG_RETRY,     "msg_retry",     "message rejected, will retry (a=retry count)")\
   X(MSG_DONE,      "msg_done",      "message left the sender: delivery status idle")\
@@ -176,7 +180,7 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
   X(NMI,           "nmi",           "NMI taken")\
   X(INIT,          "init",          "INIT taken: core waits for SIPI")\
   X(SIPI,          "sipi",          "start-up taken (vector = page, a=1 if a program started)")\
-  X(SMI,           "smi",           "SMI taken")\
+  X(SMI,           "smi",           "SMI taken (a=1 if the core entered SMM)")\
   X(EXTINT,        "extint",        "ExtINT taken from the 8259A stand-in")\
   X(ESR_ERROR,     "esr_error",     "error logged in ESR (a=bits)")\
   X(HALT,          "halt",          "core executed HLT")\
@@ -204,6 +208,10 @@ typedef enum apic_event_kind {
 #define APIC_DROP_DISABLED 1u  /* receiving APIC software-disabled */
 #define APIC_DROP_ILLEGAL  2u  /* vector 0..15: receive illegal vector */
 #define APIC_DROP_NOT_WAITING 3u /* SIPI to a core not waiting for SIPI */
+
+/* Message kinds (APIC_EV_MSG_SEND's b). */
+#define APIC_MSG_INTERRUPT 0u
+#define APIC_MSG_EOI       1u
 
 /* Event flags (event.flags). */
 #define APIC_EVF_LOGICAL  (1u << 0)
@@ -317,7 +325,11 @@ typedef struct apic_lapic_state {
   uint32_t lvt_cmci, lvt_timer, lvt_thermal, lvt_perf, lvt_lint0, lvt_lint1, lvt_error;
   uint32_t icr_lo, icr_hi, timer_icr, timer_ccr, timer_dcr;
   uint64_t apic_base;
+  uint64_t timer_next;   /* cycle the timer expires, 0 = disarmed */
+  uint64_t ds_until;     /* xapic/mesh: ICR delivery status is busy until then */
+  uint32_t sends_pending;/* p6: messages waiting for or on the bus */
   uint8_t x2apic, nmi_pending, init_pending, sipi_pending, smi_pending, wait_sipi;
+  uint8_t sipi_vector, extint_pending;
 } apic_lapic_state;
 
 APIC_API int apic_lapic_state_get(apic_sim *s, uint32_t cpu, apic_lapic_state *out);
@@ -350,6 +362,8 @@ APIC_API int apic_ioapic_rte_get(apic_sim *s, uint32_t ioapic, uint32_t pin, uin
 APIC_API int apic_ioapic_rte_set(apic_sim *s, uint32_t ioapic, uint32_t pin, uint64_t rte);
 /* Drives an input pin to a raw electrical level (0 or 1) now. */
 APIC_API int apic_ioapic_set_pin(apic_sim *s, uint32_t ioapic, uint32_t pin, int level);
+/* Raw level of an input pin. */
+APIC_API int apic_ioapic_get_pin(apic_sim *s, uint32_t ioapic, uint32_t pin, int *level);
 /* Schedules a pin level change at an absolute future cycle. */
 APIC_API int apic_ioapic_set_pin_at(apic_sim *s, uint32_t ioapic, uint32_t pin,
                                     int level, uint64_t cycle);

@@ -1,0 +1,83 @@
+/*
+ * trace_fmt.h - the byte-level pieces of the trace format shared by the
+ * writer and the reader (private). traces/FORMAT.md is the specification;
+ * every constant here is named there.
+ */
+#ifndef APICSIM_TRACE_FMT_H
+#define APICSIM_TRACE_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "apicsim/apicsim.h"
+
+#define APIC__TRC_MAGIC       "APICTRC\x1a"
+#define APIC__TRC_MAGIC_LEN   8
+#define APIC__TRC_CHUNK_MAGIC "CHNK"
+#define APIC__TRC_INDEX_MAGIC "INDX"
+#define APIC__TRC_END_MAGIC   "APICEND"   /* 7 bytes + NUL = 8 */
+#define APIC__TRC_HDR_FIXED   16u         /* magic, version, flags, body length */
+#define APIC__TRC_CHUNK_HDR   40u         /* chunk header incl. both crcs */
+#define APIC__TRC_TRAILER     16u
+#define APIC__TRC_INDEX_ENTRY 28u
+#define APIC__TRC_MAX_BODY    (1u << 20)
+#define APIC__TRC_MAX_CLEN    (64u << 20)
+#define APIC__TRC_MAX_RAW     (256u << 20)
+#define APIC__TRC_MAX_TEXT    65535u
+#define APIC__TRC_KIND_DELTA  0x80u       /* head bit: a cycle delta follows */
+
+/* Record field mask bits, in the order they are written. */
+enum {
+  APIC__F_CPU = 1u << 0, APIC__F_VECTOR = 1u << 1, APIC__F_A = 1u << 2,
+  APIC__F_MSG = 1u << 3, APIC__F_B = 1u << 4, APIC__F_SRC = 1u << 5,
+  APIC__F_MODE = 1u << 6, APIC__F_DEST = 1u << 7, APIC__F_FLAGS = 1u << 8,
+  APIC__F_X = 1u << 9, APIC__F_TEXT = 1u << 10, APIC__F_ALL = (1u << 11) - 1
+};
+
+/* Snapshot "pending" bits. */
+enum {
+  APIC__P_NMI = 1, APIC__P_SMI = 2, APIC__P_INIT = 4, APIC__P_SIPI = 8,
+  APIC__P_EXTINT = 16, APIC__P_WAIT_SIPI = 32
+};
+
+/* A growable byte buffer (writer side). */
+typedef struct apic__buf {
+  uint8_t *p;
+  size_t n, cap;
+  int oom;
+} apic__buf;
+
+void apic__buf_put(apic__buf *b, const void *src, size_t n);
+void apic__buf_uv(apic__buf *b, uint64_t v);
+void apic__buf_u32(apic__buf *b, uint32_t v);
+void apic__buf_u64(apic__buf *b, uint64_t v);
+void apic__buf_free(apic__buf *b);
+
+/* A bounded reader over bytes; any overrun or bad varint sets bad. */
+typedef struct apic__rd {
+  const uint8_t *p;
+  size_t n, pos;
+  int bad;
+} apic__rd;
+
+uint64_t apic__rd_uv(apic__rd *r);
+uint32_t apic__rd_u32(apic__rd *r);
+uint64_t apic__rd_u64(apic__rd *r);
+uint16_t apic__rd_u16(apic__rd *r);
+const uint8_t *apic__rd_bytes(apic__rd *r, size_t n);
+
+static inline uint64_t apic__zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t apic__unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* Record codec: prev_cycle and prev_msg are the running values of a chunk. */
+void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle, uint64_t *prev_msg);
+/* Decodes one record; text points into the reader's bytes. 0 or -1 if bad. */
+int apic__rec_get(apic__rd *r, apic_event *ev, uint64_t *prev_cycle, uint64_t *prev_msg,
+                  const uint8_t **text, size_t *text_len);
+
+/* Header body (the machine) codec. */
+void apic__hdr_put(apic__buf *b, const apic_config *cfg, const char *name, uint32_t chunk_records);
+/* Returns 0 or -1 with a reason in why. */
+int apic__hdr_get(apic__rd *r, apic_config *cfg, char *name, size_t name_size, char *why,
+                  size_t why_size);
+
+#endif

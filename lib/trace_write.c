@@ -1,0 +1,268 @@
+/*
+ * trace_write.c - the trace writer: a hook that turns every event into a
+ * record (traces/FORMAT.md).
+ *
+ * Records accumulate in the current chunk's raw buffer, after the snapshot
+ * that opens it. When the chunk holds chunk_records records the writer asks
+ * the engine for a quiet point (apic_sim_request_quiet) and cuts the chunk
+ * there: compress, write, and open the next one with a fresh snapshot. A
+ * quiet point lies between two engine events, so the snapshot equals the
+ * state that the records before it describe.
+ *
+ * Every write is checked; the first error is kept, later writes are skipped,
+ * and close reports it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "apicsim/trace.h"
+#include "trace_fmt.h"
+
+typedef struct index_entry {
+  uint64_t offset, first, last;
+  uint32_t records;
+} index_entry;
+
+struct apic_trace_writer {
+  apic_sim *s;
+  FILE *f;
+  uint32_t chunk_records;
+  int level;
+  int err;
+  char errmsg[256];
+  apic__buf raw;          /* the current chunk: snapshot, then records */
+  uint32_t nrec;
+  uint64_t first, last, prev_cycle, prev_msg;
+  int cut_asked;
+  index_entry *index;
+  uint32_t nindex, capindex;
+  uint64_t offset;        /* bytes written so far */
+  apic_trace_writer_stats st;
+  apic__buf zbuf;         /* compressed payload */
+};
+
+static void fail(apic_trace_writer *w, int err, const char *what) {
+  if (w->err) return;
+  w->err = err;
+  snprintf(w->errmsg, sizeof w->errmsg, "%s", what);
+}
+
+static void write_bytes(apic_trace_writer *w, const void *p, size_t n) {
+  if (w->err) return;
+  if (fwrite(p, 1, n, w->f) != n) {
+    fail(w, APIC_E_IO, "write failed (disk full or I/O error)");
+    return;
+  }
+  w->offset += n;
+}
+
+static void snapshot(apic_trace_writer *w) {
+  apic_sim *s = w->s;
+  apic__buf *b = &w->raw;
+  const apic_config *cfg = apic_sim_config(s);
+  apic__buf_uv(b, apic_sim_now(s));
+  for (uint32_t i = 0; i < cfg->ncpus; i++) {
+    apic_lapic_state l;
+    apic_core_state c;
+    apic_lapic_state_get(s, i, &l);
+    apic_core_state_get(s, i, &c);
+    const uint32_t r32[] = {l.id, l.tpr, l.ldr, l.dfr, l.svr, l.esr, l.icr_lo & ~APIC_ICR_DS,
+                            l.icr_hi, l.timer_icr, l.timer_dcr, l.lvt_cmci, l.lvt_timer,
+                            l.lvt_thermal, l.lvt_perf, l.lvt_lint0, l.lvt_lint1, l.lvt_error};
+    for (size_t k = 0; k < sizeof r32 / sizeof r32[0]; k++) apic__buf_uv(b, r32[k]);
+    apic__buf_uv(b, l.apic_base);
+    apic__buf_uv(b, l.timer_next);
+    for (int k = 0; k < 8; k++) apic__buf_uv(b, l.irr[k]);
+    for (int k = 0; k < 8; k++) apic__buf_uv(b, l.isr[k]);
+    for (int k = 0; k < 8; k++) apic__buf_uv(b, l.tmr[k]);
+    apic__buf_uv(b, (l.nmi_pending ? APIC__P_NMI : 0u) | (l.smi_pending ? APIC__P_SMI : 0u) |
+                    (l.init_pending ? APIC__P_INIT : 0u) | (l.sipi_pending ? APIC__P_SIPI : 0u) |
+                    (l.extint_pending ? APIC__P_EXTINT : 0u) |
+                    (l.wait_sipi ? APIC__P_WAIT_SIPI : 0u));
+    apic__buf_uv(b, l.sipi_vector);
+    apic__buf_uv(b, l.ds_until);       /* ICR delivery status derives from these */
+    apic__buf_uv(b, l.sends_pending);
+    apic__buf_uv(b, c.run);
+    apic__buf_uv(b, c.if_flag);
+    apic__buf_uv(b, c.nmi_blocked);
+    apic__buf_uv(b, c.in_smm);
+    uint32_t nest = c.nest < APIC_CORE_MAX_NEST ? c.nest : APIC_CORE_MAX_NEST;
+    apic__buf_uv(b, nest);
+    for (uint32_t k = 0; k < nest; k++) apic__buf_uv(b, c.vectors[k]);
+  }
+  for (uint32_t io = 0; io < cfg->nioapics; io++)
+    for (uint32_t pin = 0; pin < cfg->ioapic_pins[io]; pin++) {
+      uint64_t rte = 0;
+      int level = 0;
+      apic_ioapic_rte_get(s, io, pin, &rte);
+      apic_ioapic_get_pin(s, io, pin, &level);
+      apic__buf_uv(b, rte);
+      apic__buf_uv(b, (uint64_t)level);
+    }
+}
+
+static void chunk_open(apic_trace_writer *w) {
+  w->raw.n = 0;
+  w->nrec = 0;
+  w->first = w->last = w->prev_cycle = apic_sim_now(w->s);
+  w->prev_msg = 0;
+  w->cut_asked = 0;
+  snapshot(w);
+}
+
+static void chunk_flush(apic_trace_writer *w) {
+  if (w->raw.oom) fail(w, APIC_E_NOMEM, "out of memory buffering a chunk");
+  if (w->err) return;
+  if (w->raw.n > APIC__TRC_MAX_RAW) {
+    fail(w, APIC_E_ARG, "a chunk exceeds 256 MiB: lower chunk_records");
+    return;
+  }
+  uLongf zn = compressBound((uLong)w->raw.n);
+  if (w->zbuf.cap < zn) {
+    uint8_t *p = realloc(w->zbuf.p, zn);
+    if (!p) { fail(w, APIC_E_NOMEM, "out of memory compressing a chunk"); return; }
+    w->zbuf.p = p;
+    w->zbuf.cap = zn;
+  }
+  if (compress2(w->zbuf.p, &zn, w->raw.p, (uLong)w->raw.n, w->level) != Z_OK) {
+    fail(w, APIC_E_IO, "zlib could not compress a chunk");
+    return;
+  }
+  apic__buf h = {0};
+  apic__buf_put(&h, APIC__TRC_CHUNK_MAGIC, 4);
+  apic__buf_u32(&h, (uint32_t)zn);
+  apic__buf_u32(&h, (uint32_t)w->raw.n);
+  apic__buf_u32(&h, w->nrec);
+  apic__buf_u64(&h, w->first);
+  apic__buf_u64(&h, w->last);
+  apic__buf_u32(&h, (uint32_t)crc32(0, w->zbuf.p, (uInt)zn));
+  if (h.oom) { apic__buf_free(&h); fail(w, APIC_E_NOMEM, "out of memory"); return; }
+  apic__buf_u32(&h, (uint32_t)crc32(0, h.p, (uInt)h.n));
+  if (w->nindex == w->capindex) {
+    uint32_t cap = w->capindex ? w->capindex * 2 : 64;
+    index_entry *e = realloc(w->index, cap * sizeof *e);
+    if (!e) { apic__buf_free(&h); fail(w, APIC_E_NOMEM, "out of memory for the index"); return; }
+    w->index = e;
+    w->capindex = cap;
+  }
+  w->index[w->nindex++] = (index_entry){w->offset, w->first, w->last, w->nrec};
+  write_bytes(w, h.p, h.n);
+  write_bytes(w, w->zbuf.p, zn);
+  apic__buf_free(&h);
+  w->st.chunks++;
+  w->st.raw_bytes += w->raw.n;
+}
+
+static void on_event(void *ud, const apic_event *ev) {
+  apic_trace_writer *w = ud;
+  apic__rec_put(&w->raw, ev, &w->prev_cycle, &w->prev_msg);
+  w->nrec++;
+  w->last = ev->cycle;
+  w->st.records++;
+  if (w->nrec >= w->chunk_records && !w->cut_asked) {
+    w->cut_asked = 1;
+    apic_sim_request_quiet(w->s);
+  }
+}
+
+static void on_quiet(void *ud, apic_sim *s) {
+  apic_trace_writer *w = ud;
+  (void)s;
+  if (!w->cut_asked) return;
+  chunk_flush(w);
+  chunk_open(w);
+}
+
+int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *path,
+                           const apic_trace_opts *opts, char *why, size_t why_size) {
+  if (why_size) why[0] = 0;
+  if (!out || !s || !path) {
+    if (why_size) snprintf(why, why_size, "out, sim and path must not be NULL");
+    return APIC_E_ARG;
+  }
+  *out = NULL;
+  apic_trace_opts o = {0, -1, NULL};
+  if (opts) o = *opts;
+  if (o.level < -1 || o.level > 9) {
+    if (why_size) snprintf(why, why_size, "compression level %d is not -1..9", o.level);
+    return APIC_E_ARG;
+  }
+  apic_trace_writer *w = calloc(1, sizeof *w);
+  if (!w) {
+    if (why_size) snprintf(why, why_size, "out of memory");
+    return APIC_E_NOMEM;
+  }
+  w->s = s;
+  w->chunk_records = o.chunk_records ? o.chunk_records : 65536;
+  w->level = o.level < 0 ? 6 : o.level;
+  w->f = fopen(path, "wb");
+  if (!w->f) {
+    if (why_size) snprintf(why, why_size, "cannot create %s", path);
+    free(w);
+    return APIC_E_IO;
+  }
+  apic__buf body = {0}, h = {0};
+  apic__hdr_put(&body, apic_sim_config(s), o.name, w->chunk_records);
+  apic__buf_put(&h, APIC__TRC_MAGIC, APIC__TRC_MAGIC_LEN);
+  uint8_t ver[4] = {APIC_TRACE_VERSION, 0, 0, 0};  /* u16 version, u16 flags */
+  apic__buf_put(&h, ver, 4);
+  apic__buf_u32(&h, (uint32_t)body.n);
+  apic__buf_put(&h, body.p, body.n);
+  apic__buf_u32(&h, (uint32_t)crc32(0, h.p, (uInt)h.n));
+  if (h.oom || body.oom) fail(w, APIC_E_NOMEM, "out of memory writing the header");
+  else write_bytes(w, h.p, h.n);
+  apic__buf_free(&body);
+  apic__buf_free(&h);
+  int rc = w->err ? w->err : apic_sim_add_hook(s, on_event, on_quiet, w);
+  if (rc) {
+    if (why_size) snprintf(why, why_size, "%s", w->err ? w->errmsg : apic_sim_errmsg(s));
+    fclose(w->f);
+    remove(path);
+    free(w);
+    return rc;
+  }
+  chunk_open(w);
+  *out = w;
+  return APIC_OK;
+}
+
+int apic_trace_writer_close(apic_trace_writer *w) {
+  if (!w) return APIC_E_ARG;
+  apic_sim_remove_hook(w->s, on_event, w);
+  chunk_flush(w);
+  apic__buf ix = {0};
+  apic__buf_put(&ix, APIC__TRC_INDEX_MAGIC, 4);
+  apic__buf_u32(&ix, w->nindex);
+  for (uint32_t i = 0; i < w->nindex; i++) {
+    apic__buf_u64(&ix, w->index[i].offset);
+    apic__buf_u64(&ix, w->index[i].first);
+    apic__buf_u64(&ix, w->index[i].last);
+    apic__buf_u32(&ix, w->index[i].records);
+  }
+  apic__buf_u32(&ix, (uint32_t)crc32(0, ix.p, (uInt)ix.n));
+  uint64_t ix_off = w->offset;
+  apic__buf_u64(&ix, ix_off);
+  apic__buf_put(&ix, APIC__TRC_END_MAGIC, 8);  /* includes the terminating 0 */
+  if (ix.oom) fail(w, APIC_E_NOMEM, "out of memory writing the index");
+  else write_bytes(w, ix.p, ix.n);
+  apic__buf_free(&ix);
+  if (fflush(w->f) != 0) fail(w, APIC_E_IO, "flush failed (disk full or I/O error)");
+  if (fclose(w->f) != 0) fail(w, APIC_E_IO, "close failed (disk full or I/O error)");
+  int rc = w->err;
+  apic__buf_free(&w->raw);
+  apic__buf_free(&w->zbuf);
+  free(w->index);
+  free(w);
+  return rc;
+}
+
+int apic_trace_writer_error(const apic_trace_writer *w, const char **msg) {
+  if (msg) *msg = w->err ? w->errmsg : "";
+  return w->err;
+}
+
+void apic_trace_writer_stats_get(const apic_trace_writer *w, apic_trace_writer_stats *out) {
+  *out = w->st;
+  out->file_bytes = w->offset;
+}
