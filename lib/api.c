@@ -48,7 +48,7 @@ int apic_lapic_write(apic_sim *s, uint32_t cpu, uint32_t off, uint32_t val) {
   if (rc) return rc;
   rc = apic__lapic_mmio_write(s, &s->cpus[cpu].apic, off, val);
   after_access(s, cpu);
-  return rc;
+  return apic__check_nomem(s, rc);
 }
 
 int apic_lapic_rdmsr(apic_sim *s, uint32_t cpu, uint32_t msr, uint64_t *val) {
@@ -65,7 +65,7 @@ int apic_lapic_wrmsr(apic_sim *s, uint32_t cpu, uint32_t msr, uint64_t val) {
   if (rc) return rc;
   rc = apic__lapic_wrmsr(s, &s->cpus[cpu].apic, msr, val);
   after_access(s, cpu);
-  return rc;
+  return apic__check_nomem(s, rc);
 }
 
 int apic_lapic_set_lint(apic_sim *s, uint32_t cpu, uint32_t pin, int level) {
@@ -74,7 +74,7 @@ int apic_lapic_set_lint(apic_sim *s, uint32_t cpu, uint32_t pin, int level) {
   if (rc) return rc;
   if (pin > 1) return apic__fail(s, APIC_E_PIN, "LINT pin %u: only 0 (LINT0) and 1 (LINT1)", pin);
   apic__lapic_lint(s, &s->cpus[cpu].apic, (int)pin, level != 0);
-  return APIC_OK;
+  return apic__check_nomem(s, APIC_OK);
 }
 
 const char *apic_lapic_reg_name(uint32_t off) {
@@ -180,7 +180,7 @@ int apic_ioapic_read(apic_sim *s, uint32_t io, uint32_t off, uint32_t *val) {
 int apic_ioapic_write(apic_sim *s, uint32_t io, uint32_t off, uint32_t val) {
   CHECK_SIM(s);
   int rc = check_io(s, io, 0, 0);
-  return rc ? rc : apic__ioapic_write(s, &s->ioapics[io], off, val);
+  return rc ? rc : apic__check_nomem(s, apic__ioapic_write(s, &s->ioapics[io], off, val));
 }
 
 int apic_ioapic_rte_get(apic_sim *s, uint32_t io, uint32_t pin, uint64_t *rte) {
@@ -197,7 +197,7 @@ int apic_ioapic_rte_set(apic_sim *s, uint32_t io, uint32_t pin, uint64_t rte) {
   int rc = check_io(s, io, pin, 1);
   if (rc) return rc;
   apic__ioapic_rte_write(s, &s->ioapics[io], pin, rte);
-  return APIC_OK;
+  return apic__check_nomem(s, APIC_OK);
 }
 
 int apic_ioapic_get_pin(apic_sim *s, uint32_t io, uint32_t pin, int *level) {
@@ -214,7 +214,7 @@ int apic_ioapic_set_pin(apic_sim *s, uint32_t io, uint32_t pin, int level) {
   int rc = check_io(s, io, pin, 1);
   if (rc) return rc;
   apic__ioapic_set_pin(s, &s->ioapics[io], pin, level != 0);
-  return APIC_OK;
+  return apic__check_nomem(s, APIC_OK);
 }
 
 int apic_ioapic_set_pin_at(apic_sim *s, uint32_t io, uint32_t pin, int level, uint64_t cycle) {

@@ -125,11 +125,10 @@ void apic__kick(apic_sim *s, uint32_t cpu) {
 
 /* ---- interrupt entry ---- */
 
-/* No handler installed: EOI if the vector is in service, then IRET. */
+/* No handler installed: EOI a vector the local APIC put in service, IRET. */
 static int default_handler(apic_cpu *c, void *arg) {
   (void)arg;
-  uint8_t v = apic_cpu_vector(c);
-  if (v >= 16 && (c->apic.isr[v >> 5] >> (v & 31)) & 1) apic_cpu_write(c, APIC_REG_EOI, 0);
+  if (top(c)->kind == APIC__FRAME_INTR) apic_cpu_write(c, APIC_REG_EOI, 0);
   return APIC_DONE;
 }
 
@@ -149,7 +148,8 @@ static void set_if(apic_sim *s, apic_cpu *c, uint8_t v) {
 /* HANDLER_ENTER/EXIT carry the frame's kind as an apic_intr_kind in b. */
 static uint32_t intr_kind(const apic__frame *f) {
   return f->kind == APIC__FRAME_NMI ? APIC_INTR_NMI
-       : f->kind == APIC__FRAME_SMI ? APIC_INTR_SMI : APIC_INTR_FIXED;
+       : f->kind == APIC__FRAME_SMI ? APIC_INTR_SMI
+       : f->kind == APIC__FRAME_EXTINT ? APIC_INTR_EXTINT : APIC_INTR_FIXED;
 }
 
 static void enter(apic_sim *s, apic_cpu *c, uint8_t kind, uint32_t vector,
@@ -237,7 +237,7 @@ static int boundary(apic_sim *s, apic_cpu *c) {
   if (!c->if_flag) return 0;
   if (l->extint_pending) {
     l->extint_pending = 0;
-    enter(s, c, APIC__FRAME_INTR, s->cfg.extint_vector, APIC_EV_EXTINT);
+    enter(s, c, APIC__FRAME_EXTINT, s->cfg.extint_vector, APIC_EV_EXTINT);
     return 1;
   }
   int v = apic__lapic_ack(s, l);

@@ -911,6 +911,8 @@ static int wr_apic_base(apic_sim *s, apic__lapic *l, uint64_t v) {
   if (!old_en && x2) return APIC_GP;                           /* disabled -> x2APIC */
   uint64_t old = l->base;
   l->base = (v & ~APIC_BASE_BSP) | (l->base & APIC_BASE_BSP);  /* BSP is read-only */
+  if (l->model == APIC_MODEL_P6 && en && !old_en)
+    l->base &= ~(uint64_t)APIC_BASE_EN;  /* SDM 10.4.3: P6 stays disabled until reset */
   if (old != l->base && apic__tracing(s)) {
     apic_event ev = {0};
     ev.kind = APIC_EV_APIC_MODE; ev.cpu = l->cpu; ev.src = APIC_NONE; ev.x = l->base;

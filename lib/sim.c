@@ -213,16 +213,18 @@ void apic_sim_destroy(apic_sim *s) {
   s->cfg.alloc(s->cfg.alloc_ud, s, 0);
 }
 
-uint32_t apic_sim_ncpus(const apic_sim *s) { return s->ncpus; }
-uint64_t apic_sim_now(const apic_sim *s) { return s->now; }
-const apic_config *apic_sim_config(const apic_sim *s) { return &s->cfg; }
+uint32_t apic_sim_ncpus(const apic_sim *s) { return s ? s->ncpus : 0; }
+uint64_t apic_sim_now(const apic_sim *s) { return s ? s->now : 0; }
+const apic_config *apic_sim_config(const apic_sim *s) { return s ? &s->cfg : NULL; }
 void apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
+  if (!s) return;
   s->nhooks = 0;
   if (fn) apic_sim_add_hook(s, fn, NULL, ud);
 }
 
 int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *ud) {
-  if (!s || !fn) return APIC_E_ARG;
+  if (!s) return APIC_E_ARG;
+  if (!fn) return apic__fail(s, APIC_E_ARG, "hook function is NULL");
   if (s->nhooks == APIC_MAX_HOOKS)
     return apic__fail(s, APIC_E_STATE, "already %d hooks installed", APIC_MAX_HOOKS);
   s->hooks[s->nhooks].fn = fn;
@@ -250,7 +252,10 @@ static void run_quiet(apic_sim *s) {
   for (uint32_t i = 0; i < s->nhooks; i++)
     if (s->hooks[i].quiet) s->hooks[i].quiet(s->hooks[i].ud, s);
 }
-void apic_sim_stats(const apic_sim *s, apic_stats *out) { *out = s->stats; }
+void apic_sim_stats(const apic_sim *s, apic_stats *out) {
+  if (!out) return;
+  if (s) *out = s->stats; else memset(out, 0, sizeof *out);
+}
 
 /* ---- sink ---- */
 
@@ -466,8 +471,30 @@ static void dispatch(apic_sim *s, const apic__qent *e) {
   }
 }
 
+static int run_loop(apic_sim *s, uint64_t until);
+
+int apic__check_nomem(apic_sim *s, int rc) {
+  if (!s->nomem) return rc;
+  s->nomem = 0;
+  s->broken = 1;
+  return apic__fail(s, APIC_E_NOMEM, "out of memory at cycle %llu: events were lost, the "
+                    "machine cannot continue", (unsigned long long)s->now);
+}
+
 int apic_sim_run(apic_sim *s, uint64_t until) {
   if (!s) return APIC_E_ARG;
+  if (s->broken)
+    return apic__fail(s, APIC_E_STATE, "the machine ran out of memory earlier and lost "
+                      "events; destroy it");
+  if (s->in_run)
+    return apic__fail(s, APIC_E_STATE, "apic_sim_run called from inside a guest step or hook");
+  s->in_run = 1;
+  int rc = run_loop(s, until);
+  s->in_run = 0;
+  return rc;
+}
+
+static int run_loop(apic_sim *s, uint64_t until) {
   const apic__qent *top;
   if (s->quiet_wanted) run_quiet(s);
   while ((top = apic__queue_top(&s->q)) && top->t <= until) {
@@ -480,11 +507,7 @@ int apic_sim_run(apic_sim *s, uint64_t until) {
     s->now = e.t;
     s->stats.events++;
     dispatch(s, &e);
-    if (s->nomem) {
-      s->nomem = 0;
-      return apic__fail(s, APIC_E_NOMEM, "out of memory at cycle %llu",
-                        (unsigned long long)s->now);
-    }
+    if (s->nomem) return apic__check_nomem(s, APIC_E_NOMEM);
   }
   if (apic__queue_top(&s->q)) {
     if (until > s->now) s->now = until;
@@ -495,6 +518,7 @@ int apic_sim_run(apic_sim *s, uint64_t until) {
 }
 
 uint64_t apic_sim_next_event(const apic_sim *s) {
+  if (!s) return UINT64_MAX;
   const apic__qent *top = apic__queue_top(&s->q);
   return top ? top->t : UINT64_MAX;
 }

@@ -27,7 +27,8 @@ enum {
 };
 
 enum { /* frame kinds */
-  APIC__FRAME_PROGRAM = 0, APIC__FRAME_INTR, APIC__FRAME_NMI, APIC__FRAME_SMI
+  APIC__FRAME_PROGRAM = 0, APIC__FRAME_INTR, APIC__FRAME_NMI, APIC__FRAME_SMI,
+  APIC__FRAME_EXTINT     /* vector from the 8259A stand-in: nothing in ISR */
 };
 
 typedef struct apic__frame {
@@ -139,6 +140,8 @@ struct apic_sim {
   apic__p6bus p6;
   uint8_t lapic_slot[APIC_REG_PAGE / APIC_REG_STRIDE]; /* register dispatch */
   uint8_t nomem;         /* an allocation failed inside the event loop */
+  uint8_t broken;        /* ...and state was lost: the machine refuses to run */
+  uint8_t in_run;        /* apic_sim_run is on the stack (no re-entry) */
 };
 
 /* ---- sink: how the register models talk to the engine ---- */
@@ -161,6 +164,9 @@ void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
 
 void *apic__alloc(apic_sim *s, void *p, size_t n);
 int apic__fail(apic_sim *s, int err, const char *fmt, ...);
+/* After a host call: an allocation failed inside it -> APIC_E_NOMEM, and
+   the machine is marked broken (events were lost). */
+int apic__check_nomem(apic_sim *s, int rc);
 
 /* ---- engine parts ---- */
 int apic__pin_at(apic_sim *s, uint32_t ioapic, uint32_t pin, int level, uint64_t t);

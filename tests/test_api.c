@@ -715,7 +715,9 @@ static void fuzz(apic_bus_kind bus, apic_model model, int x2apic, uint64_t seed,
   apic_stats st;
   apic_sim_stats(s, &st);
   ck_assert_uint_gt(st.messages, 0);  /* the fuzz did reach the machinery */
-  ck_assert_uint_gt(st.handlers, 0);
+  /* A P6 APIC that a random IA32_APIC_BASE write disables stays disabled
+     (SDM 10.4.3), so there the fuzz may leave no handler running. */
+  if (model != APIC_MODEL_P6) ck_assert_uint_gt(st.handlers, 0);
   free(counts);
   apic_sim_destroy(s);
   tu_log_free(&log);

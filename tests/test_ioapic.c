@@ -301,6 +301,20 @@ START_TEST(eoir_only_in_version_0x20) {
 }
 END_TEST
 
+/* docs/SDM-CHOICES.md item 21: the EOI register of version 0x20 is
+   write-only; a read returns 0 and changes nothing. */
+START_TEST(eoir_reads_zero) {
+  apic_sim *s = machine(NULL, APIC_IOAPIC_VERSION_EOI);
+  uint32_t v = 0xDEADBEEFu;
+  ck_assert_int_eq(apic_ioapic_write(s, IO0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_VER), APIC_OK);
+  ck_assert_int_eq(apic_ioapic_read(s, IO0, APIC_IOAPIC_EOIR, &v), APIC_OK);
+  ck_assert_uint_eq(v, 0);
+  ck_assert_int_eq(apic_ioapic_read(s, IO0, APIC_IOAPIC_IOREGSEL, &v), APIC_OK);
+  ck_assert_uint_eq(v, APIC_IOAPIC_VER);  /* IOREGSEL untouched by the read */
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* apicsim.h I/O APIC calls (API contract): an index past nioapics is
    APIC_E_IOAPIC on every call. */
 START_TEST(bad_ioapic_index) {
@@ -946,6 +960,7 @@ int main(void) {
   tcase_add_test(regs, rte_read_only_and_reserved_bits);
   tcase_add_test(regs, rte_write_event);
   tcase_add_test(regs, eoir_only_in_version_0x20);
+  tcase_add_test(regs, eoir_reads_zero);
   tcase_add_test(regs, bad_ioapic_index);
   tcase_add_test(regs, bad_pin);
   tcase_add_test(regs, set_pin_at_past_is_time_error);

@@ -1944,6 +1944,26 @@ START_TEST(apic_base_disable_reenable_power_up_10_4_3) {
 }
 END_TEST
 
+/* SDM 10.4.3 (docs/SDM-CHOICES.md item 25): on the P6 family with the 3-wire
+   APIC bus a globally disabled APIC stays disabled until reset; the write
+   that sets EN again leaves it clear. */
+START_TEST(p6_apic_stays_disabled) {
+  apic_sim *s = mk_p6(2);
+  const uint64_t a = APIC_BASE_ADDR_DEFAULT;
+  wrmsr(s, 1, APIC_MSR_APIC_BASE, a);
+  ck_assert_uint_eq(rdmsr(s, 1, APIC_MSR_APIC_BASE) & APIC_BASE_EN, 0);
+  wrmsr(s, 1, APIC_MSR_APIC_BASE, a | APIC_BASE_EN);
+  ck_assert_uint_eq(rdmsr(s, 1, APIC_MSR_APIC_BASE) & APIC_BASE_EN, 0);
+  ck_assert_uint_eq(tu_rd(s, 1, APIC_REG_SVR), 0);  /* MMIO still absent */
+  /* the same sequence re-enables an xAPIC (SDM 10.4.3 limits it to P6) */
+  apic_sim_destroy(s);
+  s = mk(2);
+  wrmsr(s, 1, APIC_MSR_APIC_BASE, a);
+  wrmsr(s, 1, APIC_MSR_APIC_BASE, a | APIC_BASE_EN);
+  ck_assert_uint_eq(rdmsr(s, 1, APIC_MSR_APIC_BASE) & APIC_BASE_EN, APIC_BASE_EN);
+}
+END_TEST
+
 /* SDM 10.12.1: x2APIC needs an x2APIC-capable processor: a P6 APIC raises
    #GP when EXTD is set. */
 START_TEST(apic_base_p6_no_x2apic_10_12_1) {
@@ -2085,6 +2105,7 @@ int main(void) {
   tcase_add_test(tc, apic_base_x2apic_to_xapic_gp_10_12_5);
   tcase_add_test(tc, apic_base_invalid_states_gp_10_12_5);
   tcase_add_test(tc, apic_base_disable_reenable_power_up_10_4_3);
+  tcase_add_test(tc, p6_apic_stays_disabled);
   tcase_add_test(tc, apic_base_p6_no_x2apic_10_12_1);
   tcase_add_test(tc, apic_base_bsp_read_only_10_4_4);
 
