@@ -809,14 +809,25 @@ static uint32_t watched(const apic__lapic *l, unsigned i) {
   }
 }
 
-static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w) {
-  if (!apic__tracing(s)) return;
-  for (unsigned i = 0; i < NWATCHED; i++) w->v[i] = watched(l, i);
+/* Most writes change only the register written; SVR (it masks the LVT)
+   and LVT_TIMER (a mode switch clears the count) change others, and resets
+   change everything: off = 0 watches all. */
+static int watches(uint32_t off, unsigned i) {
+  if (off == 0 || off == APIC_REG_SVR || off == APIC_REG_LVT_TIMER) return 1;
+  return watched_off[i] == off ||  /* an x2APIC ICR write sets both halves */
+         (off == APIC_REG_ICR_LO && watched_off[i] == APIC_REG_ICR_HI);
 }
 
-static void watch_end(apic_sim *s, const apic__lapic *l, const watch *w) {
+static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint32_t off) {
+  if (!apic__tracing(s)) return;
+  for (unsigned i = 0; i < NWATCHED; i++)
+    if (watches(off, i)) w->v[i] = watched(l, i);
+}
+
+static void watch_end(apic_sim *s, const apic__lapic *l, const watch *w, uint32_t off) {
   if (!apic__tracing(s)) return;
   for (unsigned i = 0; i < NWATCHED; i++) {
+    if (!watches(off, i)) continue;
     uint32_t v = watched(l, i);
     if (v != w->v[i]) apic__event(s, APIC_EV_REG, l->cpu, 0, watched_off[i], v);
   }
@@ -833,9 +844,9 @@ int apic__lapic_mmio_write(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t v
   if (ops[k].wr) {  /* writes to read-only registers are ignored */
     acc a = {s, l, i, 0};
     watch w;
-    watch_begin(s, l, &w);
+    watch_begin(s, l, &w, off);
     ops[k].wr(&a, val);
-    watch_end(s, l, &w);
+    watch_end(s, l, &w, off);
   }
   return APIC_OK;
 }
@@ -885,12 +896,12 @@ void apic__lapic_init(apic_sim *s, apic__lapic *l, uint32_t cpu, uint32_t id,
 static void reset(apic_sim *s, apic__lapic *l, uint32_t id) {
   uint32_t old = apic__lapic_ppr(l);
   watch w;
-  watch_begin(s, l, &w);
+  watch_begin(s, l, &w, 0);
   power_up(l);
   l->id = id;
   set_mode_regs(l);
   if (apic__tracing(s)) apic__event(s, APIC_EV_RESET, l->cpu, 0, 0, 0);
-  watch_end(s, l, &w);
+  watch_end(s, l, &w, 0);
   if (l->timer_next) timer_arm(s, l, 0);
   note_ppr(s, l, old);
   apic__ids_changed(s);
@@ -922,9 +933,9 @@ static int wr_apic_base(apic_sim *s, apic__lapic *l, uint64_t v) {
   if (!en && old_en) reset(s, l, l->initial_id);  /* disabling: power-up state */
   if (x2 && !old_x2) {                 /* xAPIC -> x2APIC: ID and LDR derived */
     watch w;
-    watch_begin(s, l, &w);
+    watch_begin(s, l, &w, 0);
     set_mode_regs(l);
-    watch_end(s, l, &w);
+    watch_end(s, l, &w, 0);
   }
   if (old != l->base) apic__ids_changed(s);
   return APIC_OK;
@@ -971,8 +982,8 @@ int apic__lapic_wrmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t val) {
   if (off != APIC_REG_ICR_LO && (val >> 32)) return APIC_GP;  /* upper half reserved */
   acc a = {s, l, i, 1};
   watch w;
-  watch_begin(s, l, &w);
+  watch_begin(s, l, &w, off);
   int rc = ops[k].wr(&a, val);
-  watch_end(s, l, &w);
+  watch_end(s, l, &w, off);
   return rc;
 }

@@ -11,6 +11,8 @@
 
 /* ---- writing ---- */
 
+static uint8_t *put_uv(uint8_t *p, uint64_t v);
+
 void apic__buf_put(apic__buf *b, const void *src, size_t n) {
   if (b->oom || n == 0) return;
   if (b->n + n > b->cap) {
@@ -27,13 +29,7 @@ void apic__buf_put(apic__buf *b, const void *src, size_t n) {
 
 void apic__buf_uv(apic__buf *b, uint64_t v) {
   uint8_t t[10];
-  size_t n = 0;
-  do {
-    uint8_t byte = v & 0x7F;
-    v >>= 7;
-    t[n++] = (uint8_t)(byte | (v ? 0x80 : 0));
-  } while (v);
-  apic__buf_put(b, t, n);
+  apic__buf_put(b, t, (size_t)(put_uv(t, v) - t));
 }
 
 void apic__buf_u32(apic__buf *b, uint32_t v) {
@@ -91,7 +87,32 @@ uint64_t apic__rd_u64(apic__rd *r) {
 
 /* ---- records ---- */
 
+/* Appends a varint at p; returns the new end. */
+static uint8_t *put_uv(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  return p;
+}
+
+/* Largest record without text: head, delta, mask, ten fields of 10 bytes. */
+#define REC_MAX 128u
+
 void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle, uint64_t *prev_msg) {
+  size_t text_n = ev->text ? strlen(ev->text) : 0;
+  if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
+  size_t need = REC_MAX + text_n;
+  if (b->oom) return;
+  if (b->n + need > b->cap) {  /* reserve once, then write in place */
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + need) cap *= 2;
+    uint8_t *np = realloc(b->p, cap);
+    if (!np) { b->oom = 1; return; }
+    b->p = np;
+    b->cap = cap;
+  }
   uint32_t mask = 0;
   if (ev->cpu != APIC_NONE) mask |= APIC__F_CPU;
   if (ev->vector) mask |= APIC__F_VECTOR;
@@ -104,31 +125,31 @@ void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle, uin
   if (ev->flags) mask |= APIC__F_FLAGS;
   if (ev->x) mask |= APIC__F_X;
   if (ev->text) mask |= APIC__F_TEXT;
+  uint8_t *p = b->p + b->n;
   uint64_t delta = ev->cycle - *prev_cycle;
-  uint8_t head = (uint8_t)(ev->kind | (delta ? APIC__TRC_KIND_DELTA : 0));
-  apic__buf_put(b, &head, 1);
-  if (delta) apic__buf_uv(b, delta);
+  *p++ = (uint8_t)(ev->kind | (delta ? APIC__TRC_KIND_DELTA : 0));
+  if (delta) p = put_uv(p, delta);
   *prev_cycle = ev->cycle;
-  apic__buf_uv(b, mask);
-  if (mask & APIC__F_CPU) apic__buf_uv(b, ev->cpu);
-  if (mask & APIC__F_VECTOR) apic__buf_uv(b, ev->vector);
-  if (mask & APIC__F_A) apic__buf_uv(b, ev->a);
+  p = put_uv(p, mask);
+  if (mask & APIC__F_CPU) p = put_uv(p, ev->cpu);
+  if (mask & APIC__F_VECTOR) p = put_uv(p, ev->vector);
+  if (mask & APIC__F_A) p = put_uv(p, ev->a);
   if (mask & APIC__F_MSG) {
-    apic__buf_uv(b, apic__zigzag((int64_t)(ev->msg - *prev_msg)));
+    p = put_uv(p, apic__zigzag((int64_t)(ev->msg - *prev_msg)));
     *prev_msg = ev->msg;
   }
-  if (mask & APIC__F_B) apic__buf_uv(b, ev->b);
-  if (mask & APIC__F_SRC) apic__buf_uv(b, ev->src);
-  if (mask & APIC__F_MODE) apic__buf_uv(b, ev->mode);
-  if (mask & APIC__F_DEST) apic__buf_uv(b, ev->dest);
-  if (mask & APIC__F_FLAGS) apic__buf_uv(b, ev->flags);
-  if (mask & APIC__F_X) apic__buf_uv(b, ev->x);
+  if (mask & APIC__F_B) p = put_uv(p, ev->b);
+  if (mask & APIC__F_SRC) p = put_uv(p, ev->src);
+  if (mask & APIC__F_MODE) p = put_uv(p, ev->mode);
+  if (mask & APIC__F_DEST) p = put_uv(p, ev->dest);
+  if (mask & APIC__F_FLAGS) p = put_uv(p, ev->flags);
+  if (mask & APIC__F_X) p = put_uv(p, ev->x);
   if (mask & APIC__F_TEXT) {
-    size_t n = strlen(ev->text);
-    if (n > APIC__TRC_MAX_TEXT) n = APIC__TRC_MAX_TEXT;
-    apic__buf_uv(b, n);
-    apic__buf_put(b, ev->text, n);
+    p = put_uv(p, text_n);
+    memcpy(p, ev->text, text_n);
+    p += text_n;
   }
+  b->n = (size_t)(p - b->p);
 }
 
 /* A field that must fit in 32 (or 8) bits. */

@@ -9,9 +9,16 @@
  * quiet point lies between two engine events, so the snapshot equals the
  * state that the records before it describe.
  *
+ * Compression and file writes run on one worker thread per writer (unless
+ * opts.inline_compress), so that on a machine with a spare core the run
+ * pays only for encoding records. The hand-off is a single slot: the run
+ * fills one raw buffer while the worker compresses the other. Chunks are
+ * compressed and written in order, so the bytes do not depend on the thread.
+ *
  * Every write is checked; the first error is kept, later writes are skipped,
  * and close reports it.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +31,32 @@ typedef struct index_entry {
   uint32_t records;
 } index_entry;
 
+/* A chunk ready to be compressed and written. */
+typedef struct job {
+  apic__buf raw;
+  uint32_t nrec;
+  uint64_t first, last;
+} job;
+
 struct apic_trace_writer {
   apic_sim *s;
   FILE *f;
   uint32_t chunk_records;
   int level;
-  int err;
+  int err;                /* guarded by mu once the worker runs */
   char errmsg[256];
   apic__buf raw;          /* the current chunk: snapshot, then records */
   uint32_t nrec;
   uint64_t first, last, prev_cycle, prev_msg;
   int cut_asked;
+  /* the worker: owns f, index, offset and zbuf while it runs */
+  int threaded;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int io_failed;          /* owned by whoever writes f */
+  job slot;               /* hand-off: full when has_job */
+  int has_job, stop;
   index_entry *index;
   uint32_t nindex, capindex;
   uint64_t offset;        /* bytes written so far */
@@ -42,15 +64,22 @@ struct apic_trace_writer {
   apic__buf zbuf;         /* compressed payload */
 };
 
+/* Keeps the first error. Called from the worker too: err is read by the
+   run only under mu, or after the worker has been joined. */
 static void fail(apic_trace_writer *w, int err, const char *what) {
-  if (w->err) return;
-  w->err = err;
-  snprintf(w->errmsg, sizeof w->errmsg, "%s", what);
+  if (w->threaded) pthread_mutex_lock(&w->mu);
+  if (!w->err) {
+    w->err = err;
+    snprintf(w->errmsg, sizeof w->errmsg, "%s", what);
+  }
+  if (w->threaded) pthread_mutex_unlock(&w->mu);
+  w->io_failed = 1;  /* no chunk after a lost one: the file stays a clean prefix */
 }
 
 static void write_bytes(apic_trace_writer *w, const void *p, size_t n) {
-  if (w->err) return;
+  if (w->io_failed) return;
   if (fwrite(p, 1, n, w->f) != n) {
+    w->io_failed = 1;
     fail(w, APIC_E_IO, "write failed (disk full or I/O error)");
     return;
   }
@@ -111,31 +140,32 @@ static void chunk_open(apic_trace_writer *w) {
   snapshot(w);
 }
 
-static void chunk_flush(apic_trace_writer *w) {
-  if (w->raw.oom) fail(w, APIC_E_NOMEM, "out of memory buffering a chunk");
-  if (w->err) return;
-  if (w->raw.n > APIC__TRC_MAX_RAW) {
+/* Compresses and writes one chunk (on the worker, or inline). */
+static void write_chunk(apic_trace_writer *w, const job *j) {
+  if (j->raw.oom) fail(w, APIC_E_NOMEM, "out of memory buffering a chunk");
+  if (w->io_failed) return;
+  if (j->raw.n > APIC__TRC_MAX_RAW) {
     fail(w, APIC_E_ARG, "a chunk exceeds 256 MiB: lower chunk_records");
     return;
   }
-  uLongf zn = compressBound((uLong)w->raw.n);
+  uLongf zn = compressBound((uLong)j->raw.n);
   if (w->zbuf.cap < zn) {
     uint8_t *p = realloc(w->zbuf.p, zn);
     if (!p) { fail(w, APIC_E_NOMEM, "out of memory compressing a chunk"); return; }
     w->zbuf.p = p;
     w->zbuf.cap = zn;
   }
-  if (compress2(w->zbuf.p, &zn, w->raw.p, (uLong)w->raw.n, w->level) != Z_OK) {
+  if (compress2(w->zbuf.p, &zn, j->raw.p, (uLong)j->raw.n, w->level) != Z_OK) {
     fail(w, APIC_E_IO, "zlib could not compress a chunk");
     return;
   }
   apic__buf h = {0};
   apic__buf_put(&h, APIC__TRC_CHUNK_MAGIC, 4);
   apic__buf_u32(&h, (uint32_t)zn);
-  apic__buf_u32(&h, (uint32_t)w->raw.n);
-  apic__buf_u32(&h, w->nrec);
-  apic__buf_u64(&h, w->first);
-  apic__buf_u64(&h, w->last);
+  apic__buf_u32(&h, (uint32_t)j->raw.n);
+  apic__buf_u32(&h, j->nrec);
+  apic__buf_u64(&h, j->first);
+  apic__buf_u64(&h, j->last);
   apic__buf_u32(&h, (uint32_t)crc32(0, w->zbuf.p, (uInt)zn));
   if (h.oom) { apic__buf_free(&h); fail(w, APIC_E_NOMEM, "out of memory"); return; }
   apic__buf_u32(&h, (uint32_t)crc32(0, h.p, (uInt)h.n));
@@ -146,12 +176,48 @@ static void chunk_flush(apic_trace_writer *w) {
     w->index = e;
     w->capindex = cap;
   }
-  w->index[w->nindex++] = (index_entry){w->offset, w->first, w->last, w->nrec};
+  w->index[w->nindex++] = (index_entry){w->offset, j->first, j->last, j->nrec};
   write_bytes(w, h.p, h.n);
   write_bytes(w, w->zbuf.p, zn);
   apic__buf_free(&h);
   w->st.chunks++;
-  w->st.raw_bytes += w->raw.n;
+  w->st.raw_bytes += j->raw.n;
+}
+
+static void *worker(void *arg) {
+  apic_trace_writer *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->has_job && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
+    if (!w->has_job) break;  /* stop, and nothing left */
+    pthread_mutex_unlock(&w->mu);
+    write_chunk(w, &w->slot);
+    pthread_mutex_lock(&w->mu);
+    w->has_job = 0;
+    pthread_cond_broadcast(&w->cv);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* Hands the current chunk to the worker (waiting while it is busy with the
+   previous one) and takes its old buffer back for the next chunk. */
+static void chunk_flush(apic_trace_writer *w) {
+  job j = {w->raw, w->nrec, w->first, w->last};
+  if (!w->threaded) {
+    write_chunk(w, &j);
+    return;
+  }
+  pthread_mutex_lock(&w->mu);
+  while (w->has_job) pthread_cond_wait(&w->cv, &w->mu);
+  apic__buf spare = w->slot.raw;
+  w->slot = j;
+  w->has_job = 1;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  w->raw = spare;
+  w->raw.n = 0;
+  w->raw.oom = 0;
 }
 
 static void on_event(void *ud, const apic_event *ev) {
@@ -182,7 +248,7 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
     return APIC_E_ARG;
   }
   *out = NULL;
-  apic_trace_opts o = {0, -1, NULL};
+  apic_trace_opts o = {0, -1, NULL, 0};
   if (opts) o = *opts;
   if (o.level < -1 || o.level > 9) {
     if (why_size) snprintf(why, why_size, "compression level %d is not -1..9", o.level);
@@ -195,7 +261,7 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
   }
   w->s = s;
   w->chunk_records = o.chunk_records ? o.chunk_records : 65536;
-  w->level = o.level < 0 ? 6 : o.level;
+  w->level = o.level < 0 ? 1 : o.level;
   w->f = fopen(path, "wb");
   if (!w->f) {
     if (why_size) snprintf(why, why_size, "cannot create %s", path);
@@ -222,6 +288,15 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
     free(w);
     return rc;
   }
+  if (!o.inline_compress) {
+    if (pthread_mutex_init(&w->mu, NULL) == 0) {
+      if (pthread_cond_init(&w->cv, NULL) == 0) {
+        if (pthread_create(&w->thread, NULL, worker, w) == 0) w->threaded = 1;
+        else pthread_cond_destroy(&w->cv);
+      }
+      if (!w->threaded) pthread_mutex_destroy(&w->mu);
+    }  /* no thread to be had: compress inline, same bytes */
+  }
   chunk_open(w);
   *out = w;
   return APIC_OK;
@@ -231,6 +306,16 @@ int apic_trace_writer_close(apic_trace_writer *w) {
   if (!w) return APIC_E_ARG;
   apic_sim_remove_hook(w->s, on_event, w);
   chunk_flush(w);
+  if (w->threaded) {  /* let the worker finish, then own the file again */
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    w->threaded = 0;
+  }
   apic__buf ix = {0};
   apic__buf_put(&ix, APIC__TRC_INDEX_MAGIC, 4);
   apic__buf_u32(&ix, w->nindex);
@@ -251,6 +336,7 @@ int apic_trace_writer_close(apic_trace_writer *w) {
   if (fclose(w->f) != 0) fail(w, APIC_E_IO, "close failed (disk full or I/O error)");
   int rc = w->err;
   apic__buf_free(&w->raw);
+  apic__buf_free(&w->slot.raw);
   apic__buf_free(&w->zbuf);
   free(w->index);
   free(w);
@@ -258,8 +344,12 @@ int apic_trace_writer_close(apic_trace_writer *w) {
 }
 
 int apic_trace_writer_error(const apic_trace_writer *w, const char **msg) {
-  if (msg) *msg = w->err ? w->errmsg : "";
-  return w->err;
+  apic_trace_writer *mw = (apic_trace_writer *)(uintptr_t)w;  /* lock only */
+  if (w->threaded) pthread_mutex_lock(&mw->mu);
+  int err = w->err;
+  if (msg) *msg = err ? w->errmsg : "";
+  if (w->threaded) pthread_mutex_unlock(&mw->mu);
+  return err;
 }
 
 void apic_trace_writer_stats_get(const apic_trace_writer *w, apic_trace_writer_stats *out) {

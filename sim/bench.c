@@ -5,6 +5,8 @@
  *   broadcast  all-excluding-self IPIs on 1024 x2APIC cores: ns per receiver,
  *              with the receivers' handlers, and (fanout) the message's
  *              fan-out alone: receivers keep IF=0, only IRR latches
+ *   storm      IPI tokens hopping between 16 cores: trace bytes per record and
+ *              the cost of tracing against the same run untraced
  *   timers     4096 halted cores woken by periodic APIC timers at 1 kHz of
  *              simulated time, then the same number of expiries spread over
  *              10x more cycles: the two host times should match
@@ -18,7 +20,10 @@
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "apicsim/guest.h"
+#include "apicsim/trace.h"
 
 typedef struct counter { size_t live, peak; } counter;
 
@@ -265,8 +270,89 @@ static void bench_timers(uint32_t ncpus, uint32_t periods) {
          "(1.000 = cost independent of idle cycles)\n", b / a);
 }
 
+/* ---- storm: IPI tokens hop between cores; traced against untraced ---- */
+
+typedef struct storm { uint32_t ncpus; uint32_t seed[64]; } storm;
+
+static int st_handler(apic_cpu *c, void *arg) {
+  storm *st = arg;
+  APIC_BEGIN(c);
+  APIC_EOI(c);
+  {
+    uint32_t *x = &st->seed[apic_cpu_index(c)];
+    *x = *x * 1664525u + 1013904223u;  /* each core picks where the token goes */
+    APIC_L(c, 0) = (apic_cpu_index(c) + 1 + (*x >> 16) % (st->ncpus - 1)) % st->ncpus;
+  }
+  APIC_SPIN_ICR_IDLE(c);
+  APIC_WRITE(c, APIC_REG_ICR_HI, (uint32_t)APIC_L(c, 0) << APIC_ICR_DEST_SHIFT);
+  APIC_WRITE(c, APIC_REG_ICR_LO, APIC_ICR_LO(0x40 + apic_cpu_index(c) % 8 * 16, APIC_DM_FIXED, 0));
+  APIC_END(c);
+}
+
+static int st_start(apic_cpu *c, void *arg) {
+  (void)arg;
+  APIC_BEGIN(c);
+  APIC_WRITE(c, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  APIC_STI(c);
+  APIC_WORK(c, 100);
+  APIC_WRITE(c, APIC_REG_ICR_HI, ((apic_cpu_index(c) + 1) % 16) << APIC_ICR_DEST_SHIFT);
+  APIC_WRITE(c, APIC_REG_ICR_LO, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0));
+  for (;;) APIC_HLT(c);
+  APIC_END(c);
+}
+
+static double storm_once(uint64_t cycles, const char *path, apic_trace_writer_stats *ws) {
+  counter mem = {0, 0};
+  apic_config cfg;
+  apic_config_default(&cfg, 16);
+  apic_sim *s = make(&cfg, &mem);
+  storm st = {16, {0}};
+  for (uint32_t i = 0; i < 16; i++) st.seed[i] = i * 2654435761u + 1;
+  for (int v = 0; v < 8; v++) apic_sim_set_handler(s, APIC_NONE, (uint8_t)(0x40 + v * 16), st_handler, &st);
+  for (uint32_t i = 0; i < 16; i++) apic_sim_set_program(s, i, st_start, NULL);
+  apic_trace_writer *w = NULL;
+  char why[256];
+  double t0 = host_sec();
+  if (path && apic_trace_writer_open(&w, s, path, NULL, why, sizeof why)) {
+    fprintf(stderr, "apicsim-bench: %s\n", why);
+    exit(1);
+  }
+  apic_sim_run(s, cycles);
+  if (w) {
+    apic_trace_writer_stats_get(w, ws);
+    if (apic_trace_writer_close(w)) { fprintf(stderr, "apicsim-bench: trace write failed\n"); exit(1); }
+  }
+  double t = host_sec() - t0;
+  apic_stats sst;
+  apic_sim_stats(s, &sst);
+  if (!path)
+    printf("storm      untraced: %llu deliveries, %llu engine events in %.3f s host\n",
+           (unsigned long long)sst.deliveries, (unsigned long long)sst.events, t);
+  apic_sim_destroy(s);
+  return t;
+}
+
+static void bench_storm(uint64_t cycles) {
+  char path[] = "/tmp/apicsim-storm-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) { perror("apicsim-bench: mkstemp"); exit(1); }
+  close(fd);
+  apic_trace_writer_stats ws = {0, 0, 0, 0};
+  double plain = storm_once(cycles, NULL, NULL);
+  double traced = storm_once(cycles, path, &ws);
+  struct stat sb;
+  uint64_t bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+  unlink(path);
+  printf("storm      traced:   %llu records, %llu bytes = %.2f bytes/record, "
+         "%.1f M records/s written\n", (unsigned long long)ws.records,
+         (unsigned long long)bytes, (double)bytes / (double)ws.records,
+         (double)ws.records / traced / 1e6);
+  printf("storm      tracing cost: %.3f s with trace vs %.3f s without = +%.0f%%\n", traced,
+         plain, 100.0 * (traced - plain) / plain);
+}
+
 static void usage(void) {
-  puts("usage: apicsim-bench [pingpong|broadcast|timers|all] [--quick]\n"
+  puts("usage: apicsim-bench [pingpong|broadcast|timers|storm|all] [--quick]\n"
        "  prints host ns per delivery, simulated events per host second and memory;\n"
        "  --quick runs smaller sizes (for smoke tests)");
 }
@@ -278,7 +364,8 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "--quick")) quick = 1;
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(); return 0; }
     else if (!strcmp(argv[i], "pingpong") || !strcmp(argv[i], "broadcast") ||
-             !strcmp(argv[i], "timers") || !strcmp(argv[i], "all")) which = argv[i];
+             !strcmp(argv[i], "timers") || !strcmp(argv[i], "storm") ||
+             !strcmp(argv[i], "all")) which = argv[i];
     else { fprintf(stderr, "apicsim-bench: unknown argument '%s'\n", argv[i]); usage(); return 2; }
   }
   printf("apicsim %s bench%s\n", apic_version(), quick ? " (quick)" : "");
@@ -289,5 +376,6 @@ int main(int argc, char **argv) {
     bench_fanout(1024, quick ? 20 : 2000);
   }
   if (all || !strcmp(which, "timers")) bench_timers(4096, quick ? 2 : 50);
+  if (all || !strcmp(which, "storm")) bench_storm(quick ? 200000 : 60000000);
   return 0;
 }
