@@ -265,7 +265,7 @@ APIC_API void apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud);
  * (the trace writer takes its snapshots there). Returns APIC_E_STATE when
  * full.
  */
-#define APIC_MAX_HOOKS 4
+#define APIC_MAX_HOOKS 16
 typedef void (*apic_quiet_fn)(void *ud, apic_sim *s);
 APIC_API int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *ud);
 APIC_API int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud);

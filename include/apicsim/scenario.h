@@ -1,0 +1,79 @@
+/*
+ * apicsim/scenario.h - whole machines described in JSON, run, and checked.
+ *
+ * A scenario names a machine (cores, APIC mode, interconnect and timings,
+ * I/O APICs), what each core runs (built-in programs with arguments,
+ * apicsim/programs.h), device stimulus over time, how long to run, and what
+ * must hold afterwards (handler counts, register values, orderings of guest
+ * markers, latency bounds, no ESR errors, no lost interrupts, and each
+ * program's own correctness check). The schema is documented, field by
+ * field, in examples/README.md.
+ *
+ * Parse errors name the JSON path ("programs[3].args.vector") and say what
+ * was expected and what was found; unknown fields are errors; sizes are
+ * checked before anything is allocated.
+ */
+#ifndef APICSIM_SCENARIO_H
+#define APICSIM_SCENARIO_H
+
+#include "apicsim.h"
+#include "stats.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct apic_scenario apic_scenario;
+
+/* Parses JSON text; `source` names it in messages (a file name). */
+APIC_API int apic_scenario_parse(apic_scenario **out, const char *json, size_t len,
+                                 const char *source, char *why, size_t why_size);
+/* Reads and parses a file (at most 16 MiB). */
+APIC_API int apic_scenario_load(apic_scenario **out, const char *path, char *why,
+                                size_t why_size);
+APIC_API void apic_scenario_free(apic_scenario *sc);
+APIC_API const char *apic_scenario_name(const apic_scenario *sc);
+APIC_API const apic_config *apic_scenario_config(const apic_scenario *sc);
+
+typedef struct apic_scenario_opts {
+  const char *trace_path;      /* write a trace there; NULL for none */
+  int seed_set;                /* override the scenario's seed */
+  uint64_t seed;
+  int cycles_set;              /* override the scenario's cycle limit */
+  uint64_t cycles;
+  /* called between slices of the run (about every million cycles) */
+  void (*progress)(void *ud, uint64_t now, uint64_t end);
+  void *progress_ud;
+} apic_scenario_opts;
+
+typedef struct apic_expect_result {
+  char what[192];      /* the expectation, e.g. "handlers[0]: cpu 1 vector 0xfb" */
+  char expected[192];
+  char got[192];
+  int pass;
+} apic_expect_result;
+
+typedef struct apic_scenario_result {
+  int run_status;              /* apic_run_status of the last slice */
+  uint64_t end_cycle;
+  apic_stats stats;
+  apic_lat_summary irr, handler;   /* over all cores and vectors */
+  uint64_t messages;
+  double bus_busy;             /* p6: fraction of cycles the bus was busy; else 0 */
+  unsigned nexpect, failed;    /* expectations checked, and how many failed */
+  apic_expect_result *expect;
+} apic_scenario_result;
+
+/*
+ * Builds the machine, installs the programs, applies the stimulus, runs,
+ * checks the expectations. Returns APIC_OK when the scenario ran (whether
+ * or not expectations held: see res->failed) or an error with the reason.
+ */
+APIC_API int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
+                               apic_scenario_result *res, char *why, size_t why_size);
+APIC_API void apic_scenario_result_free(apic_scenario_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

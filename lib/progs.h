@@ -1,0 +1,44 @@
+/*
+ * progs.h - the built-in guest programs (private), and helpers they share.
+ *
+ * Each lib/prog_*.c defines one apic_prog_def. Programs keep their shared
+ * memory in one allocation per instance, write it through apic_cpu_store /
+ * atomics (so spinning cores wake, docs/ENGINE.md), and record what their
+ * correctness check needs.
+ */
+#ifndef APICSIM_PROGS_H
+#define APICSIM_PROGS_H
+
+#include <stdio.h>
+#include "apicsim/guest.h"
+#include "apicsim/programs.h"
+
+extern const apic_prog_def apic__prog_idle;
+extern const apic_prog_def apic__prog_linux_send_ipi_mask;
+extern const apic_prog_def apic__prog_linux_send_ipi_allbutself;
+extern const apic_prog_def apic__prog_nt_hal_request_ipi;
+extern const apic_prog_def apic__prog_debugger_freeze;
+extern const apic_prog_def apic__prog_device_irq;
+extern const apic_prog_def apic__prog_timer_tick;
+extern const apic_prog_def apic__prog_mailbox_call_function;
+extern const apic_prog_def apic__prog_tlb_shootdown_scoreboard;
+extern const apic_prog_def apic__prog_ipi_generic_call_barrier;
+
+/* Starts the idle loop on a core (used for cores a scenario leaves free). */
+int apic__prog_start_idle(apic_sim *s, uint32_t cpu);
+
+/* Counts deliveries a program cares about: per (target core, vector), how
+   many messages were set in IRR or merged into a pending bit. Installed as
+   a hook, so that a check can tell "handled" and "coalesced" from "lost". */
+typedef struct apic__irr_count {
+  uint32_t ncpus;
+  uint8_t vector;
+  uint32_t *set, *coalesced;   /* ncpus entries each */
+} apic__irr_count;
+int apic__irr_count_init(apic__irr_count *c, apic_sim *s, uint8_t vector);
+void apic__irr_count_free(apic__irr_count *c, apic_sim *s);
+
+/* The guest side of enabling the local APIC: SVR = enable | spurious 0xFF. */
+#define APIC__PROG_SVR (APIC_SVR_ENABLE | 0xFFu)
+
+#endif

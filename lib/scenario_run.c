@@ -1,0 +1,354 @@
+/*
+ * scenario_run.c - runs a parsed scenario and checks what it expects.
+ *
+ * The run goes in slices: up to the next stimulus action, a progress report
+ * (every SLICE cycles) or the end. Actions at cycle T happen after every
+ * engine event of cycle T. A hook collects what the expectations need:
+ * handler entries per core and vector, the cycles of guest markers named by
+ * "order" expectations, and latencies (apicsim/stats.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "apicsim/trace.h"
+#include "progs.h"
+#include "scenario_int.h"
+
+#define SLICE 1000000u
+
+typedef struct mark { uint64_t first, last; int seen; } mark;
+
+typedef struct run {
+  const apic_scenario *sc;
+  apic_sim *s;
+  apic_latency *lat;
+  uint32_t *handled;    /* ncpus x 256 handler entries */
+  mark *first, *then;   /* per expectation (order kind only) */
+  void **inst;          /* program instances */
+} run;
+
+static void hook(void *ud, const apic_event *ev) {
+  run *r = ud;
+  apic_latency_event(r->lat, ev);
+  if (ev->kind == APIC_EV_HANDLER_ENTER && ev->cpu < r->sc->cfg.ncpus &&
+      ev->b != APIC_INTR_SMI)
+    r->handled[(size_t)ev->cpu * 256 + ev->vector]++;
+  if (ev->kind == APIC_EV_MARKER && ev->text)
+    for (uint32_t i = 0; i < r->sc->nex; i++) {
+      const expect *e = &r->sc->ex[i];
+      if (e->kind != EX_ORDER) continue;
+      mark *m = !strcmp(ev->text, e->first) ? &r->first[i]
+              : !strcmp(ev->text, e->then) ? &r->then[i] : NULL;
+      if (!m) continue;
+      if (!m->seen) m->first = ev->cycle;
+      m->last = ev->cycle;
+      m->seen = 1;
+    }
+}
+
+static int apply(run *r, const action *a, char *why, size_t n) {
+  apic_sim *s = r->s;
+  int rc;
+  switch (a->kind) {
+  case ACT_PIN: rc = apic_ioapic_set_pin(s, a->ioapic, a->pin, (int)a->value); break;
+  case ACT_RTE: rc = apic_ioapic_rte_set(s, a->ioapic, a->pin, a->value); break;
+  case ACT_WRITE: rc = apic_lapic_write(s, a->cpu, a->reg, (uint32_t)a->value); break;
+  default:
+    rc = apic_lapic_wrmsr(s, a->cpu, a->reg, a->value);
+    if (rc == APIC_GP) {  /* a guest mistake, not a scenario error: say so, go on */
+      rc = APIC_OK;
+    }
+    break;
+  }
+  if (rc < 0) snprintf(why, n, "stimulus at cycle %llu: %s", (unsigned long long)a->at,
+                       apic_sim_errmsg(s));
+  return rc < 0 ? rc : APIC_OK;
+}
+
+static int all_done(run *r) {
+  char msg[8];
+  for (uint32_t i = 0; i < r->sc->nprogs; i++) {
+    int done = 0;
+    r->sc->progs[i].def->check(r->inst[i], &done, msg, sizeof msg);
+    if (!done) return 0;
+  }
+  return 1;
+}
+
+/* ---- expectations ---- */
+
+static apic_expect_result *result(apic_scenario_result *res, const expect *e, const char *what) {
+  apic_expect_result *x = &res->expect[res->nexpect++];
+  memset(x, 0, sizeof *x);
+  snprintf(x->what, sizeof x->what, "%.47s: %.140s", e->path, what);
+  return x;
+}
+
+static void range_text(char *out, size_t n, const expect *e) {
+  if (e->has_count) snprintf(out, n, "%llu", (unsigned long long)e->count);
+  else if (e->has_min && e->has_max)
+    snprintf(out, n, "%llu..%llu", (unsigned long long)e->min, (unsigned long long)e->max);
+  else if (e->has_min) snprintf(out, n, "at least %llu", (unsigned long long)e->min);
+  else snprintf(out, n, "at most %llu", (unsigned long long)e->max);
+}
+
+static int in_range(const expect *e, uint64_t v) {
+  if (e->has_count) return v == e->count;
+  return (!e->has_min || v >= e->min) && (!e->has_max || v <= e->max);
+}
+
+static uint32_t read_reg(apic_sim *s, uint32_t cpu, uint32_t off) {
+  apic_lapic_state st;
+  apic_lapic_state_get(s, cpu, &st);
+  uint64_t v = 0;
+  if (st.x2apic) apic_lapic_rdmsr(s, cpu, APIC_MSR_X2APIC(off), &v);
+  else { uint32_t w = 0; apic_lapic_read(s, cpu, off, &w); v = w; }
+  return (uint32_t)v;
+}
+
+static void check_one(run *r, const expect *e, uint32_t idx, apic_scenario_result *res) {
+  apic_sim *s = r->s;
+  const apic_scenario *sc = r->sc;
+  char what[160], exp[160];
+  switch (e->kind) {
+  case EX_PROGRAMS:
+    for (uint32_t i = 0; i < sc->nprogs; i++) {
+      const prog_entry *p = &sc->progs[i];
+      char msg[192];
+      int done = 0;
+      unsigned v = p->def->check(r->inst[i], &done, msg, sizeof msg);
+      snprintf(what, sizeof what, "%s (%s) correctness check", p->path, p->def->name);
+      apic_expect_result *x = result(res, e, what);
+      snprintf(x->expected, sizeof x->expected, "no violation%s",
+               sc->until_done ? ", all work done" : "");
+      snprintf(x->got, sizeof x->got, "%u violation%s%s: %.150s", v, v == 1 ? "" : "s",
+               sc->until_done && !done ? ", not done" : "", msg);
+      x->pass = v == 0 && (!sc->until_done || done);
+    }
+    return;
+  case EX_HANDLERS: {
+    range_text(exp, sizeof exp, e);
+    uint32_t bad_cpu = APIC_NONE;
+    uint64_t got = 0;
+    for (uint32_t i = 0; i < e->ncpus && bad_cpu == APIC_NONE; i++) {
+      uint64_t n = 0;
+      for (int v = 0; v < 256; v++)
+        if (e->vector < 0 || v == e->vector) n += r->handled[(size_t)e->cpus[i] * 256 + v];
+      if (!in_range(e, n)) { bad_cpu = e->cpus[i]; got = n; }
+    }
+    if (e->vector >= 0) snprintf(what, sizeof what, "handler runs for vector 0x%02x per core",
+                                 e->vector);
+    else snprintf(what, sizeof what, "handler runs per core");
+    apic_expect_result *x = result(res, e, what);
+    snprintf(x->expected, sizeof x->expected, "%s on each of %u cores", exp, e->ncpus);
+    if (bad_cpu == APIC_NONE) snprintf(x->got, sizeof x->got, "all in range");
+    else snprintf(x->got, sizeof x->got, "cpu %u: %llu", bad_cpu, (unsigned long long)got);
+    x->pass = bad_cpu == APIC_NONE;
+    return;
+  }
+  case EX_REGISTER: {
+    const char *name = apic_lapic_reg_name(e->reg);
+    snprintf(what, sizeof what, "%s & 0x%llx at the end", name ? name : "?",
+             (unsigned long long)e->mask);
+    apic_expect_result *x = result(res, e, what);
+    snprintf(x->expected, sizeof x->expected, "0x%llx on each of %u cores",
+             (unsigned long long)(e->value & e->mask), e->ncpus);
+    x->pass = 1;
+    snprintf(x->got, sizeof x->got, "as expected");
+    for (uint32_t i = 0; i < e->ncpus && x->pass; i++) {
+      uint32_t v = read_reg(s, e->cpus[i], e->reg);
+      if ((v & e->mask) != (e->value & e->mask)) {
+        x->pass = 0;
+        snprintf(x->got, sizeof x->got, "cpu %u: 0x%x", e->cpus[i], v & (uint32_t)e->mask);
+      }
+    }
+    return;
+  }
+  case EX_ORDER: {
+    snprintf(what, sizeof what, "every \"%s\" before any \"%s\"", e->first, e->then);
+    apic_expect_result *x = result(res, e, what);
+    const mark *a = &r->first[idx], *b = &r->then[idx];
+    snprintf(x->expected, sizeof x->expected, "last \"%s\" < first \"%s\"", e->first, e->then);
+    if (!a->seen || !b->seen)
+      snprintf(x->got, sizeof x->got, "marker \"%s\" never seen", !a->seen ? e->first : e->then);
+    else
+      snprintf(x->got, sizeof x->got, "last \"%s\" at cycle %llu, first \"%s\" at %llu",
+               e->first, (unsigned long long)a->last, e->then, (unsigned long long)b->first);
+    x->pass = a->seen && b->seen && a->last < b->first;
+    return;
+  }
+  case EX_LATENCY: {
+    uint32_t n = e->ncpus ? e->ncpus : 1;
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t cpu = e->ncpus ? e->cpus[i] : APIC_NONE;
+      apic_lat_summary m;
+      apic_latency_summary(r->lat, e->stage ? APIC_LAT_HANDLER : APIC_LAT_IRR, cpu, e->vector, &m);
+      int ok = m.count > 0 && (!e->has_lmax || m.max <= e->lmax) &&
+               (!e->has_lp99 || m.p99 <= e->lp99) && (!e->has_lmedian || m.median <= e->lmedian);
+      if (ok && i + 1 < n) continue;
+      char who[64] = "all cores";
+      if (cpu != APIC_NONE) snprintf(who, sizeof who, "cpu %u", cpu);
+      snprintf(what, sizeof what, "latency to %s (%s%s)", e->stage ? "handler entry" : "IRR set",
+               who, e->vector >= 0 ? ", one vector" : "");
+      apic_expect_result *x = result(res, e, what);
+      snprintf(x->expected, sizeof x->expected, "median <= %s, p99 <= %s, max <= %s cycles",
+               e->has_lmedian ? "bound" : "any", e->has_lp99 ? "bound" : "any",
+               e->has_lmax ? "bound" : "any");
+      if (e->has_lmax || e->has_lp99 || e->has_lmedian)
+        snprintf(x->expected, sizeof x->expected, "median <= %llu, p99 <= %llu, max <= %llu",
+                 (unsigned long long)(e->has_lmedian ? e->lmedian : UINT64_MAX >> 1),
+                 (unsigned long long)(e->has_lp99 ? e->lp99 : UINT64_MAX >> 1),
+                 (unsigned long long)(e->has_lmax ? e->lmax : UINT64_MAX >> 1));
+      if (!m.count) snprintf(x->got, sizeof x->got, "no deliveries measured");
+      else snprintf(x->got, sizeof x->got, "median %llu, p99 %llu, max %llu over %llu",
+                    (unsigned long long)m.median, (unsigned long long)m.p99,
+                    (unsigned long long)m.max, (unsigned long long)m.count);
+      x->pass = ok;
+      return;
+    }
+    return;
+  }
+  case EX_NO_ESR: {
+    apic_expect_result *x = result(res, e, "no ESR error logged");
+    snprintf(x->expected, sizeof x->expected, "0 errors");
+    snprintf(x->got, sizeof x->got, "%llu", (unsigned long long)res->stats.esr_errors);
+    x->pass = res->stats.esr_errors == 0;
+    return;
+  }
+  case EX_NO_LOST: {
+    apic_expect_result *x = result(res, e, "no interrupt lost");
+    snprintf(x->expected, sizeof x->expected, "nothing dropped, every IRR empty at the end");
+    uint32_t pending_cpu = APIC_NONE;
+    for (uint32_t i = 0; i < sc->cfg.ncpus && pending_cpu == APIC_NONE; i++) {
+      apic_lapic_state st;
+      apic_lapic_state_get(s, i, &st);
+      for (int k = 0; k < 8; k++)
+        if (st.irr[k]) pending_cpu = i;
+    }
+    if (res->stats.dropped)
+      snprintf(x->got, sizeof x->got, "%llu messages dropped", (unsigned long long)res->stats.dropped);
+    else if (pending_cpu != APIC_NONE)
+      snprintf(x->got, sizeof x->got, "cpu %u still has vectors pending in IRR", pending_cpu);
+    else snprintf(x->got, sizeof x->got, "none lost");
+    x->pass = !res->stats.dropped && pending_cpu == APIC_NONE;
+    return;
+  }
+  case EX_COALESCED:
+  case EX_DELIVERIES: {
+    uint64_t v = e->kind == EX_COALESCED ? res->stats.coalesced : res->stats.deliveries;
+    apic_expect_result *x = result(res, e, e->kind == EX_COALESCED ? "coalesced deliveries"
+                                                                    : "deliveries");
+    range_text(x->expected, sizeof x->expected, e);
+    snprintf(x->got, sizeof x->got, "%llu", (unsigned long long)v);
+    x->pass = in_range(e, v);
+    return;
+  }
+  default:
+    return;
+  }
+}
+
+/* ---- the run ---- */
+
+void apic_scenario_result_free(apic_scenario_result *res) {
+  if (!res) return;
+  free(res->expect);
+  memset(res, 0, sizeof *res);
+}
+
+int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
+                      apic_scenario_result *res, char *why, size_t why_size) {
+  char scratch[8];
+  if (!why_size) { why = scratch; why_size = sizeof scratch; }
+  why[0] = 0;
+  if (!sc || !res) { snprintf(why, why_size, "scenario and result must not be NULL"); return APIC_E_ARG; }
+  memset(res, 0, sizeof *res);
+  apic_scenario_opts o = {0};
+  if (opts) o = *opts;
+  apic_config cfg = sc->cfg;
+  if (o.seed_set) cfg.seed = o.seed;
+  uint64_t end = o.cycles_set ? o.cycles : sc->cycles;
+  run r = {sc, NULL, NULL, NULL, NULL, NULL, NULL};
+  apic_trace_writer *tw = NULL;
+  int rc = apic_sim_create(&r.s, &cfg, why, why_size);
+  uint32_t n = cfg.ncpus, nres = 0;
+  for (uint32_t i = 0; i < sc->nex; i++) nres += sc->ex[i].kind == EX_PROGRAMS ? sc->nprogs : 1;
+  if (!rc) {
+    r.lat = apic_latency_new(n);
+    r.handled = calloc((size_t)n * 256, sizeof *r.handled);
+    r.first = calloc(sc->nex + 1, sizeof *r.first);
+    r.then = calloc(sc->nex + 1, sizeof *r.then);
+    r.inst = calloc(sc->nprogs + 1, sizeof *r.inst);
+    res->expect = calloc(nres + 1, sizeof *res->expect);
+    if (!r.lat || !r.handled || !r.first || !r.then || !r.inst || !res->expect) {
+      snprintf(why, why_size, "out of memory");
+      rc = APIC_E_NOMEM;
+    }
+  }
+  if (!rc && o.trace_path) {
+    apic_trace_opts to = {0, -1, sc->name, 0};
+    rc = apic_trace_writer_open(&tw, r.s, o.trace_path, &to, why, why_size);
+  }
+  if (!rc && (rc = apic_sim_add_hook(r.s, hook, NULL, &r)))
+    snprintf(why, why_size, "%s", apic_sim_errmsg(r.s));
+  uint8_t *claimed = rc ? NULL : calloc(n, 1);
+  if (!rc && !claimed) { snprintf(why, why_size, "out of memory"); rc = APIC_E_NOMEM; }
+  for (uint32_t i = 0; !rc && i < sc->nprogs; i++) {
+    const prog_entry *p = &sc->progs[i];
+    char w[256];
+    rc = p->def->install(r.s, p->cpus, p->ncpus, &p->args, &r.inst[i], w, sizeof w);
+    if (rc) snprintf(why, why_size, "%s (%s): %s", p->path, p->def->name, w);
+    for (uint32_t k = 0; k < p->ncpus; k++) claimed[p->cpus[k]] = 1;
+  }
+  for (uint32_t i = 0; !rc && i < n; i++)  /* free cores idle, as a kernel's would */
+    if (!claimed[i] && (rc = apic__prog_start_idle(r.s, i)))
+      snprintf(why, why_size, "idle on cpu %u: %s", i, apic_sim_errmsg(r.s));
+  free(claimed);
+  size_t ai = 0;
+  int status = APIC_RUN_LIMIT;
+  while (!rc) {
+    uint64_t now = apic_sim_now(r.s);
+    while (ai < sc->nacts && sc->acts[ai].at <= now && !rc) rc = apply(&r, &sc->acts[ai++], why, why_size);
+    if (rc || now >= end) break;
+    if (sc->until_done && all_done(&r)) break;
+    uint64_t target = now + SLICE < end ? now + SLICE : end;
+    if (ai < sc->nacts && sc->acts[ai].at < target) target = sc->acts[ai].at;
+    status = apic_sim_run(r.s, target);
+    if (status < 0) {
+      rc = status;
+      snprintf(why, why_size, "run: %s", apic_sim_errmsg(r.s));
+      break;
+    }
+    if (o.progress) o.progress(o.progress_ud, apic_sim_now(r.s), end);
+  }
+  if (tw) {
+    int trc = apic_trace_writer_close(tw);
+    if (!rc && trc) {
+      rc = trc;
+      snprintf(why, why_size, "writing the trace %s failed", o.trace_path);
+    }
+  }
+  if (!rc) {
+    res->run_status = status;
+    res->end_cycle = apic_sim_now(r.s);
+    apic_sim_stats(r.s, &res->stats);
+    res->messages = res->stats.messages;
+    apic_latency_summary(r.lat, APIC_LAT_IRR, APIC_NONE, -1, &res->irr);
+    apic_latency_summary(r.lat, APIC_LAT_HANDLER, APIC_NONE, -1, &res->handler);
+    if (cfg.bus == APIC_BUS_P6 && res->end_cycle)
+      res->bus_busy = (double)(apic_latency_bus_busy(r.lat) * cfg.timing.p6_clock_div) /
+                      (double)res->end_cycle;
+    for (uint32_t i = 0; i < sc->nex; i++) check_one(&r, &sc->ex[i], i, res);
+    for (uint32_t i = 0; i < res->nexpect; i++) res->failed += !res->expect[i].pass;
+  }
+  for (uint32_t i = 0; i < sc->nprogs && r.inst; i++)  /* before the sim: they hold hooks */
+    if (r.inst[i]) sc->progs[i].def->destroy(r.inst[i]);
+  apic_sim_destroy(r.s);
+  apic_latency_free(r.lat);
+  free(r.handled);
+  free(r.first);
+  free(r.then);
+  free(r.inst);
+  if (rc) apic_scenario_result_free(res);
+  return rc;
+}

@@ -1,0 +1,420 @@
+/*
+ * test_progs_b.c - the built-in programs that coordinate several cores
+ * through shared memory and one IPI vector (lib/prog_mailbox.c,
+ * lib/prog_tlb.c, lib/prog_barrier.c): each installed through the registry
+ * on the machines it must work on, its check holding on a correct run and
+ * catching the classic bug its `bug` argument injects.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "testutil.h"
+#include "apicsim/programs.h"
+
+/* ---- helpers ---- */
+
+typedef struct prog {
+  const apic_prog_def *def;
+  apic_args args;
+  void *state;
+  int rc;           /* install's return */
+  char why[256];    /* install's reason */
+} prog;
+
+/* Sets "name=value ..." on a: ints (any base), strings, cpu lists "0,1,2". */
+static int set_args(apic_args *a, const char *spec, uint32_t ncpus, char *why, size_t n) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", spec ? spec : "");
+  for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
+    char *eq = strchr(tok, '=');
+    ck_assert_msg(eq != NULL, "bad test spec '%s'", tok);
+    *eq = 0;
+    int k = apic_args_index(a->def, tok);
+    int rc;
+    if (k >= 0 && a->def->args[k].type == APIC_ARG_CPUS) {
+      uint32_t cpus[APIC_ARGS_MAX * 8], nc = 0;
+      for (char *c = eq + 1; *c; c += *c == ',') cpus[nc++] = (uint32_t)strtoul(c, &c, 0);
+      rc = apic_args_set_cpus(a, tok, cpus, nc, ncpus, why, n);
+    } else if (k >= 0 && a->def->args[k].type == APIC_ARG_STRING) {
+      rc = apic_args_set_str(a, tok, eq + 1, why, n);
+    } else {
+      rc = apic_args_set_int(a, tok, strtoll(eq + 1, NULL, 0), why, n);
+    }
+    if (rc) return rc;
+  }
+  return apic_args_complete(a, why, n);
+}
+
+/* Installs program `name` on cores first..first+n-1 with the given args;
+   the result (and reason) is left in the returned prog. */
+static prog *install_on(apic_sim *s, const char *name, uint32_t first, uint32_t n,
+                        const char *spec) {
+  prog *p = calloc(1, sizeof *p);
+  ck_assert_ptr_nonnull(p);
+  p->def = apic_prog_find(name);
+  ck_assert_msg(p->def != NULL, "program %s is not in the registry", name);
+  apic_args_init(&p->args, p->def);
+  p->rc = set_args(&p->args, spec, apic_sim_ncpus(s), p->why, sizeof p->why);
+  if (p->rc) return p;
+  uint32_t *cpus = malloc(n * sizeof *cpus);
+  ck_assert_ptr_nonnull(cpus);
+  for (uint32_t i = 0; i < n; i++) cpus[i] = first + i;
+  p->rc = p->def->install(s, cpus, n, &p->args, &p->state, p->why, sizeof p->why);
+  free(cpus);
+  return p;
+}
+
+static prog *install_ok(apic_sim *s, const char *name, uint32_t n, const char *spec) {
+  prog *p = install_on(s, name, 0, n, spec);
+  ck_assert_msg(p->rc == APIC_OK, "install %s: %s (%s)", name, apic_err_name(p->rc), p->why);
+  return p;
+}
+
+static void prog_free(prog *p) {
+  if (p->state) p->def->destroy(p->state);
+  apic_args_free(&p->args);
+  free(p);
+}
+
+/* Runs to idle (or until cycle `until`), then the program's check. */
+static unsigned run_check(apic_sim *s, prog *p, uint64_t until, int *run, int *done,
+                          char *msg, size_t n) {
+  int rc = apic_sim_run(s, until);
+  ck_assert_msg(rc >= 0, "apic_sim_run: %s (%s)", apic_err_name(rc), apic_sim_errmsg(s));
+  if (run) *run = rc;
+  *done = -1;
+  msg[0] = 0;
+  unsigned bad = p->def->check(p->state, done, msg, n);
+  ck_assert_msg(*done == 0 || *done == 1, "check left *done unset");
+  ck_assert_msg(msg[0] != 0, "check wrote no message");
+  return bad;
+}
+
+static apic_config machine(uint32_t n, apic_bus_kind bus, int x2apic, uint64_t seed) {
+  apic_config cfg = tu_config(n, bus, bus == APIC_BUS_P6 ? APIC_MODEL_P6 : APIC_MODEL_XAPIC);
+  if (bus == APIC_BUS_MESH) cfg.sockets = 2;
+  cfg.x2apic = (uint8_t)x2apic;
+  cfg.seed = seed;
+  return cfg;
+}
+
+/* A correct run: check() == 0 and done. Returns the IPIs coalesced. */
+static uint64_t expect_ok(const apic_config *cfg, const char *name, uint32_t n,
+                          const char *spec) {
+  apic_sim *s = tu_sim(cfg, NULL);
+  prog *p = install_ok(s, name, n, spec);
+  char msg[512];
+  int run, done;
+  unsigned bad = run_check(s, p, 50000000, &run, &done, msg, sizeof msg);
+  ck_assert_msg(bad == 0, "%s (%s) on %u cores, bus %d: %u violations: %s", name, spec, n,
+                cfg->bus, bad, msg);
+  ck_assert_msg(run == APIC_RUN_IDLE, "%s: run ended %d, not idle: %s", name, run, msg);
+  ck_assert_msg(done, "%s: not done: %s", name, msg);
+  apic_stats st;
+  apic_sim_stats(s, &st);
+  ck_assert_uint_eq(st.unhandled, 0);
+  prog_free(p);
+  apic_sim_destroy(s);
+  return st.coalesced;
+}
+
+/* A run with a bug: check() > 0 (within `until` cycles, never hanging). */
+static unsigned expect_caught(const apic_config *cfg, const char *name, uint32_t n,
+                              const char *spec, uint64_t until, const char *needle) {
+  apic_sim *s = tu_sim(cfg, NULL);
+  prog *p = install_ok(s, name, n, spec);
+  char msg[512];
+  int run, done;
+  unsigned bad = run_check(s, p, until, &run, &done, msg, sizeof msg);
+  ck_assert_msg(bad > 0, "%s (%s): the bug went unnoticed: %s", name, spec, msg);
+  ck_assert_msg(strstr(msg, needle) != NULL, "%s (%s): message '%s' lacks '%s'", name, spec,
+                msg, needle);
+  prog_free(p);
+  apic_sim_destroy(s);
+  return bad;
+}
+
+/* Install fails with APIC_E_ARG and a reason naming `needle`. */
+static void expect_refused(const apic_config *cfg, const char *name, uint32_t first,
+                           uint32_t n, const char *spec, const char *needle) {
+  apic_sim *s = tu_sim(cfg, NULL);
+  prog *p = install_on(s, name, first, n, spec);
+  ck_assert_msg(p->rc == APIC_E_ARG, "%s (%s): install gave %s, not ARG", name, spec,
+                apic_err_name(p->rc));
+  ck_assert_msg(strstr(p->why, needle) != NULL, "%s (%s): reason '%s' lacks '%s'", name,
+                spec, p->why, needle);
+  ck_assert_ptr_null(p->state);
+  prog_free(p);
+  apic_sim_destroy(s);
+}
+
+/* ---- registry ---- */
+
+/* The three programs are in the registry, every argument has a default,
+   and each takes a `bug` whose default is "none". */
+START_TEST(registry_lists_the_programs) {
+  static const char *const names[] = {"mailbox_call_function", "tlb_shootdown_scoreboard",
+                                      "ipi_generic_call_barrier"};
+  for (int i = 0; i < 3; i++) {
+    const apic_prog_def *d = apic_prog_find(names[i]);
+    ck_assert_msg(d != NULL, "%s missing", names[i]);
+    ck_assert(d->summary && d->models && d->nargs <= APIC_ARGS_MAX);
+    apic_args a;
+    char why[256];
+    apic_args_init(&a, d);
+    ck_assert_msg(apic_args_complete(&a, why, sizeof why) == APIC_OK, "%s: %s", names[i], why);
+    ck_assert_str_eq(apic_args_str(&a, "bug"), "none");
+    ck_assert_int_eq(apic_args_set_str(&a, "bug", "sometimes", why, sizeof why), APIC_E_ARG);
+    ck_assert_msg(strstr(why, "expected one of none|") != NULL, "%s", why);
+    apic_args_free(&a);
+  }
+}
+END_TEST
+
+/* ---- mailbox_call_function: smp_call_function_many over bit mailboxes ---- */
+
+/* alpha send_ipi_message / handle_ipi on xAPIC: 8 senders post random
+   actions to random targets; IPIs merge, posts merge, none is lost. */
+START_TEST(mailbox_xapic) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  expect_ok(&cfg, "mailbox_call_function", 8, "rounds=30 interval=100");
+}
+END_TEST
+
+/* The same on the P6 serial bus, the mesh, and 64 x2APIC cores (one WRMSR
+   per IPI); receive-only cores (senders=2) run the idle loop. */
+START_TEST(mailbox_p6_mesh_x2apic) {
+  apic_config p6 = machine(8, APIC_BUS_P6, 0, 2);
+  expect_ok(&p6, "mailbox_call_function", 8, "rounds=15");
+  apic_config mesh = machine(8, APIC_BUS_MESH, 0, 3);
+  expect_ok(&mesh, "mailbox_call_function", 8, "rounds=15 senders=2 targets=2,3,4,5,6,7");
+  apic_config x2 = machine(64, APIC_BUS_XAPIC, 1, 4);
+  expect_ok(&x2, "mailbox_call_function", 64, "rounds=5 interval=50");
+}
+END_TEST
+
+/* Many senders hammering one target: posts merge into pending bits (one
+   run for several posts) and IPIs coalesce in IRR, yet runs == set
+   transitions exactly. */
+START_TEST(mailbox_merges_without_loss) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 5);
+  uint64_t coalesced = expect_ok(&cfg, "mailbox_call_function", 8,
+                                 "targets=7 senders=7 rounds=40 interval=20 work=200");
+  ck_assert_uint_gt(coalesced, 0);
+}
+END_TEST
+
+/* bug=clear_before_read ("ops = ipi->bits; ipi->bits = 0;"): an OR that
+   sets a new bit between the load and the store is wiped. Seven senders
+   on one target, short actions so the mailbox is often partly empty: the
+   5-cycle window is hit on every seed (1..8 tried, 2 or 3 posts lost each). */
+START_TEST(mailbox_clear_before_read_is_caught) {
+  for (uint64_t seed = 1; seed <= 4; seed++) {
+    apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, seed);
+    expect_caught(&cfg, "mailbox_call_function", 8,
+                  "targets=7 senders=7 rounds=40 interval=100 work=30 "
+                  "bug=clear_before_read", 50000000,
+                  "posts lost");
+  }
+}
+END_TEST
+
+START_TEST(mailbox_bad_args) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  expect_refused(&cfg, "mailbox_call_function", 0, 4, "senders=5", "senders is 5");
+  expect_refused(&cfg, "mailbox_call_function", 0, 4, "targets=1,6",
+                 "targets names cpu 6");
+  expect_refused(&cfg, "mailbox_call_function", 0, 4, "targets=0", "no target but itself");
+  expect_refused(&cfg, "mailbox_call_function", 0, 4, "rounds=0", "outside 1..");
+  expect_refused(&cfg, "mailbox_call_function", 0, 4, "targets=0,9", "machine has 8 cores");
+}
+END_TEST
+
+/* ---- tlb_shootdown_scoreboard: smp_targeted_tlb_shootdown / invlop_handler ---- */
+
+/* Four initiators on 8 xAPIC cores shoot down at once with one vector:
+   IPIs coalesce in the targets' IRR, and the scoreboard still gets every
+   (initiator, generation) flushed exactly once on every target. */
+START_TEST(tlb_xapic_coalesces_without_loss) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  uint64_t coalesced = expect_ok(&cfg, "tlb_shootdown_scoreboard", 8,
+                                 "initiators=4 rounds=6 interval=50");
+  ck_assert_uint_gt(coalesced, 0);
+  coalesced = expect_ok(&cfg, "tlb_shootdown_scoreboard", 8,
+                        "initiators=8 rounds=4 interval=50 shorthand=1");
+  ck_assert_uint_gt(coalesced, 0);
+}
+END_TEST
+
+/* The P6 bus (serial, retries) and the mesh. */
+START_TEST(tlb_p6_mesh) {
+  apic_config p6 = machine(8, APIC_BUS_P6, 0, 2);
+  expect_ok(&p6, "tlb_shootdown_scoreboard", 8, "initiators=3 rounds=4");
+  apic_config mesh = machine(8, APIC_BUS_MESH, 0, 3);
+  ck_assert_uint_gt(expect_ok(&mesh, "tlb_shootdown_scoreboard", 8,
+                              "initiators=4 rounds=4 interval=20"), 0);
+}
+END_TEST
+
+/* 64 x2APIC cores, 8 initiators, physical WRMSR per target and the
+   all-but-self shorthand (native_send_call_func_ipi's choice). */
+START_TEST(tlb_x2apic_64) {
+  apic_config cfg = machine(64, APIC_BUS_XAPIC, 1, 7);
+  ck_assert_uint_gt(expect_ok(&cfg, "tlb_shootdown_scoreboard", 64,
+                              "initiators=8 rounds=3 interval=20"), 0);
+  ck_assert_uint_gt(expect_ok(&cfg, "tlb_shootdown_scoreboard", 64,
+                              "initiators=8 rounds=3 interval=20 shorthand=1"), 0);
+}
+END_TEST
+
+/* bug=one_per_ipi: when two initiators' IPIs merge in IRR, one request is
+   never served; its initiator spins forever and the run stops as stuck
+   (no hang); the check names the target that never acknowledged. */
+START_TEST(tlb_one_per_ipi_is_caught) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  expect_caught(&cfg, "tlb_shootdown_scoreboard", 8,
+                "initiators=4 rounds=6 interval=50 bug=one_per_ipi", 5000000,
+                "lost shootdown");
+  apic_config x2 = machine(64, APIC_BUS_XAPIC, 1, 7);
+  expect_caught(&x2, "tlb_shootdown_scoreboard", 64,
+                "initiators=8 rounds=3 interval=20 bug=one_per_ipi", 5000000,
+                "lost shootdown");
+}
+END_TEST
+
+/* bug=forget_generation: flushes but never acknowledges; the initiator
+   waits and the handler's loop flushes the same generation again and
+   again, until the cycle bound. */
+START_TEST(tlb_forget_generation_is_caught) {
+  apic_config cfg = machine(4, APIC_BUS_XAPIC, 0, 1);
+  expect_caught(&cfg, "tlb_shootdown_scoreboard", 4, "initiators=1 bug=forget_generation",
+                200000, "twice");
+}
+END_TEST
+
+START_TEST(tlb_bad_args) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  expect_refused(&cfg, "tlb_shootdown_scoreboard", 0, 4, "initiators=5", "initiators is 5");
+  expect_refused(&cfg, "tlb_shootdown_scoreboard", 0, 1, "initiators=1", "at least 2 cores");
+  expect_refused(&cfg, "tlb_shootdown_scoreboard", 0, 4, "shorthand=1",
+                 "reaches all 8 cores");
+  expect_refused(&cfg, "tlb_shootdown_scoreboard", 0, 4, "shorthand=2", "outside 0..1");
+}
+END_TEST
+
+/* ---- ipi_generic_call_barrier: on_each_cpu of a stop_machine rendezvous ---- */
+
+typedef struct marks { uint32_t phase1, barrier, phase2; } marks;
+
+static void count_marks(void *ud, const apic_event *ev) {
+  marks *m = ud;
+  if (ev->kind != APIC_EV_MARKER || !ev->text) return;
+  m->phase1 += !strcmp(ev->text, "phase1");
+  m->barrier += !strcmp(ev->text, "barrier");
+  m->phase2 += !strcmp(ev->text, "phase2");
+}
+
+/* on_each_cpu(): all-but-self shorthand plus the local call, the
+   all-including-self shorthand, and physical IPIs to a subset of cores;
+   phase 1 once per call, everyone meets, everyone runs phase 2. */
+START_TEST(barrier_xapic_all_modes) {
+  static const char *const modes[] = {"ipi=allbutself", "ipi=all"};
+  for (int m = 0; m < 2; m++) {
+    apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+    apic_sim *s = tu_sim(&cfg, NULL);
+    marks mk = {0, 0, 0};
+    ck_assert_int_eq(apic_sim_add_hook(s, count_marks, NULL, &mk), APIC_OK);
+    char spec[64];
+    snprintf(spec, sizeof spec, "rounds=4 %s", modes[m]);
+    prog *p = install_ok(s, "ipi_generic_call_barrier", 8, spec);
+    char msg[512];
+    int run, done;
+    ck_assert_msg(run_check(s, p, UINT64_MAX, &run, &done, msg, sizeof msg) == 0, "%s: %s",
+                  spec, msg);
+    ck_assert_int_eq(run, APIC_RUN_IDLE);
+    ck_assert_msg(done, "%s: %s", spec, msg);
+    ck_assert_uint_eq(mk.phase1, 4);
+    ck_assert_uint_eq(mk.barrier, 4 * 8);
+    ck_assert_uint_eq(mk.phase2, 4 * 8);
+    prog_free(p);
+    apic_sim_destroy(s);
+  }
+  /* ipi=mask: the program on cores 2..5 only; the others stay out of it */
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  prog *p = install_on(s, "ipi_generic_call_barrier", 2, 4, "rounds=3 ipi=mask");
+  ck_assert_msg(p->rc == APIC_OK, "%s", p->why);
+  char msg[512];
+  int run, done;
+  ck_assert_msg(run_check(s, p, UINT64_MAX, &run, &done, msg, sizeof msg) == 0, "%s", msg);
+  ck_assert(done);
+  apic_stats st;
+  apic_sim_stats(s, &st);
+  ck_assert_uint_eq(st.handlers, 3 * 3);  /* the initiator calls locally */
+  prog_free(p);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+/* The P6 bus, the mesh and 64 x2APIC cores. */
+START_TEST(barrier_p6_mesh_x2apic) {
+  apic_config p6 = machine(8, APIC_BUS_P6, 0, 1);
+  expect_ok(&p6, "ipi_generic_call_barrier", 8, "rounds=3");
+  apic_config mesh = machine(8, APIC_BUS_MESH, 0, 1);
+  expect_ok(&mesh, "ipi_generic_call_barrier", 8, "rounds=3 ipi=mask");
+  apic_config x2 = machine(64, APIC_BUS_XAPIC, 1, 1);
+  expect_ok(&x2, "ipi_generic_call_barrier", 64, "rounds=2 ipi=all");
+}
+END_TEST
+
+/* bug=no_barrier: cores enter phase 2 while phase 1 still runs. */
+START_TEST(barrier_no_barrier_is_caught) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  expect_caught(&cfg, "ipi_generic_call_barrier", 8, "rounds=2 bug=no_barrier", UINT64_MAX,
+                "entered phase 2");
+  /* even with no phase-1 work, a core arrives before the others */
+  expect_caught(&cfg, "ipi_generic_call_barrier", 8,
+                "rounds=2 work1=0 ipi=mask bug=no_barrier", UINT64_MAX, "at the barrier");
+}
+END_TEST
+
+START_TEST(barrier_bad_args) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  expect_refused(&cfg, "ipi_generic_call_barrier", 0, 4, "ipi=all", "use ipi mask");
+  expect_refused(&cfg, "ipi_generic_call_barrier", 0, 8, "ipi=some", "allbutself|all|mask");
+  expect_refused(&cfg, "ipi_generic_call_barrier", 0, 8, "work2=-1", "outside 0..");
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("progs_b");
+  TCase *tc = tcase_create("registry");
+  tcase_add_test(tc, registry_lists_the_programs);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("mailbox");
+  tcase_add_test(tc, mailbox_xapic);
+  tcase_add_test(tc, mailbox_p6_mesh_x2apic);
+  tcase_add_test(tc, mailbox_merges_without_loss);
+  tcase_add_test(tc, mailbox_clear_before_read_is_caught);
+  tcase_add_test(tc, mailbox_bad_args);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("tlb");
+  tcase_add_test(tc, tlb_xapic_coalesces_without_loss);
+  tcase_add_test(tc, tlb_p6_mesh);
+  tcase_add_test(tc, tlb_x2apic_64);
+  tcase_add_test(tc, tlb_one_per_ipi_is_caught);
+  tcase_add_test(tc, tlb_forget_generation_is_caught);
+  tcase_add_test(tc, tlb_bad_args);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("barrier");
+  tcase_add_test(tc, barrier_xapic_all_modes);
+  tcase_add_test(tc, barrier_p6_mesh_x2apic);
+  tcase_add_test(tc, barrier_no_barrier_is_caught);
+  tcase_add_test(tc, barrier_bad_args);
+  suite_add_tcase(s, tc);
+  SRunner *r = srunner_create(s);
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? 1 : 0;
+}
