@@ -11,11 +11,14 @@
  * run it. ipi=all sends the all-including-self shorthand instead, so the
  * initiator runs func() from its own IPI like the others.
  *
- * func() is the rendezvous of kernel/stop_machine.c multi_cpu_stop() and
- * of the old MTRR update (arch/x86/kernel/cpu/mtrr/main.c set_mtrr() /
- * ipi_handler(): atomic_dec(&data->count), spin on data->gate):
- *   phase 1 - exactly one CPU does the work: the first to arrive wins an
- *             atomic test-and-set (multi_cpu_stop's is_active CPU);
+ * func() is the rendezvous of kernel/stop_machine.c multi_cpu_stop(), of
+ * the old MTRR update (arch/x86/kernel/cpu/mtrr/main.c set_mtrr() /
+ * ipi_handler(): atomic_dec(&data->count), spin on data->gate) and of
+ * Windows' KeIpiGenericCall (KiIpiGenericCallTarget in ReactOS
+ * ntoskrnl/ke/ipi.c: InterlockedDecrement(Count); while (*Count != 0)
+ * YieldProcessor(); then the broadcast function):
+ *   phase 1 - exactly one CPU does the work (multi_cpu_stop's is_active
+ *             CPU); here the first to arrive, by an atomic test-and-set;
  *   barrier - each CPU counts itself in (ack_state()) and spins until all
  *             n have arrived, interrupts off;
  *   phase 2 - every CPU does its part, then leaves.
@@ -314,6 +317,6 @@ const apic_prog_def apic__prog_ipi_generic_call_barrier = {
   "ipi_generic_call_barrier",
   "on_each_cpu() of a rendezvous: one core runs phase 1, all meet at a barrier, all run "
   "phase 2",
-  "Linux on_each_cpu / smp_call_function_many_cond with the kernel/stop_machine.c "
-  "multi_cpu_stop and mtrr set_mtrr / ipi_handler rendezvous",
+  "Linux on_each_cpu / smp_call_function_many_cond with the stop_machine multi_cpu_stop "
+  "and mtrr set_mtrr / ipi_handler rendezvous; Windows KeIpiGenericCall",
   args, sizeof args / sizeof args[0], install, check, destroy};

@@ -15,7 +15,9 @@
  *   (cpu_relax) until the lock is released, counts itself out, returns.
  *
  * mode nmi is kgdb's choice: an NMI stops a CPU even with interrupts off.
- * mode fixed sends a maskable vector; its handler EOIs first, before the
+ * mode fixed sends a maskable vector (Windows: its IPI vector; default
+ * 0xf8, the REBOOT_VECTOR Linux's stop_other_cpus parks CPUs with, so as
+ * not to share nt_hal_request_ipi's 0xe1); its handler EOIs first, before the
  * spin: the spin may last long, and a vector left in service would hold
  * PPR at its class for the whole freeze, blocking that class and below
  * even where a handler re-enables interrupts (NT's freeze spins at
@@ -147,7 +149,8 @@ static const apic_arg_spec args[] = {
    "core that runs the debugger (-1: the first of the program's cpus)"},
   {"mode", APIC_ARG_STRING, 0, 0, "nmi|fixed", "nmi", 0,
    "freeze IPI: nmi (kgdb_roundup_cpus) or a fixed vector (KeFreezeExecution)"},
-  {"vector", APIC_ARG_INT, 16, 255, NULL, "0xe1", 0xE1, "vector for mode fixed"},
+  {"vector", APIC_ARG_INT, 16, 255, NULL, "0xf8", 0xF8,
+   "vector for mode fixed (Linux REBOOT_VECTOR, which stop_other_cpus sends)"},
   {"rounds", APIC_ARG_INT, 1, 100000, NULL, "1", 1, "freeze/thaw cycles"},
   {"hold", APIC_ARG_INT, 0, 100000000, NULL, "5000", 5000,
    "cycles the debugger works on the frozen machine"},

@@ -248,8 +248,8 @@ static unsigned check(void *state, int *done, char *msg, size_t n) {
              "(%s)", d->runs, d->raised, d->level && d->asserted
              ? "interrupt storm: the line is still asserted" : "duplicate delivery");
   if (d->acked < d->raised && bad++ == 0)
-    snprintf(msg, n, "%u interrupts raised, %u acknowledged by the driver: %u lost",
-             d->raised, d->acked, d->raised - d->acked);
+    snprintf(msg, n, "%u interrupts raised, %u acknowledged by the driver: %u lost or "
+             "never acknowledged", d->raised, d->acked, d->raised - d->acked);
   if (past && d->raised < d->count && bad++ == 0)
     snprintf(msg, n, "the device raised %u interrupts, the line showed %u assertions: the "
              "line was still asserted when the next came", d->count, d->raised);

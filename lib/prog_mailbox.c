@@ -3,10 +3,11 @@
  * bits in a per-CPU mailbox, all carried by one IPI vector.
  *
  * This is the IPI scheme of Linux before the lockless call-function lists,
- * still the model of arch/alpha/kernel/smp.c (and of Windows' KiIpiSend,
- * whose PRCB RequestSummary plays the mailbox):
+ * still that of arch/alpha/kernel/smp.c, and of Windows' KiIpiSend (in
+ * ReactOS ntoskrnl/ke/ipi.c: InterlockedBitTestAndSet on the target PRCB's
+ * RequestSummary, then HalRequestIpi):
  *   send_ipi_message():  set_bit(which, &ipi_data[cpu].bits); wripir(cpu);
- *     - here one locked OR of the action bits into the target's mailbox
+ *     - here one locked OR of the action's bit into the target's mailbox
  *       (apic_cpu_fetch_or), then one fixed, physical IPI (the same vector
  *       for every action, as smp_call_function_many() sends
  *       CALL_FUNCTION_VECTOR through send_IPI_mask).
@@ -21,9 +22,10 @@
  * one bit before the handler reads it merge into one run - that is the
  * semantics of a bit mailbox - but no post is lost: every OR that found its
  * bit clear (a "set transition") is consumed by exactly one read-and-clear.
- * So, per (target, action): runs + (bit still set) == set transitions,
- * and a bit left set on a target that will never run the handler again (not
- * in it, vector not pending, no IPI in flight) is a lost wakeup.
+ * So, per (target, action): (bits read-and-cleared) + (bit still set) ==
+ * set transitions at every point of a run; each bit read is run once; and a
+ * bit left set on a target that will never run the handler again (not in
+ * it, vector not pending, no IPI in flight) is a lost wakeup.
  *
  * bug=clear_before_read: the handler reads the mailbox with a plain load and
  * clears it with a separate store (ops = ipi->bits; ipi->bits = 0;) - an OR
@@ -53,6 +55,7 @@ typedef struct mbox {
   /* per (core, action), index core * NACTIONS + action */
   uint32_t *posted;            /* set transitions: the OR found the bit clear */
   uint32_t *merged;            /* posts onto a bit already set (no run of their own) */
+  uint32_t *taken;             /* read-and-cleared by a handler (committed to run) */
   uint32_t *ran;               /* handler runs of the action */
   uint32_t *sent;              /* per core: IPIs sent to it */
   uint8_t *in_handler;         /* per core: its handler is running */
@@ -79,8 +82,8 @@ static uint32_t pick_target(mbox *p, uint32_t me) {
     if (p->targets[i] != me && k-- == 0) return p->targets[i];
 }
 
-/* set_bit(which, &ipi_data[cpu].bits) for each action: one locked OR, and
-   the bookkeeping of which bits it set. */
+/* set_bit(which, &ipi_data[cpu].bits): one locked OR, and the bookkeeping
+   of whether it set the bit or found it set. */
 static void post(mbox *p, apic_cpu *c, uint32_t target, uint32_t ops) {
   uint32_t old = apic_cpu_fetch_or(c, &p->pending[target], ops);
   for (uint32_t a = 0; a < NACTIONS; a++) {
@@ -88,6 +91,24 @@ static void post(mbox *p, apic_cpu *c, uint32_t target, uint32_t ops) {
     if (old >> a & 1) p->merged[target * NACTIONS + a]++;
     else p->posted[target * NACTIONS + a]++;
   }
+}
+
+/* The handler has read and cleared ops: each action in it is taken. */
+static void took(mbox *p, uint32_t cpu, uint32_t ops) {
+  for (uint32_t a = 0; a < NACTIONS; a++) p->taken[cpu * NACTIONS + a] += ops >> a & 1;
+}
+
+/* ops = xchg(pending_ipis, 0) */
+static uint32_t take(mbox *p, apic_cpu *c) {
+  uint32_t ops = apic_cpu_xchg(c, &p->pending[apic_cpu_index(c)], 0);
+  took(p, apic_cpu_index(c), ops);
+  return ops;
+}
+
+/* bug: ipi->bits = 0 after reading ops with a separate load */
+static void clear(mbox *p, apic_cpu *c, uint32_t ops) {
+  apic_cpu_store(c, &p->pending[apic_cpu_index(c)], 0);  /* wipes any OR since the load */
+  took(p, apic_cpu_index(c), ops);
 }
 
 /* wripir(cpu) / send_IPI_mask(cpumask_of(cpu), CALL_FUNCTION_VECTOR). */
@@ -106,9 +127,9 @@ static int handle_ipi(apic_cpu *c, void *arg) {
     if (p->bug == BUG_CLEAR_BEFORE_READ) {            /* ops = ipi->bits; ipi->bits = 0; */
       APIC_DO(c, APIC_L(c, 0) = apic_cpu_load(c, &p->pending[me]));
       if (!APIC_L(c, 0)) break;
-      APIC_STORE(c, &p->pending[me], 0);              /* wipes any OR since the load */
+      APIC_DO(c, clear(p, c, (uint32_t)APIC_L(c, 0)));
     } else {                                          /* ops = xchg(pending_ipis, 0) */
-      APIC_DO(c, APIC_L(c, 0) = apic_cpu_xchg(c, &p->pending[me], 0));
+      APIC_DO(c, APIC_L(c, 0) = take(p, c));
       if (!APIC_L(c, 0)) break;
     }
     for (APIC_L(c, 1) = 0; APIC_L(c, 1) < NACTIONS; APIC_L(c, 1)++) {
@@ -168,6 +189,7 @@ static void destroy(void *state) {
   free(p->rng);
   free(p->posted);
   free(p->merged);
+  free(p->taken);
   free(p->ran);
   free(p->sent);
   free(p->in_handler);
@@ -222,11 +244,12 @@ static int install(apic_sim *s, const uint32_t *cpus, uint32_t n, const apic_arg
   p->rng = calloc(p->ncpus, sizeof *p->rng);
   p->posted = calloc(per, sizeof *p->posted);
   p->merged = calloc(per, sizeof *p->merged);
+  p->taken = calloc(per, sizeof *p->taken);
   p->ran = calloc(per, sizeof *p->ran);
   p->sent = calloc(p->ncpus, sizeof *p->sent);
   p->in_handler = calloc(p->ncpus, 1);
   int rc = !p->pending || !p->targets || !p->apic_id || !p->rng || !p->posted || !p->merged ||
-           !p->ran || !p->sent || !p->in_handler ? APIC_E_NOMEM : APIC_OK;
+           !p->taken || !p->ran || !p->sent || !p->in_handler ? APIC_E_NOMEM : APIC_OK;
   if (!rc) {
     memcpy(p->targets, t, nt * sizeof *t);
     p->ntargets = nt;
@@ -264,33 +287,44 @@ static int quiescent(mbox *p, uint32_t cpu) {
   return p->sent[cpu] == p->irr.set[cpu] + p->irr.coalesced[cpu];
 }
 
-/* Per (target, action): runs + pending == set transitions; and with the
-   senders finished, no bit pending on a target that will not run again. */
+/*
+ * Per (target, action), at any point of a run: taken + pending == set
+ * transitions (each bit an OR set is read-and-cleared once, or is still
+ * there), and a core outside its handler has run every action it took.
+ * With the senders finished, a bit pending on a core that will never run
+ * its handler again is a lost wakeup. After the run, then, every set
+ * transition ran exactly once.
+ */
 static unsigned check(void *state, int *done, char *msg, size_t n) {
   mbox *p = state;
   unsigned bad = 0;
-  uint64_t posted = 0, merged = 0, ran = 0, left = 0, coalesced = 0;
+  uint64_t posted = 0, merged = 0, ran = 0, left = 0, busy = 0, coalesced = 0;
   for (uint32_t t = 0; t < p->ncpus; t++) {
     coalesced += p->irr.coalesced[t];
     for (uint32_t a = 0; a < NACTIONS; a++) {
       uint32_t k = t * NACTIONS + a, pend = p->pending[t] >> a & 1;
+      uint32_t got = p->taken[k] + pend;
       posted += p->posted[k];
       merged += p->merged[k];
       ran += p->ran[k];
       left += pend;
-      uint32_t got = p->ran[k] + pend;
-      if (got != p->posted[k]) {  /* one violation per post lost (or run too many) */
+      busy += p->ran[k] != p->taken[k];
+      if (got != p->posted[k]) {  /* one violation per post lost (or taken twice) */
         if (!bad)
-          snprintf(msg, n, "cpu %u: action %s set %u times in its mailbox, ran %u times, %u "
-                   "pending: %s", t, action_name[a], p->posted[k], p->ran[k], pend,
-                   got < p->posted[k] ? "posts lost" : "ran more often than posted");
+          snprintf(msg, n, "cpu %u: action %s set %u times in its mailbox, taken %u times, "
+                   "%u pending: %s", t, action_name[a], p->posted[k], p->taken[k], pend,
+                   got < p->posted[k] ? "posts lost" : "taken more often than posted");
         bad += got < p->posted[k] ? p->posted[k] - got : got - p->posted[k];
-      } else if (pend && p->senders_done == p->senders && quiescent(p, t) && bad++ == 0)
+      } else if (!p->in_handler[t] && p->ran[k] != p->taken[k] && bad++ == 0) {
+        snprintf(msg, n, "cpu %u: action %s taken %u times but ran %u times", t,
+                 action_name[a], p->taken[k], p->ran[k]);
+      } else if (pend && p->senders_done == p->senders && quiescent(p, t) && bad++ == 0) {
         snprintf(msg, n, "cpu %u: action %s left pending in its mailbox with no handler "
                  "run to come (no IPI pending or in flight)", t, action_name[a]);
+      }
     }
   }
-  *done = p->senders_done == p->senders && left == 0;
+  *done = p->senders_done == p->senders && left == 0 && busy == 0;
   if (!bad)
     snprintf(msg, n, "%llu actions posted onto clear bits (+%llu merged into pending ones), "
              "%llu ran, %llu pending; %llu IPIs coalesced in IRR; none lost%s",
@@ -302,8 +336,8 @@ static unsigned check(void *state, int *done, char *msg, size_t n) {
 
 const apic_prog_def apic__prog_mailbox_call_function = {
   "mailbox_call_function",
-  "post action bits (reschedule, call function, irq work) to per-core mailboxes with a "
+  "post an action bit (reschedule, call function, irq work) to a core's mailbox with a "
   "locked OR, then one IPI; the handler xchg's the mailbox to 0 and runs each bit",
   "Linux arch/alpha/kernel/smp.c send_ipi_message / handle_ipi, smp_call_function_many; "
-  "Windows KiIpiSend with the PRCB RequestSummary",
+  "Windows KiIpiSend / PRCB RequestSummary (ReactOS ntoskrnl/ke/ipi.c)",
   args, sizeof args / sizeof args[0], install, check, destroy};

@@ -24,6 +24,12 @@
  * for it). A host-side read of ICR low at each write records the second
  * rule; the read costs the guest nothing.
  *
+ * On the p6 bus a receiver whose IRR already holds the vector makes the
+ * sender retry (SDM 10.8.4): senders that stall with interrupts off for
+ * IPIs to each other can then wait for ever. The stall is bounded
+ * (STALL_POLLS_MAX); a stall that gives up writes the ICR while busy, and
+ * the check reports it.
+ *
  * Bug "no_stall" drops both stalls (a HAL without STALL_WHILE_APIC_BUSY):
  * back-to-back calls (interval 0) then write the ICR while the previous IPI
  * is still pending. Dropping only the first stall would not show it: the
@@ -222,8 +228,10 @@ static unsigned check(void *state, int *done, char *msg, size_t n) {
   unsigned bad = p->busy_writes;
   if (bad)
     snprintf(msg, n, "%u IPIs written to the ICR while its delivery status was pending "
-             "(first: cpu %u at cycle %llu): no stall while the APIC is busy",
-             p->busy_writes, p->busy_cpu, (unsigned long long)p->busy_cycle);
+             "(first: cpu %u at cycle %llu): %s", p->busy_writes, p->busy_cpu,
+             (unsigned long long)p->busy_cycle, p->stall_timeouts
+             ? "a stall gave up waiting (p6: senders with interrupts off retry each other)"
+             : "no stall while the APIC is busy");
   uint64_t total = 0;
   for (uint32_t i = 0; i < p->ncpus; i++) {
     total += p->sent[i];

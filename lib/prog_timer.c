@@ -34,7 +34,7 @@
 typedef struct tick_core {
   uint32_t taken;
   uint64_t armed;        /* periodic: first arm; else: the last (re)arm */
-  uint64_t last;         /* cycle of the last tick's handler entry */
+  uint64_t last;         /* cycle of the last tick's handler entry (or setup) */
 } tick_core;
 
 typedef struct tm {
@@ -55,11 +55,16 @@ static uint32_t dcr_of(uint32_t divide) {
   return ((code & 4u) << 1) | (code & 3u);
 }
 
+/* Expiry of the core's next tick: periodic never drifts from the first arm. */
+static uint64_t next_due(const tm *p, const tick_core *k) {
+  return p->mode == APIC_TIMER_PERIODIC ? k->armed + (k->taken + 1) * p->period
+                                        : k->armed + p->period;
+}
+
 /* Instrumentation: the tick's time against its expiry. */
 static void tick_seen(tm *p, uint32_t cpu, uint64_t now) {
   tick_core *k = &p->core[cpu];
-  uint64_t due = p->mode == APIC_TIMER_PERIODIC ? k->armed + (k->taken + 1) * p->period
-                                                : k->armed + p->period;
+  uint64_t due = next_due(p, k);
   k->taken++;
   if (k->taken > p->ticks) {
     if (p->extra++ == 0 && p->late == 0)
@@ -67,9 +72,10 @@ static void tick_seen(tm *p, uint32_t cpu, uint64_t now) {
                k->taken, p->ticks);
   } else if (now < due || now > due + p->slack) {
     if (p->late++ == 0 && p->extra == 0)
-      snprintf(p->first, sizeof p->first, "cpu %u: tick %u at cycle %llu, due %llu "
-               "(+0..%llu)", cpu, k->taken, (unsigned long long)now,
-               (unsigned long long)due, (unsigned long long)p->slack);
+      snprintf(p->first, sizeof p->first, "cpu %u: tick %u at cycle %llu (%llu after the "
+               "previous), due %llu (+0..%llu)", cpu, k->taken, (unsigned long long)now,
+               (unsigned long long)(now - k->last), (unsigned long long)due,
+               (unsigned long long)p->slack);
   }
   k->last = now;
 }
@@ -102,11 +108,11 @@ static int timer_setup(apic_cpu *c, void *arg) {
   APIC_WRITE(c, APIC_REG_SVR, APIC__PROG_SVR);
   APIC_WRITE(c, APIC_REG_LVT_TIMER, p->vector | p->mode << APIC_LVT_TIMER_SHIFT);
   if (p->mode == APIC_TIMER_TSCDEADLINE) {
-    k->armed = apic_cpu_now(c);
+    k->armed = k->last = apic_cpu_now(c);
     APIC_DO(c, apic_cpu_wrmsr(c, APIC_MSR_TSC_DEADLINE, apic_cpu_now(c) + p->period));
   } else {
     APIC_WRITE(c, APIC_REG_TIMER_DCR, p->dcr);
-    k->armed = apic_cpu_now(c);
+    k->armed = k->last = apic_cpu_now(c);
     APIC_WRITE(c, APIC_REG_TIMER_ICR, p->count);
   }
   for (;;) {  /* default_idle(): safe_halt() */
@@ -206,8 +212,7 @@ static unsigned check(void *state, int *done, char *msg, size_t n) {
     if (k->taken >= p->ticks) continue;
     *done = 0;
     /* missing only once the next tick is overdue; otherwise the run was short */
-    uint64_t due = p->mode == APIC_TIMER_PERIODIC ? k->armed + (k->taken + 1) * p->period
-                                                  : k->armed + p->period;
+    uint64_t due = next_due(p, k);
     if (k->armed && now > due + p->slack && missing++ == 0 && !bad)
       snprintf(p->first, sizeof p->first, "cpu %u: %u of %u ticks, tick %u overdue since "
                "cycle %llu", cpu, k->taken, p->ticks, k->taken + 1, (unsigned long long)due);

@@ -195,7 +195,8 @@ static int invlop_handler(apic_cpu *c, void *arg) {
   uint32_t me = apic_cpu_index(c);
   APIC_BEGIN(c);
   p->in_handler[me] = 1;
-  APIC_EOI(c);                                        /* lapic_eoi() */
+  APIC_EOI(c);  /* lapic_eoi(), first as Linux does (FreeBSD's IDTVEC(invlop) EOIs after
+                   invlop_handler(); the same here, as an IPI arriving meanwhile sets IRR) */
   for (;;) {
     /* the first initiator whose word in this core's row is zero (L1) */
     for (APIC_L(c, 1) = 0; APIC_L(c, 1) < p->ninit; APIC_L(c, 1)++) {
