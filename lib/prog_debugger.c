@@ -214,8 +214,7 @@ static int install(apic_sim *s, const uint32_t *cpus, uint32_t n, const apic_arg
   for (uint32_t i = 0; !rc && i < n; i++)
     rc = apic_sim_set_program(s, cpus[i], cpus[i] == p->debugger ? debugger : background, p);
   if (rc) {
-    snprintf(why, why_size, "installing: %s", rc == APIC_E_NOMEM ? "out of memory"
-                                                                 : apic_sim_errmsg(s));
+    rc = apic__prog_install_failed(s, rc, why, why_size);  /* before destroy: it resets errmsg */
     destroy(p);
     return rc;
   }

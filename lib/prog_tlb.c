@@ -317,8 +317,7 @@ static int install(apic_sim *s, const uint32_t *cpus, uint32_t n, const apic_arg
     rc = i < ninit ? apic_sim_set_program(s, cpus[i], initiator, p)
                    : apic__prog_start_idle(s, cpus[i]);
   if (rc) {
-    snprintf(why, why_size, "installing: %s", rc == APIC_E_NOMEM ? "out of memory"
-                                                                 : apic_sim_errmsg(s));
+    rc = apic__prog_install_failed(s, rc, why, why_size);  /* before destroy: it resets errmsg */
     destroy(p);
     return rc;
   }
@@ -326,14 +325,8 @@ static int install(apic_sim *s, const uint32_t *cpus, uint32_t n, const apic_arg
   return APIC_OK;
 }
 
-/* Will the core never run its handler again? Not in it, the vector not
-   pending in IRR or ISR, and no IPI to it still on the way. */
 static int quiescent(tlb *p, uint32_t cpu) {
-  apic_lapic_state st;
-  if (p->in_handler[cpu] || apic_lapic_state_get(p->s, cpu, &st)) return 0;
-  uint32_t bit = 1u << (p->vector & 31);
-  if ((st.irr[p->vector >> 5] | st.isr[p->vector >> 5]) & bit) return 0;
-  return p->sent[cpu] == p->irr.set[cpu] + p->irr.coalesced[cpu];
+  return apic__prog_quiescent(p->s, &p->irr, cpu, p->in_handler[cpu], p->sent[cpu]);
 }
 
 /*

@@ -204,3 +204,18 @@ void apic__irr_count_free(apic__irr_count *c, apic_sim *s) {
   free(c->coalesced);
   c->set = c->coalesced = NULL;
 }
+
+int apic__prog_quiescent(apic_sim *s, const apic__irr_count *c, uint32_t cpu, int in_handler,
+                         uint32_t sent) {
+  apic_lapic_state st;
+  if (in_handler || apic_lapic_state_get(s, cpu, &st)) return 0;
+  uint32_t bit = 1u << (c->vector & 31);
+  if ((st.irr[c->vector >> 5] | st.isr[c->vector >> 5]) & bit) return 0;
+  return sent == c->set[cpu] + c->coalesced[cpu];
+}
+
+int apic__prog_install_failed(apic_sim *s, int rc, char *why, size_t why_size) {
+  snprintf(why, why_size, "installing: %s", rc == APIC_E_NOMEM ? "out of memory"
+                                                               : apic_sim_errmsg(s));
+  return rc;
+}

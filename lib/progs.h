@@ -38,6 +38,15 @@ typedef struct apic__irr_count {
 int apic__irr_count_init(apic__irr_count *c, apic_sim *s, uint8_t vector);
 void apic__irr_count_free(apic__irr_count *c, apic_sim *s);
 
+/* Will cpu never run its handler for c->vector again? Not in it (in_handler),
+   the vector not pending in IRR or ISR, and every IPI sent to it (sent)
+   already set in IRR or coalesced: nothing still on the way. */
+int apic__prog_quiescent(apic_sim *s, const apic__irr_count *c, uint32_t cpu, int in_handler,
+                         uint32_t sent);
+
+/* The tail of every install that failed: the reason into why, the code back. */
+int apic__prog_install_failed(apic_sim *s, int rc, char *why, size_t why_size);
+
 /* The guest side of enabling the local APIC: SVR = enable | spurious 0xFF. */
 #define APIC__PROG_SVR (APIC_SVR_ENABLE | 0xFFu)
 
