@@ -404,18 +404,21 @@ static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {
   uint32_t sh = (lo & APIC_ICR_SH_MASK) >> APIC_ICR_SH_SHIFT;
   uint8_t vec = (uint8_t)(lo & APIC_ICR_VECTOR_MASK);
   int level_trig = (lo & APIC_ICR_TRIGGER) != 0, assert_ = (lo & APIC_ICR_LEVEL) != 0;
-  if (apic__tracing(s)) {
+  int valid = icr_valid(l, dm, sh, &level_trig, assert_);
+  int illegal = (dm == APIC_DM_FIXED || dm == APIC_DM_LOWEST) && vec < 16;
+  if (apic__tracing(s)) {  /* msg: the id the message is about to get, 0 if none */
     apic_event ev = {0};
     ev.kind = APIC_EV_ICR_WRITE; ev.cpu = l->cpu; ev.src = l->cpu; ev.vector = vec;
     ev.mode = (uint8_t)dm; ev.dest = dest; ev.a = lo; ev.b = l->icr_hi;
     ev.flags = ((lo & APIC_ICR_DESTMODE) ? APIC_EVF_LOGICAL : 0) | (sh << APIC_EVF_SH_SHIFT);
+    ev.msg = valid && !illegal ? s->msg_ids + 1 : 0;
     apic__emit(s, &ev);
   }
-  if (!icr_valid(l, dm, sh, &level_trig, assert_)) {
+  if (!valid) {
     if (apic__tracing(s)) apic__event(s, APIC_EV_ICR_INVALID, l->cpu, vec, lo, dest);
     return;
   }
-  if ((dm == APIC_DM_FIXED || dm == APIC_DM_LOWEST) && vec < 16) {
+  if (illegal) {
     apic__lapic_error(s, l, APIC_ESR_SEND_ILLEGAL);  /* SDM 10.5.3: not sent */
     return;
   }

@@ -155,7 +155,7 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
 
 /* ---- Events: every state change flows through one hook ---- */
 #define APIC_EVENT_MAP(X)                                                    \
-  X(ICR_WRITE,     "icr_write",     "guest wrote ICR (a=ICR low, b=ICR high)")\
+  X(ICR_WRITE,     "icr_write",     "guest wrote ICR (a=ICR low, b=ICR high, msg=the message it sends, 0 if none)")\
   X(ICR_INVALID,   "icr_invalid",   "ICR combination the SDM calls invalid: not sent")\
   X(MSG_SEND,      "msg_send",      "message enters the interconnect (a=p6 bus cycles, b=0 interrupt/1 EOI, x=cycle it leaves the sender if known)")\
   X(MSG_ARB,       "msg_arb",       "p6 bus arbitration won (a=winner arb id, b=waiting)")\
