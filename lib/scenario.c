@@ -80,6 +80,13 @@ static const char *kind_of(const cJSON *v) {
 static int keys_ok(ctx *c, const cJSON *obj, const char *allowed) {
   for (const cJSON *it = obj->child; it; it = it->next) {
     const char *k = it->string;
+    for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
+      if (!strcmp(prev->string, k)) {
+        size_t n = enter(c, k);
+        bad(c, "this field appears twice");
+        leave(c, n);
+        return -1;
+      }
     size_t len = strlen(k);
     int found = 0;
     for (const char *p = allowed; *p && !found;) {
@@ -110,12 +117,21 @@ static int get_int(ctx *c, const cJSON *v, uint64_t lo, uint64_t hi, uint64_t *o
       return bad(c, "expected a whole number in %llu..%llu, found %g", (unsigned long long)lo,
                  (unsigned long long)hi, d);
     *out = (uint64_t)d;
-  } else if (cJSON_IsString(v)) {
-    const char *s = v->valuestring;
-    char *end;
-    if (s[0] == '-' || !s[0]) return bad(c, "expected a whole number, found \"%s\"", s);
-    unsigned long long x = strtoull(s, &end, 0);
-    if (*end) return bad(c, "expected a whole number, found \"%s\"", s);
+  } else if (cJSON_IsString(v)) {  /* decimal, or 0x hex: never octal */
+    const char *s = v->valuestring, *d = s;
+    unsigned base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) { base = 16; d = s + 2; }
+    uint64_t x = 0;
+    int digits = 0;
+    for (; *d; d++, digits++) {
+      unsigned k = *d >= '0' && *d <= '9' ? (unsigned)(*d - '0')
+                 : base == 16 && *d >= 'a' && *d <= 'f' ? (unsigned)(*d - 'a' + 10)
+                 : base == 16 && *d >= 'A' && *d <= 'F' ? (unsigned)(*d - 'A' + 10) : 99;
+      if (k >= base) return bad(c, "expected a whole number (decimal or 0x hex), found \"%s\"", s);
+      if (x > (UINT64_MAX - k) / base) return bad(c, "\"%s\" is too large", s);
+      x = x * base + k;
+    }
+    if (!digits) return bad(c, "expected a whole number (decimal or 0x hex), found \"%s\"", s);
     *out = x;
   } else {
     return bad(c, "expected a whole number in %llu..%llu, found %s", (unsigned long long)lo,
@@ -226,6 +242,11 @@ static int parse_timing(ctx *c, const cJSON *t, apic_timing *out) {
   if (want_object(c, t)) return -1;
   uint32_t *f = (uint32_t *)out;
   for (const cJSON *it = t->child; it; it = it->next) {
+    for (const cJSON *prev = t->child; prev != it; prev = prev->next)
+      if (!strcmp(prev->string, it->string)) {
+        enter(c, it->string);
+        return bad(c, "this field appears twice");
+      }
     size_t k = 0, n = sizeof timing_names / sizeof timing_names[0];
     while (k < n && strcmp(timing_names[k], it->string)) k++;
     size_t m = enter(c, it->string);
@@ -432,6 +453,29 @@ static int parse_programs(ctx *c, const cJSON *a, apic_scenario *sc, uint8_t *cl
   return 0;
 }
 
+/* Programs check some arguments only against the machine (an I/O APIC that
+   exists, a mode the model has): install them on a throwaway machine so
+   that `apicsim check` reports what `run` would. */
+static int try_install(ctx *c, apic_scenario *sc) {
+  apic_sim *s = NULL;
+  char why[256];
+  if (apic_sim_create(&s, &sc->cfg, why, sizeof why)) return bad(c, "%s", why);
+  void **inst = calloc(sc->nprogs + 1, sizeof *inst);
+  int rc = inst ? 0 : bad(c, "out of memory");
+  for (uint32_t i = 0; !rc && i < sc->nprogs; i++) {
+    const prog_entry *p = &sc->progs[i];
+    if (p->def->install(s, p->cpus, p->ncpus, &p->args, &inst[i], why, sizeof why)) {
+      snprintf(c->path, sizeof c->path, "%s.args", p->path);
+      rc = bad(c, "%s: %s", p->def->name, why);
+    }
+  }
+  for (uint32_t i = 0; inst && i < sc->nprogs; i++)
+    if (inst[i]) sc->progs[i].def->destroy(inst[i]);
+  free(inst);
+  apic_sim_destroy(s);
+  return rc;
+}
+
 /* ---- stimulus ---- */
 
 static int add_action(ctx *c, apic_scenario *sc, size_t *cap, action a) {
@@ -538,6 +582,13 @@ static int parse_stimulus(ctx *c, const cJSON *a, apic_scenario *sc) {
       if (pulse && every && pulse >= every)
         return bad(c, "a pulse of %llu cycles does not fit in a period of %llu",
                    (unsigned long long)pulse, (unsigned long long)every);
+      uint64_t changes = count * (pulse ? 2u : 1u);  /* checked before any is made */
+      if (changes > MAX_PIN_EVENTS - sc->nacts)
+        return bad(c, "more than %u pin changes in all (periodic sources expanded)",
+                   MAX_PIN_EVENTS);
+      if ((count - 1) > (MAX_CYCLES - at) / (every ? every : 1) ||
+          at + (count - 1) * every > MAX_CYCLES - pulse)
+        return bad(c, "the last change would come after cycle %llu", (unsigned long long)MAX_CYCLES);
       for (uint64_t k = 0; k < count; k++) {
         act.at = at + k * every;
         act.value = pulse ? 1 : level;
@@ -749,14 +800,30 @@ int apic_scenario_parse(apic_scenario **out, const char *json, size_t len, const
     bad(&c, "%zu bytes: a scenario is at most %u bytes", len, MAX_FILE);
     return APIC_E_ARG;
   }
+  for (size_t i = 0; i < len; i++) {  /* JSON allows no raw control bytes (RFC 8259) */
+    unsigned char ch = (unsigned char)json[i];
+    if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {
+      int line, col;
+      line_col(json, len, i, &line, &col);
+      bad(&c, "invalid JSON at line %d, column %d: control byte 0x%02x", line, col, ch);
+      return APIC_E_ARG;
+    }
+  }
+  size_t last = len;  /* the last byte that is not white space */
+  while (last > 0 && strchr(" \t\r\n", json[last - 1])) last--;
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+  size_t pos = end && end >= json ? (size_t)(end - json) : len;
+  if (root && pos < last) {  /* a whole value, then more text */
+    cJSON_Delete(root);
+    root = NULL;
+  }
   if (!root) {
     int line, col;
-    size_t pos = end && end >= json ? (size_t)(end - json) : len;
     line_col(json, len, pos, &line, &col);
     bad(&c, "invalid JSON at line %d, column %d%s", line, col,
-        pos >= len ? " (the text ends too early)" : "");
+        !last ? " (the text is empty)" : pos + 1 >= last && end ? " (the text ends too early)"
+        : "");
     return APIC_E_ARG;
   }
   apic_scenario *sc = calloc(1, sizeof *sc);
@@ -800,13 +867,14 @@ int apic_scenario_parse(apic_scenario **out, const char *json, size_t len, const
     enter(&c, "programs");
     if (parse_programs(&c, f, sc, claimed)) goto done;
     leave(&c, 0);
+    if (try_install(&c, sc)) goto done;
   }
   f = FIELD(root, "stimulus");
   if (f) {
     enter(&c, "stimulus");
     if (parse_stimulus(&c, f, sc)) goto done;
     leave(&c, 0);
-    qsort(sc->acts, sc->nacts, sizeof *sc->acts, by_time);
+    if (sc->nacts) qsort(sc->acts, sc->nacts, sizeof *sc->acts, by_time);
   }
   f = FIELD(root, "run");
   if (f) {
