@@ -20,6 +20,7 @@ typedef struct mark { uint64_t first, last; int seen; } mark;
 
 typedef struct run {
   const apic_scenario *sc;
+  uint64_t last;        /* cycle of the last event seen */
   apic_sim *s;
   apic_latency *lat;
   uint32_t *handled;    /* ncpus x 256 handler entries */
@@ -29,6 +30,7 @@ typedef struct run {
 
 static void hook(void *ud, const apic_event *ev) {
   run *r = ud;
+  r->last = ev->cycle;
   apic_latency_event(r->lat, ev);
   if (ev->kind == APIC_EV_HANDLER_ENTER && ev->cpu < r->sc->cfg.ncpus &&
       ev->b != APIC_INTR_SMI)
@@ -276,7 +278,7 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
   apic_config cfg = sc->cfg;
   if (o.seed_set) cfg.seed = o.seed;
   uint64_t end = o.cycles_set ? o.cycles : sc->cycles;
-  run r = {sc, NULL, NULL, NULL, NULL, NULL, NULL};
+  run r = {sc, 0, NULL, NULL, NULL, NULL, NULL, NULL};
   apic_trace_writer *tw = NULL;
   int rc = apic_sim_create(&r.s, &cfg, why, why_size);
   uint32_t n = cfg.ncpus, nres = 0;
@@ -339,6 +341,7 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
   if (!rc) {
     res->run_status = status;
     res->end_cycle = apic_sim_now(r.s);
+    res->last_event = r.last;
     apic_sim_stats(r.s, &res->stats);
     res->messages = res->stats.messages;
     apic_latency_summary(r.lat, APIC_LAT_IRR, APIC_NONE, -1, &res->irr);

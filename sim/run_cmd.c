@@ -97,10 +97,11 @@ int cmd_run(int argc, char **argv) {
   printf("scenario %s (%s): %u cores, %s, %s bus\n", apic_scenario_name(sc), path, cfg->ncpus,
          cfg->model == APIC_MODEL_P6 ? "P6" : cfg->x2apic ? "x2APIC" : "xAPIC",
          bus_name[cfg->bus]);
-  printf("ran to cycle %llu (%.1f us at %.2f GHz), ended %s, %.2f s host\n",
-         (unsigned long long)res.end_cycle, (double)res.end_cycle / cfg->freq_ghz / 1000.0,
-         cfg->freq_ghz, res.run_status >= 0 && res.run_status <= 2 ? status[res.run_status] : "?",
-         secs);
+  printf("last event at cycle %llu (%.1f us at %.2f GHz); stopped at cycle %llu, %s; "
+         "%.2f s host\n", (unsigned long long)res.last_event,
+         (double)res.last_event / cfg->freq_ghz / 1000.0, cfg->freq_ghz,
+         (unsigned long long)res.end_cycle,
+         res.run_status >= 0 && res.run_status <= 2 ? status[res.run_status] : "?", secs);
   printf("  messages %llu, deliveries %llu, coalesced %llu, dropped %llu, handlers run %llu, "
          "ESR errors %llu\n", (unsigned long long)res.messages,
          (unsigned long long)res.stats.deliveries, (unsigned long long)res.stats.coalesced,

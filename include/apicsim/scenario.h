@@ -55,7 +55,8 @@ typedef struct apic_expect_result {
 
 typedef struct apic_scenario_result {
   int run_status;              /* apic_run_status of the last slice */
-  uint64_t end_cycle;
+  uint64_t end_cycle;          /* the clock when the run stopped */
+  uint64_t last_event;         /* cycle of the last thing that happened */
   apic_stats stats;
   apic_lat_summary irr, handler;   /* over all cores and vectors */
   uint64_t messages;
