@@ -304,7 +304,7 @@ static int parse_ioapics(ctx *c, const cJSON *a, apic_config *cfg) {
 static int parse_machine(ctx *c, const cJSON *m, apic_scenario *sc) {
   if (want_object(c, m) ||
       keys_ok(c, m, "cpus|model|x2apic|bus|sockets|threads_per_core|freq_ghz|apic_ids|"
-                    "ioapics|extint_vector|timing|quirks"))
+                    "logical_ids|dfr|ioapics|extint_vector|timing|quirks"))
     return -1;
   const cJSON *cpus = FIELD(m, "cpus");
   if (!cpus) return bad(c, "machine.cpus is required (the number of cores)");
@@ -354,6 +354,29 @@ static int parse_machine(ctx *c, const cJSON *m, apic_scenario *sc) {
     }
     leave(c, k);
     cfg->apic_ids = sc->apic_ids;
+  }
+  WITH(c, m, "dfr", f, get_choice(c, f, "flat|cluster", &sc->dfr_cluster));
+  const cJSON *lids = FIELD(m, "logical_ids");
+  if (lids) {
+    k = enter(c, "logical_ids");
+    if (cfg->x2apic)
+      return bad(c, "x2APIC logical IDs are derived from the APIC ID (SDM 10.12.10.2)");
+    if (!cJSON_IsArray(lids) || (uint64_t)cJSON_GetArraySize(lids) != n)
+      return bad(c, "expected an array of %llu logical IDs (0..255), found %s",
+                 (unsigned long long)n, cJSON_IsArray(lids) ? "another length" : kind_of(lids));
+    sc->logical_ids = malloc(n * sizeof *sc->logical_ids);
+    if (!sc->logical_ids) return bad(c, "out of memory");
+    size_t i = 0;
+    for (const cJSON *it = lids->child; it; it = it->next, i++) {
+      size_t mk = enter_i(c, i);
+      if (get_int(c, it, 0, 255, &v)) return -1;
+      sc->logical_ids[i] = (uint32_t)v;
+      leave(c, mk);
+    }
+    leave(c, k);
+  } else if (FIELD(m, "dfr")) {
+    enter(c, "dfr");
+    return bad(c, "\"dfr\" goes with \"logical_ids\"");
   }
   return 0;
 }
@@ -776,6 +799,7 @@ void apic_scenario_free(apic_scenario *sc) {
   free(sc->ex);
   free(sc->acts);
   free(sc->apic_ids);
+  free(sc->logical_ids);
   free(sc);
 }
 

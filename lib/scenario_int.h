@@ -50,6 +50,8 @@ struct apic_scenario {
   char source[256];
   apic_config cfg;
   uint32_t *apic_ids;
+  uint32_t *logical_ids;   /* xAPIC LDR logical IDs (bits 31:24), NULL = firmware leaves 0 */
+  int dfr_cluster;         /* DFR model for those: 0 flat, 1 cluster */
   prog_entry *progs;
   uint32_t nprogs;
   action *acts;

@@ -295,6 +295,11 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
       rc = APIC_E_NOMEM;
     }
   }
+  for (uint32_t i = 0; !rc && sc->logical_ids && i < n; i++) {  /* as firmware would */
+    rc = apic_lapic_write(r.s, i, APIC_REG_DFR, sc->dfr_cluster ? APIC_DFR_CLUSTER : APIC_DFR_FLAT);
+    if (!rc) rc = apic_lapic_write(r.s, i, APIC_REG_LDR, sc->logical_ids[i] << APIC_ICR_DEST_SHIFT);
+    if (rc) snprintf(why, why_size, "logical IDs: %s", apic_sim_errmsg(r.s));
+  }
   if (!rc && o.trace_path) {
     apic_trace_opts to = {0, -1, sc->name, 0};
     rc = apic_trace_writer_open(&tw, r.s, o.trace_path, &to, why, why_size);

@@ -733,6 +733,34 @@ START_TEST(run_refuses_uninstallable) {
 END_TEST
 
 /* opts.cycles overrides run.cycles; a stimulus beyond the end never happens. */
+/* examples/README.md machine.logical_ids (SDM 10.6.2.2): the LDRs are set
+   before the run, so a logical I/O APIC destination reaches exactly the
+   cores whose logical ID bits it names, in the flat and the cluster model. */
+START_TEST(machine_logical_ids) {
+  static const char *const texts[] = {
+    "{'machine': {'cpus': 4, 'logical_ids': [1, 2, 4, 8]}, 'stimulus': ["
+    "{'at': 10, 'rte': {'pin': 3, 'vector': '0x40', 'dest_mode': 'logical', 'dest': '0x06'}},"
+    "{'at': 20, 'pin': 3, 'pulse': 10}], 'run': {'cycles': 20000}, 'expect': {'handlers': ["
+    "{'cpu': [1, 2], 'vector': '0x40', 'count': 1}, {'cpu': [0, 3], 'count': 0}]}}",
+    "{'machine': {'cpus': 4, 'dfr': 'cluster', 'logical_ids': ['0x11', '0x12', '0x21', '0x22']},"
+    " 'stimulus': [{'at': 10, 'rte': {'pin': 3, 'vector': '0x40', 'dest_mode': 'logical',"
+    " 'dest': '0x23'}}, {'at': 20, 'pin': 3, 'pulse': 10}], 'run': {'cycles': 20000},"
+    " 'expect': {'handlers': [{'cpu': [2, 3], 'vector': '0x40', 'count': 1},"
+    " {'cpu': [0, 1], 'count': 0}]}}",
+  };
+  for (size_t i = 0; i < 2; i++) {
+    apic_scenario *sc = parse_ok(texts[i]);
+    apic_scenario_result res;
+    char why[512];
+    ck_assert_int_eq(apic_scenario_run(sc, NULL, &res, why, sizeof why), APIC_OK);
+    ck_assert_msg(res.nexpect == 2 && res.failed == 0, "case %zu: %u of %u failed", i,
+                  res.failed, res.nexpect);
+    apic_scenario_result_free(&res);
+    apic_scenario_free(sc);
+  }
+}
+END_TEST
+
 START_TEST(run_cycles_override) {
   apic_scenario *sc = parse_ok(
       "{'machine': {'cpus': 2}, 'stimulus': [{'at': 0, 'rte': {'pin': 3, 'vector': 48, "
@@ -991,6 +1019,7 @@ int main(void) {
   tcase_add_test(tc, expect_order_fails_with_cycles);
   tcase_add_test(tc, run_refuses_uninstallable);
   tcase_add_test(tc, run_cycles_override);
+  tcase_add_test(tc, machine_logical_ids);
   suite_add_tcase(s, tc);
   tc = tcase_create("deterministic");
   tcase_add_test(tc, deterministic_runs_and_traces);
