@@ -36,7 +36,10 @@ enum {
 /* Snapshot "pending" bits. */
 enum {
   APIC__P_NMI = 1, APIC__P_SMI = 2, APIC__P_INIT = 4, APIC__P_SIPI = 8,
-  APIC__P_EXTINT = 16, APIC__P_WAIT_SIPI = 32
+  APIC__P_EXTINT = 16, APIC__P_WAIT_SIPI = 32,
+  /* where the outermost handler returns when it is a finished program's
+     (DONE): listed in the snapshot, or taken but not yet entered (unlisted) */
+  APIC__P_IDLE_BELOW = 64, APIC__P_IDLE_BELOW_UNLISTED = 128
 };
 
 /* A growable byte buffer (writer side). */

@@ -37,6 +37,7 @@ typedef struct core {
   apic_core_state c;        /* run, if_flag, nmi_blocked, in_smm */
   frame *frames;            /* taken interrupts, innermost last */
   uint32_t depth, cap;
+  uint8_t below;            /* snapshot: APIC__P_IDLE_BELOW* bits */
 } core;
 
 struct apic_trace {
@@ -143,8 +144,7 @@ static int chunk_header(apic_trace *t, uint64_t off, chunk *c) {
     return fail(t, APIC_E_CORRUPT, "no chunk at byte %llu (wrong magic)",
                 (unsigned long long)off);
   if (hcrc != (uint32_t)crc32(0, h, APIC__TRC_CHUNK_HDR - 4))
-    return fail(t, APIC_E_CORRUPT, "chunk header checksum mismatch at byte %llu",
-                (unsigned long long)off);
+    return 1;  /* FORMAT.md "Reading rules": a header failing its crc is where the file was cut */
   if (c->clen > APIC__TRC_MAX_CLEN || c->raw > APIC__TRC_MAX_RAW || c->last < c->first ||
       c->records > c->raw)
     return fail(t, APIC_E_CORRUPT, "chunk at byte %llu: absurd lengths (%u compressed, "
@@ -208,7 +208,11 @@ static int load_index(apic_trace *t, uint64_t data_start, uint32_t *cap) {
 
 static int scan_chunks(apic_trace *t, uint64_t off, uint32_t *cap) {
   for (;;) {
-    if (off == t->size) break;
+    if (off == t->size) {  /* no index: the file was cut right after a chunk */
+      t->info.cut = 1;
+      t->info.cut_offset = off;
+      break;
+    }
     chunk c;
     int rc = chunk_header(t, off, &c);
     if (rc == 1) {  /* cut inside this chunk, or this is a damaged index */
@@ -219,8 +223,14 @@ static int scan_chunks(apic_trace *t, uint64_t off, uint32_t *cap) {
     if (rc < 0) {
       /* the bytes after the last chunk of a whole file are its index */
       if (!memcmp(t->err, "no chunk", 8) && t->info.chunks) {
-        uint8_t m[4];
-        if (read_at(t, off, m, 4) == 0 && !memcmp(m, APIC__TRC_INDEX_MAGIC, 4)) {
+        uint8_t m[4], tr[APIC__TRC_TRAILER];
+        int at_index = read_at(t, off, m, 4) == 0 && !memcmp(m, APIC__TRC_INDEX_MAGIC, 4);
+        if (!at_index && t->size >= sizeof tr && !read_at(t, t->size - sizeof tr, tr, sizeof tr) &&
+            !memcmp(tr + 8, APIC__TRC_END_MAGIC, 8)) {  /* the trailer says the index is here */
+          apic__rd r = {tr, sizeof tr, 0, 0};
+          at_index = apic__rd_u64(&r) == off;
+        }
+        if (at_index) {
           t->err[0] = 0;
           snprintf(t->info.warning, sizeof t->info.warning,
                    "the index at byte %llu is damaged: chunks were found by walking the file",
@@ -370,6 +380,7 @@ static int read_snapshot(apic_trace *t, const chunk *ch) {
     l->sipi_pending = (p & APIC__P_SIPI) != 0;
     l->extint_pending = (p & APIC__P_EXTINT) != 0;
     l->wait_sipi = (p & APIC__P_WAIT_SIPI) != 0;
+    c->below = (uint8_t)(p & (APIC__P_IDLE_BELOW | APIC__P_IDLE_BELOW_UNLISTED));
     l->sipi_vector = (uint8_t)apic__rd_uv(r);
     l->ds_until = apic__rd_uv(r);
     l->sends_pending = (uint32_t)apic__rd_uv(r);
@@ -384,7 +395,8 @@ static int read_snapshot(apic_trace *t, const chunk *ch) {
     for (uint64_t k = 0; k < nest && !r->bad; k++) {
       uint64_t v = apic__rd_uv(r);
       if (v > APIC_VECTOR_SMI) r->bad = 1;
-      int rc = push_frame(t, c, (uint16_t)v, APIC_CORE_RUNNING, 1);
+      int rc = push_frame(t, c, (uint16_t)v, k == 0 && (c->below & APIC__P_IDLE_BELOW) ?
+                          APIC_CORE_DONE : APIC_CORE_RUNNING, 1);
       if (rc) return rc;
     }
   }
@@ -556,10 +568,16 @@ static int apply(apic_trace *t, const apic_event *ev) {
     l->wait_sipi = 0;
     if (c->c.run != APIC_CORE_NOPROG) c->c.run = ev->a ? APIC_CORE_RUNNING : APIC_CORE_DONE;
     break;
-  case APIC_EV_HANDLER_ENTER:
-    for (uint32_t k = c->depth; k-- > 0;)
-      if (!c->frames[k].entered) { c->frames[k].entered = 1; break; }
-    break;
+  case APIC_EV_HANDLER_ENTER: {
+    uint32_t k = c->depth;
+    while (k-- > 0 && c->frames[k].entered) {}
+    if (k < c->depth) { c->frames[k].entered = 1; break; }
+    /* taken before the snapshot, entered after it: the snapshot lists only
+       entered handlers, so the frame is new to the reader */
+    return push_frame(t, c, ev->b == APIC_INTR_SMI ? APIC_VECTOR_SMI : v,
+                      ev->a == 0 && (c->below & APIC__P_IDLE_BELOW_UNLISTED) ? APIC_CORE_DONE :
+                      APIC_CORE_RUNNING, 1);
+  }
   case APIC_EV_HANDLER_EXIT:
     if (ev->b == APIC_INTR_NMI) c->c.nmi_blocked = 0;
     if (ev->b == APIC_INTR_SMI) c->c.in_smm = 0;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "apicsim/trace.h"
+#include "sim.h"
 #include "trace_fmt.h"
 
 typedef struct index_entry {
@@ -86,6 +87,17 @@ static void write_bytes(apic_trace_writer *w, const void *p, size_t n) {
   w->offset += n;
 }
 
+/* Where the outermost handler returns: apic_core_state does not say, and a
+   reader that starts at this snapshot needs it. The snapshot lists entered
+   handlers only; one taken but not yet entered is added by the reader at
+   its handler_enter record. */
+static unsigned idle_below(const apic_cpu *c) {
+  if (!c->depth || c->frames[0].kind == APIC__FRAME_PROGRAM ||
+      c->frames[0].saved_state != APIC__CORE_DONE)
+    return 0;
+  return c->frames[0].entered ? APIC__P_IDLE_BELOW : APIC__P_IDLE_BELOW_UNLISTED;
+}
+
 static void snapshot(apic_trace_writer *w) {
   apic_sim *s = w->s;
   apic__buf *b = &w->raw;
@@ -108,7 +120,7 @@ static void snapshot(apic_trace_writer *w) {
     apic__buf_uv(b, (l.nmi_pending ? APIC__P_NMI : 0u) | (l.smi_pending ? APIC__P_SMI : 0u) |
                     (l.init_pending ? APIC__P_INIT : 0u) | (l.sipi_pending ? APIC__P_SIPI : 0u) |
                     (l.extint_pending ? APIC__P_EXTINT : 0u) |
-                    (l.wait_sipi ? APIC__P_WAIT_SIPI : 0u));
+                    (l.wait_sipi ? APIC__P_WAIT_SIPI : 0u) | idle_below(&s->cpus[i]));
     apic__buf_uv(b, l.sipi_vector);
     apic__buf_uv(b, l.ds_until);       /* ICR delivery status derives from these */
     apic__buf_uv(b, l.sends_pending);
@@ -261,7 +273,7 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
   }
   w->s = s;
   w->chunk_records = o.chunk_records ? o.chunk_records : 65536;
-  w->level = o.level < 0 ? 1 : o.level;
+  w->level = o.level < 0 ? 3 : o.level;
   w->f = fopen(path, "wb");
   if (!w->f) {
     if (why_size) snprintf(why, why_size, "cannot create %s", path);
@@ -353,6 +365,12 @@ int apic_trace_writer_error(const apic_trace_writer *w, const char **msg) {
 }
 
 void apic_trace_writer_stats_get(const apic_trace_writer *w, apic_trace_writer_stats *out) {
+  apic_trace_writer *mw = (apic_trace_writer *)(uintptr_t)w;  /* lock only */
+  if (w->threaded) {  /* the worker updates chunks, raw_bytes and offset: let it finish */
+    pthread_mutex_lock(&mw->mu);
+    while (mw->has_job) pthread_cond_wait(&mw->cv, &mw->mu);
+  }
   *out = w->st;
   out->file_bytes = w->offset;
+  if (w->threaded) pthread_mutex_unlock(&mw->mu);
 }
