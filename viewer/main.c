@@ -1,0 +1,361 @@
+/*
+ * main.c - the apicview command: parses the command line, then either
+ * draws one frame into a BMP without any window (--render, --bench) or
+ * opens a window and runs the event loop.
+ *
+ * The window path is SDL's software one: every frame is drawn by
+ * vw_render into the window's own surface and shown with
+ * SDL_UpdateWindowSurface, so what a user sees is exactly what --render
+ * writes. A trace that cannot be opened is shown as a message (in the
+ * window, or as the image), printed on stderr, and makes the exit status 1.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "viewer.h"
+
+static const char usage_text[] =
+    "usage: apicview TRACE [options]\n"
+    "\n"
+    "Replays an apicsim trace (apicsim run SCENARIO -o TRACE): a lane per core,\n"
+    "the interconnect with every message, the I/O APIC pins in use, arrows from\n"
+    "each ICR write or pin to the IRR set and handler entry it caused, and the\n"
+    "selected core's IRR/ISR/TMR, TPR/PPR and handler nesting at the playhead.\n"
+    "\n"
+    "options:\n"
+    "  --render OUT.bmp   draw one frame without a window into OUT.bmp (or OUT.png) and exit\n"
+    "                     (a trace that cannot be read gives the error image and\n"
+    "                     exit status 1)\n"
+    "  --at CYCLE         put the playhead (side panel state) at CYCLE\n"
+    "  --window FROM:TO   show cycles FROM..TO (default: the whole trace)\n"
+    "  --size WxH         window or image size in pixels (default 1280x720)\n"
+    "  --select CORE      the core shown in the side panel (default 0)\n"
+    "  --bench N          without a window: draw N frames of a pan across the\n"
+    "                     trace and print the frame times\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "keys:\n"
+    "  W / S, wheel       zoom in / out around the mouse\n"
+    "  A / D, drag        pan left / right\n"
+    "  Home, 0            fit the whole trace\n"
+    "  F                  fit the selection: the selected event's message, or the\n"
+    "                     span between two markers\n"
+    "  . / , (Right/Left) next / previous event; the playhead and details follow\n"
+    "  ] / [              follow the selected flow to its receiver / sender end\n"
+    "  /                  search: type an event kind (handler_enter, irr_set...) or\n"
+    "                     a vector (0xfb), Enter jumps to the next match;\n"
+    "                     N / Shift+N (or Enter) repeat it forwards / backwards\n"
+    "  G                  go to a cycle: G, the number, Enter\n"
+    "  M / Shift+M        drop a marker at the mouse (or the playhead); two show\n"
+    "                     their distance in cycles and ns / clear the markers\n"
+    "  Space              play / pause the replay;  + / -  double / halve its speed\n"
+    "  Up / Down          select the previous / next core\n"
+    "  click              select the core and the event under the mouse (details\n"
+    "                     box: every field, latency to handler entry); click on\n"
+    "                     the time axis moves the playhead; hover shows the event\n"
+    "                     in the status line\n"
+    "  minimap            click or drag to move the visible window\n"
+    "  C / Shift+C        hide the selected core / show every core\n"
+    "  V / Shift+V        show only the next / previous vector present, then all\n"
+    "  T                  statistics of the visible range: deliveries, latency\n"
+    "                     min/median/p99/max per vector, sender x receiver matrix\n"
+    "  Esc                close help, deselect the event, then clear markers\n"
+    "  ?, F1              key help overlay\n"
+    "  Ctrl+Q, Ctrl+W     quit\n"
+    "\n"
+    "Many cores (when a lane would be under 3 pixels) collapse into a density\n"
+    "view: each pixel row averages the colours of a group of cores.\n";
+
+typedef struct opts {
+  const char *trace, *render;
+  int at_set, window_set, select_set;
+  uint64_t at, from, to;
+  uint32_t select;
+  int w, h;
+  long bench;
+} opts;
+
+/* Prints "apicview: WHAT 'ARG'" (ARG may be NULL) and the hint; returns 2. */
+static int usage(const char *what, const char *arg) {
+  fprintf(stderr, "apicview: %s%s%s%s\n(see 'apicview --help')\n", what, arg ? " '" : "",
+          arg ? arg : "", arg ? "'" : "");
+  return 2;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  if (!s || !*s || *s == '-' || *s == '+') return -1;
+  errno = 0;
+  char *end;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno || *end) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, opts *o) {
+  memset(o, 0, sizeof *o);
+  o->w = 1280;
+  o->h = 720;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(usage_text, stdout);
+      return 1;
+    } else if (!strcmp(a, "--render")) {
+      if (!val) return usage("--render needs a file name", NULL);
+      o->render = val;
+      i++;
+    } else if (!strcmp(a, "--at")) {
+      if (parse_u64(val, &o->at)) return usage("--at needs a cycle number, got", val ? val : "");
+      o->at_set = 1;
+      i++;
+    } else if (!strcmp(a, "--window")) {
+      const char *colon = val ? strchr(val, ':') : NULL;
+      char from[32];
+      if (!colon || (size_t)(colon - val) >= sizeof from)
+        return usage("--window needs FROM:TO, got", val ? val : "");
+      memcpy(from, val, (size_t)(colon - val));
+      from[colon - val] = 0;
+      if (parse_u64(from, &o->from) || parse_u64(colon + 1, &o->to) || o->to <= o->from)
+        return usage("--window needs FROM:TO with FROM < TO, got", val ? val : "");
+      o->window_set = 1;
+      i++;
+    } else if (!strcmp(a, "--size")) {
+      int w, h;
+      char extra;
+      if (!val || sscanf(val, "%dx%d%c", &w, &h, &extra) != 2 || w < 64 || h < 64 || w > 16384 ||
+          h > 16384)
+        return usage("--size needs WxH between 64x64 and 16384x16384, got", val ? val : "");
+      o->w = w;
+      o->h = h;
+      i++;
+    } else if (!strcmp(a, "--select")) {
+      uint64_t c;
+      if (parse_u64(val, &c) || c >= APIC_MAX_CPUS)
+        return usage("--select needs a core number, got", val ? val : "");
+      o->select = (uint32_t)c;
+      o->select_set = 1;
+      i++;
+    } else if (!strcmp(a, "--bench")) {
+      uint64_t n;
+      if (parse_u64(val, &n) || n == 0 || n > 100000)
+        return usage("--bench needs a frame count (1..100000), got", val ? val : "");
+      o->bench = (long)n;
+      i++;
+    } else if (a[0] == '-' && a[1]) {
+      return usage("unknown option", a);
+    } else if (!o->trace) {
+      o->trace = a;
+    } else {
+      return usage("one trace at a time; extra argument", a);
+    }
+  }
+  if (!o->trace) return usage("no trace file given", NULL);
+  return 0;
+}
+
+/* Applies --window, --at, --select; returns 0 or prints why and returns 2. */
+static int apply_opts(vw_view *v, vw_model *m, const opts *o) {
+  const apic_trace_info *in = vw_model_info(m);
+  if (o->window_set) {
+    v->t0 = o->from;
+    v->t1 = o->to;
+  }
+  if (o->at_set) v->playhead = o->at;
+  if (o->select_set) {
+    if (o->select >= in->config.ncpus) {
+      fprintf(stderr, "apicview: --select %u: the trace has %u cores\n", o->select,
+              in->config.ncpus);
+      return 2;
+    }
+    v->selected = o->select;
+  }
+  return 0;
+}
+
+static void build_overview(vw_model *m) {
+  for (int i = 0; i < 100000 && !vw_model_overview_step(m, 50.0); i++) {
+  }
+}
+
+/* "TRACE: why", unless the reason already names the file. */
+static void error_text(char *out, size_t n, const char *path, const char *why, int rc) {
+  const char *reason = why[0] ? why : apic_strerror(rc);
+  if (strstr(reason, path)) snprintf(out, n, "%s", reason);
+  else snprintf(out, n, "%s: %s", path, reason);
+}
+
+static double now_ms(void) {
+  return (double)SDL_GetPerformanceCounter() * 1000.0 / (double)SDL_GetPerformanceFrequency();
+}
+
+/* OUT.png is written as PNG, anything else as BMP. */
+static int save(SDL_Surface *s, const char *path) {
+  size_t n = strlen(path);
+  int png = n > 4 && (!strcmp(path + n - 4, ".png") || !strcmp(path + n - 4, ".PNG"));
+  if (png ? vw_save_png(s, path) != 0 : SDL_SaveBMP(s, path) != 0) {
+    fprintf(stderr, "apicview: cannot write %s%s%s\n", path, png ? "" : ": ",
+            png ? "" : SDL_GetError());
+    return 1;
+  }
+  return 0;
+}
+
+static int run_headless(const opts *o) {
+  SDL_Surface *s = SDL_CreateRGBSurfaceWithFormat(0, o->w, o->h, 32, SDL_PIXELFORMAT_XRGB8888);
+  if (!s) {
+    fprintf(stderr, "apicview: cannot create a %dx%d image: %s\n", o->w, o->h, SDL_GetError());
+    return 1;
+  }
+  char why[512] = "";
+  vw_model *m = NULL;
+  int rc = vw_model_open(&m, o->trace, why, sizeof why);
+  if (rc || !m) {
+    char msg[700];
+    error_text(msg, sizeof msg, o->trace, why, rc);
+    fprintf(stderr, "apicview: %s\n", msg);
+    vw_render_error(s, msg);
+    if (o->render) save(s, o->render);
+    SDL_FreeSurface(s);
+    return 1;
+  }
+  const apic_trace_info *in = vw_model_info(m);
+  if (in->warning[0]) fprintf(stderr, "apicview: %s: %s\n", o->trace, in->warning);
+  vw_view v;
+  vw_view_init(&v, m, o->w, o->h);
+  int status = apply_opts(&v, m, o);
+  if (!status) {
+    build_overview(m);
+    if (o->bench) {
+      /* a window of 1/50 of the trace dragged right by a tenth of its width
+         a frame (a smooth pan), then jumps across the whole trace (minimap
+         clicks) */
+      uint64_t lo = in->first_cycle, hi = in->last_cycle + 1, span = (hi - lo) / 50;
+      if (span < 64) span = 64;
+      uint64_t room = hi - lo > span ? hi - lo - span : 1;
+      for (int jump = 0; jump < 2; jump++) {
+        double total = 0, worst = 0;
+        for (long i = 0; i < o->bench; i++) {
+          uint64_t off = jump ? (uint64_t)((double)room * (double)i / (double)o->bench)
+                              : ((uint64_t)i * (span / 10)) % room;
+          v.t0 = lo + off;
+          v.t1 = v.t0 + span;
+          v.playhead = v.t0 + span / 2;
+          double t = now_ms();
+          vw_render(s, m, &v);
+          double d = now_ms() - t;
+          total += d;
+          if (d > worst) worst = d;
+        }
+        printf("%s: %ld frames %dx%d, window %llu of %llu cycles, %u cores: mean %.2f ms, max %.2f ms\n",
+               jump ? "jumps" : "pan", o->bench, o->w, o->h, (unsigned long long)span,
+               (unsigned long long)(hi - lo), in->config.ncpus, total / (double)o->bench, worst);
+      }
+      free(v.cpu_hidden);
+      vw_view_init(&v, m, o->w, o->h);   /* and the whole trace */
+      free(v.cpu_hidden);
+      v.cpu_hidden = NULL;
+      double t = now_ms();
+      vw_render(s, m, &v);
+      printf("whole trace: %.2f ms\n", now_ms() - t);
+      apply_opts(&v, m, o);
+    }
+    if (o->render) {
+      vw_render(s, m, &v);
+      status = save(s, o->render);
+    }
+  }
+  free(v.cpu_hidden);
+  vw_model_close(m);
+  SDL_FreeSurface(s);
+  return status;
+}
+
+static int run_window(const opts *o) {
+  if (SDL_Init(SDL_INIT_VIDEO) != 0) {
+    fprintf(stderr, "apicview: cannot start SDL video: %s\n(use --render OUT.bmp without a display)\n",
+            SDL_GetError());
+    return 1;
+  }
+  char why[512] = "", msg[700] = "";
+  vw_model *m = NULL;
+  int rc = vw_model_open(&m, o->trace, why, sizeof why);
+  if (rc || !m) {
+    error_text(msg, sizeof msg, o->trace, why, rc);
+    fprintf(stderr, "apicview: %s\n", msg);
+    m = NULL;
+  }
+  char title[300];
+  snprintf(title, sizeof title, "apicview - %s", o->trace);
+  SDL_Window *win = SDL_CreateWindow(title, SDL_WINDOWPOS_UNDEFINED, SDL_WINDOWPOS_UNDEFINED, o->w,
+                                     o->h, SDL_WINDOW_RESIZABLE);
+  if (!win) {
+    fprintf(stderr, "apicview: cannot open a window: %s\n", SDL_GetError());
+    vw_model_close(m);
+    SDL_Quit();
+    return 1;
+  }
+  vw_view v;
+  vw_view_init(&v, m, o->w, o->h);
+  int status = m ? apply_opts(&v, m, o) : 1;
+  int running = m ? status == 0 : 1;
+  if (status == 2) running = 0;
+  int dirty = 1, overview_done = 0;
+  double last = now_ms(), title_at = 0, worst = 0;
+  while (running) {
+    SDL_Event e;
+    int waiting = !(v.playing || (m && !overview_done) || dirty);
+    if (waiting ? SDL_WaitEventTimeout(&e, 100) : SDL_PollEvent(&e)) {
+      do {
+        if (e.type == SDL_QUIT) running = 0;
+        else if (e.type == SDL_KEYDOWN && (e.key.keysym.mod & KMOD_CTRL) &&
+                 (e.key.keysym.sym == SDLK_q || e.key.keysym.sym == SDLK_w))
+          running = 0;
+        else if (vw_view_event(&v, m, &e))
+          dirty = 1;
+      } while (SDL_PollEvent(&e));
+    }
+    double t = now_ms();
+    if (vw_view_tick(&v, m, (t - last) / 1000.0)) dirty = 1;
+    last = t;
+    if (m && !overview_done) {
+      overview_done = vw_model_overview_step(m, 4.0);
+      dirty = 1;
+    }
+    if (!dirty) continue;
+    SDL_Surface *s = SDL_GetWindowSurface(win);
+    if (!s) continue;
+    v.w = s->w;
+    v.h = s->h;
+    double t0 = now_ms();
+    if (m) vw_render(s, m, &v);
+    else vw_render_error(s, msg);
+    double ms = now_ms() - t0;
+    SDL_UpdateWindowSurface(win);
+    dirty = 0;
+    if (ms > worst) worst = ms;
+    if (t0 - title_at > 500) {    /* the frame time, in the title bar */
+      snprintf(title, sizeof title, "apicview - %s - frame %.1f ms (worst %.1f)", o->trace, ms,
+               worst);
+      SDL_SetWindowTitle(win, title);
+      title_at = t0;
+      worst = 0;
+    }
+  }
+  int had_trace = m != NULL;
+  free(v.cpu_hidden);
+  vw_model_close(m);
+  SDL_DestroyWindow(win);
+  SDL_Quit();
+  return had_trace ? status : 1;
+}
+
+int main(int argc, char **argv) {
+  opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc) return rc == 1 ? 0 : rc;
+  if (o.render || o.bench) return run_headless(&o);
+  return run_window(&o);
+}

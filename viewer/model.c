@@ -1,0 +1,2093 @@
+/*
+ * model.c - apicview's model: what there is to draw in a cycle window,
+ * decoded from the trace on demand (viewer.h, "model").
+ *
+ * Blocks. The unit of decoding is the trace chunk, but what a block holds is
+ * defined by cycles, not by where the writer cut: block i is every record
+ * with a cycle in [first_i, first_i+1) (the last block ends after the last
+ * cycle). Records at the cycle where a chunk ends and the next starts may
+ * sit in either chunk; by cycle they belong to one block only, and the
+ * reader positions exactly there: apic_trace_seek(first_i - 1) leaves the
+ * state after every record before first_i, and apic_trace_next then returns
+ * block i's records in order. Reading one record past the block (the
+ * "lookahead") is how its end is found; the decoder keeps that record, so
+ * that decoding block i + 1 next continues without a seek (the overview,
+ * and panning, decode blocks in order).
+ *
+ * Lane state. A core's lane state is derived from the reader's own core
+ * state (apic_trace_core_state) at the block start, then again after every
+ * record that can change it, so that the lanes agree with the reader by
+ * construction: handler while a handler has started (innermost vector,
+ * depth), else wait-for-SIPI, halt (HLT or program done), IF = 0, run; none
+ * for a core without a program.
+ *
+ * Three readers: one for the block cache (and statistics), one for the
+ * overview, and one handed out by vw_model_trace() for the state panel, so
+ * that no user moves another's position.
+ *
+ * Block cache. A decoded block keeps its records (for find and pick), per
+ * core lane segments spanning the whole block, and pin level changes. The
+ * cache holds about CACHE_RECORDS records (at least CACHE_MIN_BLOCKS blocks)
+ * and evicts the least recently used block not needed by the current call;
+ * evicted blocks keep their buffers for the next decode.
+ *
+ * Links. Messages and arrows are rebuilt from the records of the blocks of
+ * the window plus one block on each side, in order, whenever that block
+ * range changes (panning inside it only filters). An arrow starts at the
+ * sender's ICR write (ICR_WRITE carries the id its message will get; a
+ * write without one is matched to the sender's next MSG_SEND of the same
+ * vector and mode), or at the I/O APIC pin edge, else at the MSG_SEND; it
+ * ends at each receiver's IRR_SET (or PENDING for NMI/INIT/SIPI/SMI
+ * inputs), IRR_COALESCED, and at the handler entry that serves it: the
+ * message whose IRR_SET is pending per (receiver, vector) moves onto a
+ * frame at ACCEPT (NMI: at the NMI) and is served at HANDLER_ENTER, with
+ * frames mirroring the reader's (innermost frame not yet entered). Every
+ * arrow whose two ends are in the window is found, since the blocks between
+ * them are in the range too.
+ *
+ * Overview. vw_model_overview_step decodes every block once, in order, and
+ * folds lane spans into per core buckets (the dominant state by time, a
+ * mixed flag, events per bucket) and pin levels per bucket. A window over
+ * more than DETAIL_BLOCKS blocks and DETAIL_RECORDS records is drawn from
+ * it; buckets not built yet read as VW_NONE. The pass also records which
+ * event kinds and vectors each block holds, so that find skips blocks.
+ *
+ * Damaged traces: a block whose chunk fails to decode keeps the records
+ * read before the failure and is marked; the failure never propagates past
+ * the call (the reader is repositioned for the next block).
+ *
+ * No global state; every buffer belongs to the model and is reused.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "viewer.h"
+
+#define NONE32 UINT32_MAX
+
+enum {
+  DETAIL_BLOCKS = 8,              /* a window over at most this many blocks is drawn */
+  DETAIL_RECORDS = 1 << 16,       /* from chunk data, or over at most this many records */
+  CACHE_RECORDS = 1 << 19,        /* records the block cache keeps (soft) */
+  CACHE_MIN_BLOCKS = 16,
+  OV_MIN_BUCKETS = 4096,
+  OV_MAX_BUCKETS = 65536,
+  OV_MAX_CELLS = 1 << 22,         /* ncpus x buckets */
+  MAX_FRAMES = 256,               /* handler frames tracked per core when linking */
+  LK_RING = 1 << 18,              /* messages a link range can hold (ids in flight at once) */
+  LK_PEND_CPUS = 1024,            /* up to this many cores, pending slots are an array */
+  STATS_EXTRA_BLOCKS = 4,         /* blocks read past the window for late handler entries */
+  MAX_TEXT = 65536
+};
+
+/* Records that can change apic_core_state (lib/trace_read.c apply()). */
+#define KBIT(k) (1ull << (k))
+#define STATE_KINDS                                                                        \
+  (KBIT(APIC_EV_ACCEPT) | KBIT(APIC_EV_NMI) | KBIT(APIC_EV_SMI) | KBIT(APIC_EV_EXTINT) |  \
+   KBIT(APIC_EV_INIT) | KBIT(APIC_EV_SIPI) | KBIT(APIC_EV_HANDLER_ENTER) |                 \
+   KBIT(APIC_EV_HANDLER_EXIT) | KBIT(APIC_EV_IF_CHANGE) | KBIT(APIC_EV_HALT) |            \
+   KBIT(APIC_EV_WAKE) | KBIT(APIC_EV_PROGRAM_START) | KBIT(APIC_EV_PROGRAM_DONE))
+/* Records drawn on the bus lane rather than on a core. */
+#define BUS_KINDS                                                                          \
+  (KBIT(APIC_EV_MSG_SEND) | KBIT(APIC_EV_MSG_ARB) | KBIT(APIC_EV_MSG_RETRY) |              \
+   KBIT(APIC_EV_MSG_DONE) | KBIT(APIC_EV_MSG_NOTARGET))
+#define PIN_KINDS                                                                          \
+  (KBIT(APIC_EV_PIN) | KBIT(APIC_EV_RTE_WRITE) | KBIT(APIC_EV_REMOTE_IRR_SET) |            \
+   KBIT(APIC_EV_REMOTE_IRR_CLR))
+
+static int kind_in(uint32_t kind, uint64_t set) { return kind < 64 && ((set >> kind) & 1); }
+
+/* ---- small helpers ---- */
+
+/* Makes room for `need` elements; 0 on success. */
+static int grow(void *pp, size_t *cap, size_t need, size_t elem) {
+  void **p = pp;
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap : 16;
+  while (c < need) c *= 2;
+  void *q = realloc(*p, c * elem);
+  if (!q) return -1;
+  *p = q;
+  *cap = c;
+  return 0;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
+/* A u64 -> u64 map: open addressing, linear probing, backward-shift delete. */
+typedef struct hmap {
+  uint64_t *k, *v;
+  uint8_t *used;
+  size_t cap, n;
+} hmap;
+
+static size_t hslot(const hmap *h, uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  return (size_t)k & (h->cap - 1);
+}
+
+static int hget(const hmap *h, uint64_t k, uint64_t *v) {
+  if (!h->cap) return 0;
+  for (size_t i = hslot(h, k); h->used[i]; i = (i + 1) & (h->cap - 1))
+    if (h->k[i] == k) {
+      if (v) *v = h->v[i];
+      return 1;
+    }
+  return 0;
+}
+
+static int hput(hmap *h, uint64_t k, uint64_t v) {
+  if ((h->n + 1) * 4 > h->cap * 3) {
+    hmap g = {0};
+    g.cap = h->cap ? h->cap * 2 : 256;
+    g.k = malloc(g.cap * sizeof *g.k);
+    g.v = malloc(g.cap * sizeof *g.v);
+    g.used = calloc(g.cap, 1);
+    if (!g.k || !g.v || !g.used) {
+      free(g.k);
+      free(g.v);
+      free(g.used);
+      return -1;
+    }
+    for (size_t i = 0; i < h->cap; i++) {
+      if (!h->used[i]) continue;
+      size_t j = hslot(&g, h->k[i]);
+      while (g.used[j]) j = (j + 1) & (g.cap - 1);
+      g.used[j] = 1;
+      g.k[j] = h->k[i];
+      g.v[j] = h->v[i];
+    }
+    g.n = h->n;
+    free(h->k);
+    free(h->v);
+    free(h->used);
+    *h = g;
+  }
+  size_t i = hslot(h, k);
+  while (h->used[i] && h->k[i] != k) i = (i + 1) & (h->cap - 1);
+  if (!h->used[i]) h->n++;
+  h->used[i] = 1;
+  h->k[i] = k;
+  h->v[i] = v;
+  return 0;
+}
+
+static void hdel(hmap *h, uint64_t k) {
+  if (!h->cap) return;
+  size_t mask = h->cap - 1, i = hslot(h, k);
+  while (h->used[i] && h->k[i] != k) i = (i + 1) & mask;
+  if (!h->used[i]) return;
+  for (size_t j = (i + 1) & mask; h->used[j]; j = (j + 1) & mask) {
+    size_t home = hslot(h, h->k[j]);
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      h->k[i] = h->k[j];
+      h->v[i] = h->v[j];
+      i = j;
+    }
+  }
+  h->used[i] = 0;
+  h->n--;
+}
+
+static void hclear(hmap *h) {
+  if (h->cap && h->n) memset(h->used, 0, h->cap);
+  h->n = 0;
+}
+
+static void hfree(hmap *h) {
+  free(h->k);
+  free(h->v);
+  free(h->used);
+  memset(h, 0, sizeof *h);
+}
+
+/* ---- the model ---- */
+
+typedef struct lane { uint16_t vector; uint8_t state, depth; } lane;
+
+static int lane_eq(lane a, lane b) {
+  return a.state == b.state && a.vector == b.vector && a.depth == b.depth;
+}
+
+static lane lane_of(const apic_core_state *cs) {
+  lane l = {0, VW_NONE, 0};
+  if (cs->nest > 0) {
+    uint32_t k = cs->nest < APIC_CORE_MAX_NEST ? cs->nest : APIC_CORE_MAX_NEST;
+    l.state = VW_HANDLER;
+    l.vector = cs->vectors[k - 1];
+    l.depth = (uint8_t)(cs->nest - 1 > 255 ? 255 : cs->nest - 1);
+    return l;
+  }
+  switch (cs->run) {
+  case APIC_CORE_RUNNING: l.state = cs->if_flag ? VW_RUN : VW_IRQOFF; break;
+  case APIC_CORE_HALTED:
+  case APIC_CORE_DONE: l.state = VW_HALT; break;
+  case APIC_CORE_WAIT_SIPI: l.state = VW_WAIT_SIPI; break;
+  default: l.state = VW_NONE; break;
+  }
+  return l;
+}
+
+typedef struct pinchg { uint64_t cycle; uint32_t g; uint8_t level; } pinchg;
+
+/* A decoded block (see the top of the file). */
+typedef struct block {
+  uint32_t idx;
+  int err;                  /* decoding stopped early (0 if whole) */
+  uint64_t stamp;           /* last call that used it */
+  apic_event *ev;
+  size_t nev, evcap;
+  char *text;               /* marker texts, NUL-terminated, ev[].text points here */
+  size_t ntext, textcap;
+  vw_seg *seg;              /* per core, in time order, covering the whole block */
+  size_t nseg, segcap;
+  uint32_t *segoff;         /* ncpus + 1 */
+  uint8_t *pin0;            /* pin levels at the block start, per global pin */
+  struct lrec *lr;          /* the records linking needs */
+  size_t nlr, lrcap;
+  pinchg *pc;               /* level changes, by pin then cycle */
+  size_t npc, pccap;
+  uint32_t *pcoff;          /* npins + 1 */
+} block;
+
+/* A reader standing between two blocks, and the lane state there. */
+typedef struct dec {
+  apic_trace *t;
+  uint32_t pos;             /* block whose start it stands at, or NONE32 */
+  int la;                   /* 0 none, 1 lookahead record held, 2 end of trace */
+  apic_event laev;
+  char *latext;
+  uint32_t ck;              /* the reader is in this chunk or a later one */
+  uint64_t lastcyc;         /* cycle of the last record read */
+  uint64_t lane_floor;      /* lane changes are never placed before this cycle */
+  uint32_t blk;             /* block being decoded, or NONE32 */
+  int rc;                   /* its reader error so far */
+  lane *cur;                /* ncpus: lane state at the position */
+  uint8_t *maydone;         /* ncpus: the program may have finished (see dec_read) */
+  uint8_t *pin;             /* npins: levels at the position */
+} dec;
+
+struct vw_model;
+typedef struct sink {
+  void (*begin)(struct vw_model *m, void *ctx, uint32_t blk, const dec *d, int rc);
+  void (*event)(struct vw_model *m, void *ctx, const apic_event *ev);
+  void (*lane)(struct vw_model *m, void *ctx, uint32_t cpu, uint64_t cycle, lane nl);
+  void (*pin)(struct vw_model *m, void *ctx, uint32_t g, uint64_t cycle, uint8_t level);
+  void (*end)(struct vw_model *m, void *ctx, uint32_t blk, int rc);
+  void *ctx;
+} sink;
+
+/* Message linking (see the top of the file). */
+typedef struct lmsg { vw_msg v; uint64_t ocycle; uint32_t olane; } lmsg;
+typedef struct lframe { uint64_t msg; uint16_t vector; uint8_t entered; } lframe;
+typedef struct lstack { lframe *f; uint32_t n, cap; } lstack;
+typedef struct licr { uint64_t cycle; uint8_t vector, mode, valid; } licr;
+typedef struct lpin { uint64_t cycle; uint8_t vector, armed; } lpin;
+
+typedef struct sacc {
+  uint64_t from, to;
+  uint32_t n;
+  uint32_t *matrix;
+  uint64_t deliveries;
+  uint64_t *lat[256];
+  size_t nlat[256], latcap[256];
+  int nomem;
+} sacc;
+
+/* Message ids are dense and increasing: a ring indexed by id finds the
+   messages of a range without hashing (the stored id tells a stale entry). */
+typedef struct lslot { uint64_t id, icr; uint32_t idx; uint8_t has_icr; } lslot;
+typedef struct lpend { uint64_t msg; uint32_t gen; } lpend;
+
+typedef struct linker {
+  int stats;                /* 1: messages only in the ring, arrows into `acc` */
+  lmsg *msgs;               /* query mode: every message of the range; stats: by ring slot */
+  size_t nmsgs, msgcap;
+  lslot *slot;              /* LK_RING, by id */
+  vw_arrow *arrows;
+  size_t narrows, arrowcap;
+  licr *lasticr;            /* per core: ICR write without a message id */
+  lpin *armed;              /* per pin: last edge not yet matched */
+  lpend *pendv;             /* (cpu, slot) -> message id in IRR / input, when cores are few */
+  uint32_t pendgen;
+  hmap pend;                /* the same, for many cores */
+  lstack *frames;           /* per core */
+  sacc *acc;
+  int nomem;
+} linker;
+
+typedef struct ovacc {      /* per core: the bucket being filled */
+  uint32_t b;
+  uint64_t t[VW_STATE_COUNT];
+  uint64_t hbest;
+  uint16_t hvec;
+  uint8_t hdepth, states, hmixed;
+} ovacc;
+
+typedef struct ovcell { uint16_t vector; uint8_t state, dm; } ovcell;  /* dm: depth | 0x80 mixed */
+#define OV_MIXED 0x80u
+
+typedef struct pinacc { uint32_t b; uint64_t hi, lo; } pinacc;
+
+struct vw_model {
+  apic_trace *tpanel;       /* vw_model_trace(): the state panel's */
+  apic_trace *thelp;        /* snapshot lookups (opened when first needed) */
+  char *path;
+  const apic_trace_info *info;
+  uint32_t ncpus, nblocks, npins;
+  uint32_t gbase[APIC_MAX_IOAPICS];  /* first global pin of each I/O APIC */
+  uint64_t first, end;      /* trace cycles: [first, end) */
+  uint64_t *bs, *be;        /* block cycle ranges */
+  uint64_t *clast;          /* last cycle of each chunk */
+  uint64_t *brec;           /* records before chunk i (nblocks + 1) */
+
+  /* pins that change level, in the order they were found */
+  uint32_t *pinlist, npinlist;
+  uint8_t *pinlisted;
+
+  /* block cache */
+  dec dcache;
+  block **slots;
+  uint32_t nslots;
+  size_t slotcap;
+  uint32_t *where;          /* block -> slot, or NONE32 */
+  uint32_t pf_slot, pf_blk; /* block being prefetched into slot pf_slot, or NONE32 */
+  sink pfsink;
+  uint32_t d_b0, d_b1;      /* blocks of the last zoomed-in window */
+  int d_valid, d_right;     /* (d_right: it moved right) */
+  uint64_t cached_records, opstamp;
+  vw_seg *tseg;             /* block building scratch */
+  uint32_t *tcpu;
+  size_t ntseg, tsegcap, tcpucap;
+  pinchg *tpc;
+  size_t ntpc, tpccap;
+  uint64_t *span0;          /* ncpus */
+  lane *at;                 /* ncpus */
+  size_t *textat;           /* (event index, text offset) pairs */
+  size_t ntextat, textatcap;
+
+  /* overview */
+  dec dov;
+  uint32_t ov_next;         /* next block to fold in */
+  uint32_t ovb;             /* bucket of the last record counted, [ovb_from, ovb_to) */
+  uint64_t ovb_from, ovb_to;
+  uint32_t nb;              /* buckets */
+  uint64_t bw;              /* cycles per bucket */
+  ovcell *cells;            /* ncpus x nb */
+  uint32_t *counts;         /* ncpus x nb */
+  ovacc *acc;               /* ncpus */
+  uint64_t *ospan0;         /* ncpus */
+  lane *oat;                /* ncpus */
+  int ov_started;
+  uint8_t **pinov;          /* per global pin: level per bucket, or NULL */
+  pinacc *pacc;             /* per global pin */
+  uint64_t *pspan0;
+  uint8_t *plevel;
+  uint64_t *bkinds;         /* per block: event kinds present */
+  uint32_t *bvecs;          /* per block: 8 words of vectors present */
+  uint8_t *bsumm;           /* per block: 1 once bkinds/bvecs are known */
+  uint8_t *bbad;            /* per block: 1 if a decode failed */
+
+  /* links of the blocks [lk_lo, lk_hi] */
+  linker lk;
+  uint32_t lk_lo, lk_hi;
+  linker slk;               /* statistics */
+
+  /* query output */
+  vw_frame frame;
+  size_t *lanecap;
+  size_t *pincap;
+  vw_seg *scratch;
+  size_t scratchcap;
+  block **qblk;             /* the blocks of the current query */
+  size_t qblkcap;
+  uint64_t *colx;           /* overview columns: first cycle, first bucket */
+  uint32_t *colb;
+  size_t colxcap, colbcap;
+  vw_pinseg *pscratch;
+  size_t pscratchcap;
+  size_t msgcap, arrowcap;
+  char err[256];            /* last decode error, for the curious */
+  uint64_t gen;             /* bumped whenever what a query sees may change */
+  uint64_t q_from, q_to, q_gen, q_prev_from;
+  uint32_t q_cols;
+  int q_valid;
+};
+
+/* ---- blocks and pins ---- */
+
+/* The block holding cycle c (the last one whose start is at or before c). */
+static uint32_t block_of(const vw_model *m, uint64_t c) {
+  uint32_t lo = 0, hi = m->nblocks;
+  while (hi - lo > 1) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (m->bs[mid] <= c) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+static int pin_global(const vw_model *m, const apic_event *ev, uint32_t *g) {
+  const apic_config *cfg = &m->info->config;
+  if (!(ev->flags & APIC_EVF_IOAPIC) || ev->src >= cfg->nioapics ||
+      ev->a >= cfg->ioapic_pins[ev->src])
+    return 0;
+  *g = m->gbase[ev->src] + ev->a;
+  return 1;
+}
+
+static void pin_found(vw_model *m, uint32_t g) {
+  if (m->pinlisted[g]) return;
+  m->gen++;
+  m->pinlisted[g] = 1;
+  m->pinlist[m->npinlist++] = g;
+}
+
+uint32_t vw_model_pins(const vw_model *m, uint32_t i, uint32_t *io, uint32_t *pin) {
+  if (!m) return 0;
+  if (i < m->npinlist) {
+    uint32_t g = m->pinlist[i], k = 0;
+    while (k + 1 < m->info->config.nioapics && m->gbase[k + 1] <= g) k++;
+    if (io) *io = k;
+    if (pin) *pin = g - m->gbase[k];
+  }
+  return m->npinlist;
+}
+
+/* ---- the decoder ---- */
+
+static int dec_init(vw_model *m, dec *d, const char *path, char *why, size_t why_size) {
+  int rc = apic_trace_open(&d->t, path, why, why_size);
+  if (rc) return rc;
+  d->pos = d->blk = NONE32;
+  d->latext = malloc(MAX_TEXT + 1);
+  d->cur = calloc(m->ncpus, sizeof *d->cur);
+  d->maydone = calloc(m->ncpus, 1);
+  d->pin = calloc(m->npins + 1, 1);
+  if (!d->latext || !d->cur || !d->maydone || !d->pin) {
+    if (why_size) snprintf(why, why_size, "%s: out of memory", path);
+    return APIC_E_NOMEM;
+  }
+  return APIC_OK;
+}
+
+static void dec_free(dec *d) {
+  apic_trace_close(d->t);
+  free(d->latext);
+  free(d->cur);
+  free(d->maydone);
+  free(d->pin);
+  memset(d, 0, sizeof *d);
+}
+
+/*
+ * A snapshot cannot tell whether a core in a handler had finished its
+ * program (lib/trace_read.c read_snapshot), so replaying from one may show
+ * such a core running after its last handler returns: remember which cores
+ * may have finished. Only HLT, INIT, a program start or no program at all
+ * prove the program is live; running with no handler entered proves nothing
+ * (a finished core between ACCEPT and HANDLER_ENTER looks the same). `how`:
+ * 1 a snapshot met on the way, 2 the position after a seek (where a running
+ * core is taken as live), 0 after a record.
+ */
+static void note_done(dec *d, uint32_t cpu, const apic_core_state *cs, int how) {
+  if (cs->run == APIC_CORE_DONE || (how && cs->nest > 0)) d->maydone[cpu] = 1;
+  else if (cs->run != APIC_CORE_RUNNING || how == 2) d->maydone[cpu] = 0;
+}
+
+/* The lane state of every core from the reader, at the position. */
+static void dec_sync_all(vw_model *m, dec *d) {
+  for (uint32_t c = 0; c < m->ncpus; c++) {
+    apic_core_state cs;
+    if (apic_trace_core_state(d->t, c, &cs) == APIC_OK) {
+      d->cur[c] = lane_of(&cs);
+      note_done(d, c, &cs, 2);
+    } else {
+      d->cur[c] = (lane){0, VW_NONE, 0};
+    }
+  }
+  const apic_config *cfg = &m->info->config;
+  for (uint32_t io = 0; io < cfg->nioapics; io++)
+    for (uint32_t p = 0; p < cfg->ioapic_pins[io]; p++) {
+      int level = 0;
+      apic_trace_ioapic_pin(d->t, io, p, NULL, &level);
+      d->pin[m->gbase[io] + p] = (uint8_t)(level != 0);
+    }
+}
+
+/* The core state that chunk c's snapshot (and its records up to `at`) give
+   cpu: a second reader, opened when first needed. */
+static int snapshot_core(vw_model *m, uint64_t at, uint32_t cpu, apic_core_state *out) {
+  if (!m->thelp) {
+    char why[256];
+    if (apic_trace_open(&m->thelp, m->path, why, sizeof why)) return APIC_E_IO;
+  }
+  int rc = apic_trace_seek(m->thelp, at);
+  return rc ? rc : apic_trace_core_state(m->thelp, cpu, out);
+}
+
+static void dec_lane(vw_model *m, dec *d, uint32_t cpu, uint64_t cycle, lane nl, const sink *k) {
+  if (lane_eq(nl, d->cur[cpu])) return;
+  if (cycle < d->lane_floor) cycle = d->lane_floor;
+  if (k->lane) k->lane(m, k->ctx, cpu, cycle, nl);
+  d->cur[cpu] = nl;
+}
+
+/*
+ * Reads the next record. A record past the last cycle of the chunk the
+ * reader was in proves that the reader has loaded a later chunk's snapshot,
+ * which is the truth where replaying records cannot tell (a finished
+ * program under a handler frame). apic_trace_seek answers from that
+ * snapshot from the previous record's cycle on (its position then is the
+ * next chunk), so the lanes follow it from there: every core's state just
+ * before this record (the reader's, except for this record's own core,
+ * which a second reader gives when it may differ).
+ */
+static int dec_read(vw_model *m, dec *d, apic_event *ev, const sink *k) {
+  int rc = apic_trace_next(d->t, ev);
+  if (rc == APIC_E_END) {  /* the reader has loaded every chunk left */
+    for (uint32_t c = 0; c < m->ncpus; c++) {
+      apic_core_state cs;
+      if (apic_trace_core_state(d->t, c, &cs) == APIC_OK) dec_lane(m, d, c, d->lastcyc, lane_of(&cs), k);
+    }
+    return rc;
+  }
+  if (rc) return rc;
+  if (ev->cycle > m->clast[d->ck] && d->ck + 1 < m->nblocks) {
+    while (d->ck + 1 < m->nblocks && ev->cycle > m->clast[d->ck]) d->ck++;
+    int own = ev->cpu < m->ncpus && kind_in(ev->kind, STATE_KINDS);
+    for (uint32_t c = 0; c < m->ncpus; c++) {
+      if (own && c == ev->cpu) continue;
+      apic_core_state cs;
+      if (apic_trace_core_state(d->t, c, &cs) == APIC_OK) {
+        note_done(d, c, &cs, 1);
+        dec_lane(m, d, c, d->lastcyc, lane_of(&cs), k);
+      }
+    }
+    uint8_t st = own ? d->cur[ev->cpu].state : VW_NONE;
+    if (own && ev->cycle > d->lastcyc && d->maydone[ev->cpu] &&
+        (st == VW_RUN || st == VW_IRQOFF)) {
+      apic_core_state cs;
+      if (snapshot_core(m, ev->cycle - 1, ev->cpu, &cs) == APIC_OK)
+        dec_lane(m, d, ev->cpu, d->lastcyc, lane_of(&cs), k);
+    }
+  }
+  d->lastcyc = ev->cycle;
+  return APIC_OK;
+}
+
+/* Stands the reader at the start of block i: the state after every record
+   before the block's first cycle, the block's records next. */
+static int dec_position(vw_model *m, dec *d, uint32_t i) {
+  if (d->pos == i) return APIC_OK;
+  int rc = m->bs[i] == 0 ? apic_trace_rewind(d->t) : apic_trace_seek(d->t, m->bs[i] - 1);
+  d->ck = i ? i - 1 : 0;
+  if (rc && m->bs[i] + 1 < m->be[i]) {  /* the chunk before is damaged: start just past */
+    rc = apic_trace_seek(d->t, m->bs[i] + 1);
+    d->ck = i;
+  }
+  d->la = 0;
+  if (rc) {
+    d->pos = NONE32;
+    snprintf(m->err, sizeof m->err, "%s", apic_trace_errmsg(d->t));
+    return rc;
+  }
+  dec_sync_all(m, d);
+  d->lastcyc = m->bs[i];
+  d->pos = i;
+  return APIC_OK;
+}
+
+/* One record: lane changes (the reader's core state after it), pin levels,
+   then the record itself. */
+static void dec_record(vw_model *m, dec *d, const apic_event *ev, const sink *k) {
+  if (ev->cpu < m->ncpus && kind_in(ev->kind, STATE_KINDS)) {
+    apic_core_state cs;
+    if (apic_trace_core_state(d->t, ev->cpu, &cs) == APIC_OK) {
+      note_done(d, ev->cpu, &cs, 0);
+      if (ev->kind == APIC_EV_PROGRAM_START) d->maydone[ev->cpu] = 0;
+      dec_lane(m, d, ev->cpu, ev->cycle, lane_of(&cs), k);
+    }
+  }
+  uint32_t g;
+  if (ev->kind == APIC_EV_PIN && pin_global(m, ev, &g)) {
+    uint8_t level = ev->b != 0;
+    pin_found(m, g);
+    if (k->pin) k->pin(m, k->ctx, g, ev->cycle, level);
+    d->pin[g] = level;
+  }
+  if (k->event) k->event(m, k->ctx, ev);
+}
+
+/* Starts decoding block i into k (dec_step feeds the records). */
+static void dec_open(vw_model *m, dec *d, uint32_t i, const sink *k) {
+  d->rc = dec_position(m, d, i);
+  d->blk = i;
+  d->lane_floor = m->bs[i];
+  if (k->begin) k->begin(m, k->ctx, i, d, d->rc);
+}
+
+/* Feeds at most `max` more records of the open block; 1 when it is done. */
+static int dec_step(vw_model *m, dec *d, const sink *k, size_t max) {
+  uint32_t i = d->blk;
+  uint64_t e = m->be[i];
+  apic_event ev;
+  int done = d->rc != APIC_OK;
+  for (size_t n = 0; !done && n < max; n++) {
+    if (d->la == 1) {
+      ev = d->laev;
+      d->la = 0;
+    } else if (d->la == 2) {
+      done = 1;
+      break;
+    } else {
+      int rc = dec_read(m, d, &ev, k);
+      if (rc == APIC_E_END) {
+        d->la = 2;
+        done = 1;
+        break;
+      }
+      if (rc) {
+        d->rc = rc;
+        done = 1;
+        break;
+      }
+    }
+    if (ev.cycle >= e) {  /* the next block's first record: keep it */
+      if (ev.text) {
+        size_t tn = strlen(ev.text);
+        if (tn > MAX_TEXT) tn = MAX_TEXT;
+        if (ev.text != d->latext) memmove(d->latext, ev.text, tn);
+        d->latext[tn] = 0;
+        ev.text = d->latext;
+      }
+      d->laev = ev;
+      d->la = 1;
+      done = 1;
+      break;
+    }
+    dec_record(m, d, &ev, k);
+  }
+  if (!done) return 0;
+  if (d->rc) {
+    m->bbad[i] = 1;
+    snprintf(m->err, sizeof m->err, "%s", apic_trace_errmsg(d->t));
+    d->pos = NONE32;
+  } else {
+    d->pos = i + 1 < m->nblocks ? i + 1 : NONE32;
+  }
+  d->blk = NONE32;
+  if (k->end) k->end(m, k->ctx, i, d->rc);
+  return 1;
+}
+
+/* Feeds block i's records to k; returns the reader's error, if any. */
+static int dec_block(vw_model *m, dec *d, uint32_t i, const sink *k) {
+  dec_open(m, d, i, k);
+  while (!dec_step(m, d, k, SIZE_MAX)) {}
+  return d->rc;
+}
+
+/* The records linking needs, and what it needs of them (40 bytes, not 64:
+   linking a window's blocks again is bound by reading them). */
+typedef struct lrec {
+  uint64_t cycle, msg;
+  uint32_t cpu, src, dest, flags;
+  uint32_t ab;              /* PENDING, SMI: a; MSG_SEND, HANDLER_ENTER: b; PIN: global pin */
+  uint8_t kind, vector, mode, pad;
+} lrec;
+
+#define LINK_KINDS                                                                         \
+  (KBIT(APIC_EV_ICR_WRITE) | KBIT(APIC_EV_PIN) | KBIT(APIC_EV_MSG_SEND) |                  \
+   KBIT(APIC_EV_MSG_DONE) | KBIT(APIC_EV_MSG_RETRY) | KBIT(APIC_EV_MSG_NOTARGET) |         \
+   KBIT(APIC_EV_MSG_DROPPED) | KBIT(APIC_EV_IRR_SET) | KBIT(APIC_EV_IRR_COALESCED) |       \
+   KBIT(APIC_EV_PENDING) | KBIT(APIC_EV_ACCEPT) | KBIT(APIC_EV_NMI) | KBIT(APIC_EV_SMI) |  \
+   KBIT(APIC_EV_EXTINT) | KBIT(APIC_EV_HANDLER_ENTER) | KBIT(APIC_EV_HANDLER_EXIT) |       \
+   KBIT(APIC_EV_INIT) | KBIT(APIC_EV_RESET))
+
+/* 1 if linking needs ev, described in *r. */
+static int to_lrec(const vw_model *m, const apic_event *ev, lrec *r) {
+  if (!kind_in(ev->kind, LINK_KINDS)) return 0;
+  uint32_t ab = ev->kind == APIC_EV_MSG_SEND || ev->kind == APIC_EV_HANDLER_ENTER ? ev->b : ev->a;
+  if (ev->kind == APIC_EV_PIN && !pin_global(m, ev, &ab)) ab = NONE32;
+  *r = (lrec){ev->cycle, ev->msg, ev->cpu, ev->src, ev->dest, ev->flags, ab,
+              (uint8_t)ev->kind, ev->vector, ev->mode, 0};
+  return 1;
+}
+
+/* ---- building a cached block ---- */
+
+static void block_free(block *b);
+
+static void bb_begin(vw_model *m, void *ctx, uint32_t blk, const dec *d, int rc) {
+  block *b = ctx;
+  b->idx = blk;
+  b->err = 0;
+  b->nev = b->ntext = b->nseg = b->npc = b->nlr = 0;
+  m->ntseg = m->ntpc = m->ntextat = 0;
+  for (uint32_t c = 0; c < m->ncpus; c++) {
+    m->span0[c] = m->bs[blk];
+    m->at[c] = rc ? (lane){0, VW_NONE, 0} : d->cur[c];
+  }
+  if (b->pin0) {
+    if (rc) memset(b->pin0, 0, m->npins);
+    else memcpy(b->pin0, d->pin, m->npins);
+  }
+}
+
+static void bb_event(vw_model *m, void *ctx, const apic_event *ev) {
+  block *b = ctx;
+  if (b->err) return;
+  if (grow(&b->ev, &b->evcap, b->nev + 1, sizeof *b->ev)) {
+    b->err = APIC_E_NOMEM;
+    return;
+  }
+  apic_event *e = &b->ev[b->nev];
+  *e = *ev;
+  e->text = NULL;
+  if (ev->text) {
+    size_t n = strlen(ev->text);
+    if (grow(&b->text, &b->textcap, b->ntext + n + 1, 1) ||
+        grow(&m->textat, &m->textatcap, m->ntextat + 2, sizeof *m->textat)) {
+      b->err = APIC_E_NOMEM;
+      return;
+    }
+    memcpy(b->text + b->ntext, ev->text, n + 1);
+    m->textat[m->ntextat++] = b->nev;
+    m->textat[m->ntextat++] = b->ntext;
+    b->ntext += n + 1;
+  }
+  b->nev++;
+  lrec r;
+  if (to_lrec(m, ev, &r)) {
+    if (grow(&b->lr, &b->lrcap, b->nlr + 1, sizeof *b->lr)) {
+      b->err = APIC_E_NOMEM;
+      return;
+    }
+    b->lr[b->nlr++] = r;
+  }
+}
+
+static int push_tseg(vw_model *m, uint32_t cpu, uint64_t from, uint64_t to, lane l) {
+  if (grow(&m->tseg, &m->tsegcap, m->ntseg + 1, sizeof *m->tseg) ||
+      grow(&m->tcpu, &m->tcpucap, m->ntseg + 1, sizeof *m->tcpu))
+    return -1;
+  m->tseg[m->ntseg] = (vw_seg){from, to, l.state, l.vector, l.depth, 0};
+  m->tcpu[m->ntseg++] = cpu;
+  return 0;
+}
+
+static void bb_lane(vw_model *m, void *ctx, uint32_t cpu, uint64_t cycle, lane nl) {
+  block *b = ctx;
+  if (cycle > m->span0[cpu]) {
+    if (push_tseg(m, cpu, m->span0[cpu], cycle, m->at[cpu])) b->err = APIC_E_NOMEM;
+    m->span0[cpu] = cycle;
+  }
+  m->at[cpu] = nl;
+}
+
+static void bb_pin(vw_model *m, void *ctx, uint32_t g, uint64_t cycle, uint8_t level) {
+  block *b = ctx;
+  if (grow(&m->tpc, &m->tpccap, m->ntpc + 1, sizeof *m->tpc)) {
+    b->err = APIC_E_NOMEM;
+    return;
+  }
+  m->tpc[m->ntpc++] = (pinchg){cycle, g, level};
+}
+
+static void bb_end(vw_model *m, void *ctx, uint32_t blk, int rc) {
+  block *b = ctx;
+  if (rc && !b->err) b->err = rc;
+  uint64_t e = m->be[blk];
+  for (uint32_t c = 0; c < m->ncpus; c++)
+    if (e > m->span0[c] && push_tseg(m, c, m->span0[c], e, m->at[c])) b->err = APIC_E_NOMEM;
+  /* per core, by counting (stable: each core's segments stay in time order) */
+  if (grow(&b->seg, &b->segcap, m->ntseg, sizeof *b->seg)) {
+    b->err = APIC_E_NOMEM;
+    m->ntseg = 0;
+  }
+  memset(b->segoff, 0, (m->ncpus + 1) * sizeof *b->segoff);
+  for (size_t k = 0; k < m->ntseg; k++) b->segoff[m->tcpu[k] + 1]++;
+  for (uint32_t c = 0; c < m->ncpus; c++) b->segoff[c + 1] += b->segoff[c];
+  for (size_t k = 0; k < m->ntseg; k++) b->seg[b->segoff[m->tcpu[k]]++] = m->tseg[k];
+  for (uint32_t c = m->ncpus; c > 0; c--) b->segoff[c] = b->segoff[c - 1];
+  b->segoff[0] = 0;
+  b->nseg = m->ntseg;
+  /* pin changes by pin */
+  if (grow(&b->pc, &b->pccap, m->ntpc, sizeof *b->pc)) {
+    b->err = APIC_E_NOMEM;
+    m->ntpc = 0;
+  }
+  memset(b->pcoff, 0, (m->npins + 1) * sizeof *b->pcoff);
+  for (size_t k = 0; k < m->ntpc; k++) b->pcoff[m->tpc[k].g + 1]++;
+  for (uint32_t g = 0; g < m->npins; g++) b->pcoff[g + 1] += b->pcoff[g];
+  for (size_t k = 0; k < m->ntpc; k++) b->pc[b->pcoff[m->tpc[k].g]++] = m->tpc[k];
+  for (uint32_t g = m->npins; g > 0; g--) b->pcoff[g] = b->pcoff[g - 1];
+  b->pcoff[0] = 0;
+  b->npc = m->ntpc;
+  for (size_t k = 0; k + 1 < m->ntextat; k += 2)
+    if (m->textat[k] < b->nev) b->ev[m->textat[k]].text = b->text + m->textat[k + 1];
+}
+
+/* A slot for block i: a new one while the cache has room, else the least
+   recently used block not needed by the current call (nor being
+   prefetched). NONE32 if out of memory. */
+static uint32_t slot_take(vw_model *m, uint32_t i) {
+  uint32_t victim = NONE32;
+  if (m->nslots >= CACHE_MIN_BLOCKS &&
+      m->cached_records + (m->brec[i + 1] - m->brec[i]) > CACHE_RECORDS)
+    for (uint32_t k = 0; k < m->nslots; k++)
+      if (k != m->pf_slot && m->slots[k]->stamp != m->opstamp &&
+          (victim == NONE32 || m->slots[k]->stamp < m->slots[victim]->stamp))
+        victim = k;
+  if (victim != NONE32) {
+    block *b = m->slots[victim];
+    if (m->where[b->idx] == victim) m->where[b->idx] = NONE32;
+    m->cached_records -= b->nev;
+    b->nev = 0;
+    return victim;
+  }
+  if (grow(&m->slots, &m->slotcap, (size_t)m->nslots + 1, sizeof *m->slots)) return NONE32;
+  block *b = calloc(1, sizeof *b);
+  if (!b) return NONE32;
+  b->segoff = calloc((size_t)m->ncpus + 1, sizeof *b->segoff);
+  b->pin0 = calloc((size_t)m->npins + 1, 1);
+  b->pcoff = calloc((size_t)m->npins + 1, sizeof *b->pcoff);
+  if (!b->segoff || !b->pin0 || !b->pcoff) {
+    block_free(b);
+    return NONE32;
+  }
+  m->slots[m->nslots] = b;
+  return m->nslots++;
+}
+
+static void slot_fill(vw_model *m, uint32_t s, uint32_t i) {
+  m->where[i] = s;
+  m->slots[s]->stamp = m->opstamp;
+  m->cached_records += m->slots[s]->nev;
+}
+
+/* Completes a prefetch in progress (the cache decoder is needed). */
+static void prefetch_finish(vw_model *m) {
+  if (m->pf_slot == NONE32) return;
+  while (!dec_step(m, &m->dcache, &m->pfsink, SIZE_MAX)) {}
+  slot_fill(m, m->pf_slot, m->pf_blk);
+  m->pf_slot = NONE32;
+}
+
+/* Block i, decoded if it is not cached; NULL only if out of memory. */
+static block *cache_get(vw_model *m, uint32_t i) {
+  if (m->where[i] == NONE32) prefetch_finish(m);
+  uint32_t s = m->where[i];
+  if (s != NONE32) {
+    m->slots[s]->stamp = m->opstamp;
+    return m->slots[s];
+  }
+  if ((s = slot_take(m, i)) == NONE32) return NULL;
+  block *b = m->slots[s];
+  sink k = {bb_begin, bb_event, bb_lane, bb_pin, bb_end, b};
+  dec_block(m, &m->dcache, i, &k);
+  slot_fill(m, s, i);
+  return b;
+}
+
+/* Decodes, in slices, the block next to the last zoomed-in window that
+   panning will reach first; 1 if there was something to do. */
+static int prefetch_step(vw_model *m, double t0, double budget_ms) {
+  if (m->pf_slot == NONE32) {
+    if (!m->d_valid) return 0;
+    uint32_t want = NONE32, b0 = m->d_b0, b1 = m->d_b1;
+    /* the window's own blocks (it may have been drawn from the overview),
+       in the direction it moves, then its neighbours */
+    for (uint32_t k = 0; k <= b1 - b0 && want == NONE32; k++) {
+      uint32_t i = m->d_right ? b1 - k : b0 + k;
+      if (m->where[i] == NONE32) want = i;
+    }
+    uint32_t cand[4] = {m->d_right ? b1 + 1 : b0 - 1, m->d_right ? b0 - 1 : b1 + 1,
+                        m->d_right ? b1 + 2 : b0 - 2, m->d_right ? b0 - 2 : b1 + 2};
+    for (int k = 0; k < 4 && want == NONE32; k++)  /* (b0 - 1 wraps when b0 is 0) */
+      if (cand[k] < m->nblocks && m->where[cand[k]] == NONE32) want = cand[k];
+    if (want == NONE32) return 0;
+    m->opstamp++;  /* the blocks of the last window stay */
+    for (uint32_t i = b0; i <= b1; i++)
+      if (m->where[i] != NONE32) m->slots[m->where[i]]->stamp = m->opstamp;
+    uint32_t s = slot_take(m, want);
+    if (s == NONE32) return 0;
+    m->pf_slot = s;
+    m->pf_blk = want;
+    m->pfsink = (sink){bb_begin, bb_event, bb_lane, bb_pin, bb_end, m->slots[s]};
+    dec_open(m, &m->dcache, want, &m->pfsink);
+  }
+  while (now_ms() - t0 < budget_ms)
+    if (dec_step(m, &m->dcache, &m->pfsink, 2048)) {
+      slot_fill(m, m->pf_slot, m->pf_blk);
+      m->pf_slot = NONE32;
+      break;
+    }
+  return 1;
+}
+
+static void block_free(block *b) {
+  if (!b) return;
+  free(b->ev);
+  free(b->lr);
+  free(b->text);
+  free(b->seg);
+  free(b->segoff);
+  free(b->pin0);
+  free(b->pc);
+  free(b->pcoff);
+  free(b);
+}
+
+/* ---- the overview ---- */
+
+static uint32_t bucket(const vw_model *m, uint64_t c) {
+  uint64_t b = (c - m->first) / m->bw;
+  return b < m->nb ? (uint32_t)b : m->nb - 1;
+}
+
+static uint64_t bucket_start(const vw_model *m, uint32_t b) {
+  return sat_add(m->first, (uint64_t)b * m->bw);
+}
+
+static uint64_t bucket_end(const vw_model *m, uint32_t b) {
+  uint64_t e = sat_add(m->first, ((uint64_t)b + 1) * m->bw);
+  return e < m->end ? e : m->end;
+}
+
+static void ov_finish(vw_model *m, uint32_t cpu) {
+  ovacc *a = &m->acc[cpu];
+  if (a->b == NONE32) return;
+  uint8_t best = VW_NONE;
+  for (uint8_t s = 0; s < VW_STATE_COUNT; s++)
+    if (a->t[s] >= a->t[best]) best = s;  /* ties go to the later (higher priority) state */
+  ovcell *c = &m->cells[(size_t)cpu * m->nb + a->b];
+  int mixed = (a->states & (a->states - 1)) != 0 || a->hmixed;
+  c->state = best;
+  c->vector = best == VW_HANDLER ? a->hvec : 0;
+  c->dm = (uint8_t)((best == VW_HANDLER ? (a->hdepth & 0x7F) : 0) | (mixed ? OV_MIXED : 0));
+  memset(a, 0, sizeof *a);
+  a->b = NONE32;
+}
+
+/* Folds the span [from, to) of one state into cpu's buckets. */
+static void ov_span(vw_model *m, uint32_t cpu, uint64_t from, uint64_t to, lane l) {
+  ovacc *a = &m->acc[cpu];
+  while (from < to) {
+    uint32_t b = bucket(m, from);
+    uint64_t e = bucket_end(m, b);
+    if (e <= from) break;  /* cannot happen: buckets cover [first, end) */
+    if (b != a->b) {
+      ov_finish(m, cpu);
+      a->b = b;
+    }
+    uint64_t t = to < e ? to : e;
+    a->t[l.state] += t - from;
+    a->states |= (uint8_t)(1u << l.state);
+    if (l.state == VW_HANDLER) {
+      if (a->hbest && (a->hvec != l.vector || a->hdepth != l.depth)) a->hmixed = 1;
+      if (t - from > a->hbest) {
+        a->hbest = t - from;
+        a->hvec = l.vector;
+        a->hdepth = l.depth;
+      }
+    }
+    from = t;
+  }
+}
+
+static void pin_finish(vw_model *m, uint32_t g) {
+  pinacc *a = &m->pacc[g];
+  if (a->b != NONE32 && m->pinov[g]) m->pinov[g][a->b] = a->hi > a->lo;
+  a->b = NONE32;
+  a->hi = a->lo = 0;
+}
+
+static void pin_span(vw_model *m, uint32_t g, uint64_t from, uint64_t to, uint8_t level) {
+  if (!m->pinov[g] && !(m->pinov[g] = calloc(m->nb, 1))) return;
+  pinacc *a = &m->pacc[g];
+  while (from < to) {
+    uint32_t b = bucket(m, from);
+    uint64_t e = bucket_end(m, b);
+    if (e <= from) break;
+    if (b != a->b) {
+      pin_finish(m, g);
+      a->b = b;
+    }
+    uint64_t t = to < e ? to : e;
+    if (level) a->hi += t - from; else a->lo += t - from;
+    from = t;
+  }
+}
+
+static void ov_begin(vw_model *m, void *ctx, uint32_t blk, const dec *d, int rc) {
+  (void)ctx;
+  m->bkinds[blk] = 0;
+  memset(&m->bvecs[(size_t)blk * 8], 0, 8 * sizeof *m->bvecs);
+  if (rc) return;
+  uint64_t s = m->bs[blk];
+  if (!m->ov_started) {
+    for (uint32_t c = 0; c < m->ncpus; c++) {
+      m->ospan0[c] = s;
+      m->oat[c] = d->cur[c];
+    }
+    for (uint32_t g = 0; g < m->npins; g++) {
+      m->pspan0[g] = s;
+      m->plevel[g] = d->pin[g];
+    }
+    m->ov_started = 1;
+    return;
+  }
+  /* after a damaged block the state may have moved on without records */
+  for (uint32_t c = 0; c < m->ncpus; c++)
+    if (!lane_eq(m->oat[c], d->cur[c])) {
+      ov_span(m, c, m->ospan0[c], s, m->oat[c]);
+      m->ospan0[c] = s;
+      m->oat[c] = d->cur[c];
+    }
+  for (uint32_t g = 0; g < m->npins; g++)
+    if (m->plevel[g] != d->pin[g]) {
+      if (m->pinlisted[g]) pin_span(m, g, m->pspan0[g], s, m->plevel[g]);
+      m->pspan0[g] = s;
+      m->plevel[g] = d->pin[g];
+    }
+}
+
+static void ov_event(vw_model *m, void *ctx, const apic_event *ev) {
+  (void)ctx;
+  uint32_t blk = m->ov_next;
+  if (ev->kind < 64) m->bkinds[blk] |= KBIT(ev->kind);
+  m->bvecs[(size_t)blk * 8 + (ev->vector >> 5)] |= 1u << (ev->vector & 31);
+  if (ev->cpu < m->ncpus && ev->cycle >= m->first && ev->cycle < m->end) {
+    if (ev->cycle < m->ovb_from || ev->cycle >= m->ovb_to) {  /* records come in order */
+      m->ovb = bucket(m, ev->cycle);
+      m->ovb_from = bucket_start(m, m->ovb);
+      m->ovb_to = bucket_end(m, m->ovb);
+    }
+    m->counts[(size_t)ev->cpu * m->nb + m->ovb]++;
+  }
+}
+
+static void ov_lane(vw_model *m, void *ctx, uint32_t cpu, uint64_t cycle, lane nl) {
+  (void)ctx;
+  ov_span(m, cpu, m->ospan0[cpu], cycle, m->oat[cpu]);
+  if (cycle > m->ospan0[cpu]) m->ospan0[cpu] = cycle;
+  m->oat[cpu] = nl;
+}
+
+static void ov_pin(vw_model *m, void *ctx, uint32_t g, uint64_t cycle, uint8_t level) {
+  (void)ctx;
+  pin_span(m, g, m->pspan0[g], cycle, m->plevel[g]);
+  if (cycle > m->pspan0[g]) m->pspan0[g] = cycle;
+  m->plevel[g] = level;
+}
+
+static void ov_end(vw_model *m, void *ctx, uint32_t blk, int rc) {
+  (void)ctx;
+  m->bsumm[blk] = rc == 0;
+  if (blk + 1 < m->nblocks || !m->ov_started) return;
+  for (uint32_t c = 0; c < m->ncpus; c++) {  /* the last block: close everything */
+    ov_span(m, c, m->ospan0[c], m->end, m->oat[c]);
+    ov_finish(m, c);
+  }
+  for (uint32_t i = 0; i < m->npinlist; i++) {
+    uint32_t g = m->pinlist[i];
+    pin_span(m, g, m->pspan0[g], m->end, m->plevel[g]);
+    pin_finish(m, g);
+  }
+}
+
+int vw_model_overview_step(vw_model *m, double budget_ms) {
+  if (!m) return 1;
+  double t0 = now_ms();
+  /* the neighbour of a zoomed-in window first: panning needs it soonest */
+  prefetch_step(m, t0, budget_ms);
+  sink k = {ov_begin, ov_event, ov_lane, ov_pin, ov_end, NULL};
+  /* slices of records while the budget lasts; one at least, so that it always progresses */
+  for (int first = 1; m->ov_next < m->nblocks && (first || now_ms() - t0 < budget_ms); first = 0) {
+    m->gen++;
+    if (m->dov.blk == NONE32) dec_open(m, &m->dov, m->ov_next, &k);
+    if (dec_step(m, &m->dov, &k, 2048)) m->ov_next++;
+  }
+  return m->ov_next >= m->nblocks;
+}
+
+uint32_t vw_model_density(const vw_model *m, uint32_t cpu, uint32_t b, uint32_t nbuckets) {
+  if (!m || cpu >= m->ncpus || !nbuckets || b >= nbuckets) return 0;
+  uint64_t lo = (uint64_t)b * m->nb / nbuckets, hi = ((uint64_t)b + 1) * m->nb / nbuckets;
+  if (hi <= lo) hi = lo + 1;
+  uint64_t sum = 0;
+  const uint32_t *row = &m->counts[(size_t)cpu * m->nb];
+  for (uint64_t k = lo; k < hi && k < m->nb; k++) sum += row[k];
+  return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+}
+
+/* ---- linking messages ---- */
+
+#define PEND_SLOTS 264u  /* per core: 256 vectors, then the NMI/SMI/INIT/SIPI/ExtINT inputs */
+
+static int lk_alloc(vw_model *m, linker *l, int stats) {
+  l->stats = stats;
+  l->lasticr = calloc(m->ncpus, sizeof *l->lasticr);
+  l->armed = calloc((size_t)m->npins + 1, sizeof *l->armed);
+  l->frames = calloc(m->ncpus, sizeof *l->frames);
+  l->slot = calloc(LK_RING, sizeof *l->slot);
+  if (m->ncpus <= LK_PEND_CPUS) l->pendv = calloc((size_t)m->ncpus * PEND_SLOTS, sizeof *l->pendv);
+  if (stats && !(l->msgs = calloc(LK_RING, sizeof *l->msgs))) return -1;
+  return l->lasticr && l->armed && l->frames && l->slot &&
+         (m->ncpus > LK_PEND_CPUS || l->pendv) ? 0 : -1;
+}
+
+static void lk_reset(vw_model *m, linker *l) {
+  l->nmsgs = l->narrows = 0;
+  memset(l->slot, 0, LK_RING * sizeof *l->slot);
+  hclear(&l->pend);
+  if (l->pendv && ++l->pendgen == 0) {  /* stamps wrapped: clear for real */
+    memset(l->pendv, 0, (size_t)m->ncpus * PEND_SLOTS * sizeof *l->pendv);
+    l->pendgen = 1;
+  }
+  memset(l->lasticr, 0, m->ncpus * sizeof *l->lasticr);
+  memset(l->armed, 0, ((size_t)m->npins + 1) * sizeof *l->armed);
+  for (uint32_t c = 0; c < m->ncpus; c++) l->frames[c].n = 0;
+  l->nomem = 0;
+}
+
+static void lk_free(vw_model *m, linker *l) {
+  free(l->msgs);
+  free(l->slot);
+  free(l->arrows);
+  free(l->pendv);
+  hfree(&l->pend);
+  free(l->lasticr);
+  free(l->armed);
+  if (l->frames)
+    for (uint32_t c = 0; c < m->ncpus; c++) free(l->frames[c].f);
+  free(l->frames);
+  memset(l, 0, sizeof *l);
+}
+
+static lslot *lk_slot(linker *l, uint64_t id) { return &l->slot[id & (LK_RING - 1)]; }
+
+static lmsg *lk_msg(linker *l, uint64_t id) {
+  if (!id) return NULL;
+  const lslot *s = lk_slot(l, id);
+  return s->id == id && s->idx != NONE32 ? &l->msgs[s->idx] : NULL;
+}
+
+static lmsg *lk_new_msg(linker *l, uint64_t id) {
+  lslot *s = lk_slot(l, id);
+  if (s->id != id) *s = (lslot){id, 0, NONE32, 0};
+  if (l->stats) {
+    s->idx = (uint32_t)(id & (LK_RING - 1));
+  } else {
+    if (grow(&l->msgs, &l->msgcap, l->nmsgs + 1, sizeof *l->msgs)) {
+      l->nomem = 1;
+      return NULL;
+    }
+    s->idx = (uint32_t)l->nmsgs++;
+  }
+  lmsg *g = &l->msgs[s->idx];
+  memset(g, 0, sizeof *g);
+  return g;
+}
+
+/* Drops what ended before cycle c (links growing while panning right). */
+static void lk_prune(linker *l, uint64_t c) {
+  size_t n = 0;
+  for (size_t k = 0; k < l->narrows; k++) {
+    const vw_arrow *a = &l->arrows[k];
+    if (a->from_cycle >= c || a->to_cycle >= c) l->arrows[n++] = *a;
+  }
+  l->narrows = n;
+  n = 0;
+  for (size_t k = 0; k < l->nmsgs; k++) {
+    const lmsg *g = &l->msgs[k];
+    lslot *s = lk_slot(l, g->v.id);
+    int keep = g->v.sent >= c || g->v.left >= c || g->v.done >= c;
+    if (s->id == g->v.id) s->idx = keep ? (uint32_t)n : NONE32;
+    if (keep) l->msgs[n++] = *g;
+  }
+  l->nmsgs = n;
+}
+static void sacc_arrow(sacc *s, const vw_arrow *a) {
+  if (a->from_cycle < s->from || a->from_cycle >= s->to) return;
+  if (a->kind == VW_ARROW_HANDLER) {
+    uint8_t v = a->vector;
+    if (grow(&s->lat[v], &s->latcap[v], s->nlat[v] + 1, sizeof *s->lat[v])) {
+      s->nomem = 1;
+      return;
+    }
+    s->lat[v][s->nlat[v]++] = a->to_cycle - a->from_cycle;
+    return;
+  }
+  s->deliveries++;
+  if (a->from_lane < s->n && a->to_lane < s->n) s->matrix[(size_t)a->from_lane * s->n + a->to_lane]++;
+}
+
+static void lk_arrow(linker *l, const lmsg *g, uint64_t cycle, uint32_t cpu, uint8_t vector,
+                     uint8_t kind) {
+  vw_arrow a = {g->ocycle, cycle, g->olane, cpu, g->v.id, vector, kind};
+  if (l->stats) {
+    if (l->acc) sacc_arrow(l->acc, &a);
+    return;
+  }
+  if (grow(&l->arrows, &l->arrowcap, l->narrows + 1, sizeof *l->arrows)) {
+    l->nomem = 1;
+    return;
+  }
+  l->arrows[l->narrows++] = a;
+}
+
+#define PEND_INPUT 256u  /* pending-slot base for the NMI/SMI/INIT/SIPI/ExtINT inputs */
+static uint64_t pend_key(uint32_t cpu, uint32_t slot) { return ((uint64_t)cpu << 9) | slot; }
+
+static void lk_push(linker *l, uint32_t cpu, uint16_t vector, uint64_t msg) {
+  lstack *s = &l->frames[cpu];
+  if (s->n == MAX_FRAMES) {  /* embedded-mode cores take without handlers: forget the oldest */
+    memmove(s->f, s->f + 1, (MAX_FRAMES - 1) * sizeof *s->f);
+    s->n--;
+  }
+  if (s->n == s->cap) {
+    uint32_t c = s->cap ? s->cap * 2 : 4;
+    lframe *f = realloc(s->f, c * sizeof *f);
+    if (!f) {
+      l->nomem = 1;
+      return;
+    }
+    s->f = f;
+    s->cap = c;
+  }
+  s->f[s->n++] = (lframe){msg, vector, 0};
+}
+
+/* The message waiting in (cpu, slot), which no longer waits there. */
+static uint64_t lk_take(linker *l, uint32_t cpu, uint32_t slot) {
+  if (l->pendv) {
+    lpend *p = &l->pendv[(size_t)cpu * PEND_SLOTS + slot];
+    uint64_t msg = p->gen == l->pendgen ? p->msg : 0;
+    p->msg = 0;
+    return msg;
+  }
+  uint64_t msg = 0, key = pend_key(cpu, slot);
+  if (hget(&l->pend, key, &msg)) hdel(&l->pend, key);
+  return msg;
+}
+
+static void lk_set_pending(linker *l, uint32_t cpu, uint32_t slot, uint64_t msg) {
+  if (l->pendv) {
+    l->pendv[(size_t)cpu * PEND_SLOTS + slot] = (lpend){msg, l->pendgen};
+  } else if (msg) {
+    if (hput(&l->pend, pend_key(cpu, slot), msg)) l->nomem = 1;
+  } else {
+    hdel(&l->pend, pend_key(cpu, slot));
+  }
+}
+
+static void lk_clear_pending(linker *l, uint32_t cpu) {
+  if (!l->pendv && !l->pend.n) return;
+  for (uint32_t s = 0; s < PEND_SLOTS; s++) lk_set_pending(l, cpu, s, 0);
+}
+
+static void lk_event(vw_model *m, linker *l, const lrec *ev) {
+  int cpu_ok = ev->cpu < m->ncpus;
+  lmsg *g = NULL;
+  switch (ev->kind) {
+  case APIC_EV_ICR_WRITE:
+    if (!cpu_ok) break;
+    if (ev->msg) {
+      lslot *sl = lk_slot(l, ev->msg);
+      *sl = (lslot){ev->msg, ev->cycle, NONE32, 1};
+    } else {
+      l->lasticr[ev->cpu] = (licr){ev->cycle, ev->vector, ev->mode, 1};
+    }
+    break;
+  case APIC_EV_PIN:
+    if (ev->ab != NONE32) l->armed[ev->ab] = (lpin){ev->cycle, ev->vector, 1};
+    break;
+  case APIC_EV_MSG_SEND:
+    if (!ev->msg || lk_msg(l, ev->msg) || !(g = lk_new_msg(l, ev->msg))) break;
+    g->v = (vw_msg){ev->msg, ev->cycle, ev->cycle, ev->cycle, ev->src,
+                    (uint8_t)((ev->flags & APIC_EVF_IOAPIC) != 0), ev->vector, ev->mode, 0,
+                    ev->dest, ev->flags};
+    g->ocycle = ev->cycle;
+    g->olane = VW_LANE_BUS;
+    if (ev->ab != APIC_MSG_INTERRUPT) break;
+    if (ev->flags & APIC_EVF_IOAPIC) {
+      const apic_config *cfg = &m->info->config;
+      if (ev->src >= cfg->nioapics) break;
+      for (uint32_t p = 0; p < cfg->ioapic_pins[ev->src]; p++) {
+        lpin *a = &l->armed[m->gbase[ev->src] + p];
+        if (a->armed && a->vector == ev->vector) {
+          g->ocycle = a->cycle;
+          g->olane = VW_LANE_PIN(ev->src, p);
+          a->armed = 0;
+          break;
+        }
+      }
+    } else if (ev->src < m->ncpus) {
+      licr *w = &l->lasticr[ev->src];
+      lslot *sl = lk_slot(l, ev->msg);
+      g->olane = ev->src;
+      if (sl->has_icr) {
+        g->ocycle = sl->icr;
+        sl->has_icr = 0;
+      } else if (w->valid && w->vector == ev->vector && w->mode == ev->mode) {
+        g->ocycle = w->cycle;
+        w->valid = 0;
+      }
+    }
+    break;
+  case APIC_EV_MSG_DONE:
+    if ((g = lk_msg(l, ev->msg)) && ev->cycle > g->v.left) g->v.left = ev->cycle;
+    break;
+  case APIC_EV_MSG_RETRY:
+    if ((g = lk_msg(l, ev->msg)) && g->v.retries < 255) g->v.retries++;
+    break;
+  case APIC_EV_MSG_NOTARGET:
+  case APIC_EV_MSG_DROPPED:
+    if ((g = lk_msg(l, ev->msg)) && ev->cycle > g->v.done) g->v.done = ev->cycle;
+    break;
+  case APIC_EV_IRR_SET:
+  case APIC_EV_IRR_COALESCED:
+    if (!cpu_ok) break;
+    g = lk_msg(l, ev->msg);
+    if (g) {
+      if (ev->cycle > g->v.done) g->v.done = ev->cycle;
+      lk_arrow(l, g, ev->cycle, ev->cpu, ev->vector,
+               ev->kind == APIC_EV_IRR_SET ? VW_ARROW_IRR : VW_ARROW_COALESCED);
+    }
+    /* the IRR bit now stands for this message (or for one we cannot see) */
+    if (ev->kind == APIC_EV_IRR_SET) lk_set_pending(l, ev->cpu, ev->vector, g ? g->v.id : 0);
+    break;
+  case APIC_EV_PENDING:
+    if (!cpu_ok || ev->ab > APIC_INTR_SIPI) break;
+    if ((g = lk_msg(l, ev->msg))) {
+      if (ev->cycle > g->v.done) g->v.done = ev->cycle;
+      lk_arrow(l, g, ev->cycle, ev->cpu, g->v.vector, VW_ARROW_IRR);
+    }
+    lk_set_pending(l, ev->cpu, PEND_INPUT + ev->ab, g ? g->v.id : 0);
+    break;
+  case APIC_EV_ACCEPT:
+    if (cpu_ok) lk_push(l, ev->cpu, ev->vector, lk_take(l, ev->cpu, ev->vector));
+    break;
+  case APIC_EV_NMI:
+    if (cpu_ok) lk_push(l, ev->cpu, 2, lk_take(l, ev->cpu, PEND_INPUT + APIC_INTR_NMI));
+    break;
+  case APIC_EV_SMI:
+    if (!cpu_ok) break;
+    lk_take(l, ev->cpu, PEND_INPUT + APIC_INTR_SMI);
+    if (ev->ab) lk_push(l, ev->cpu, APIC_VECTOR_SMI, 0);
+    break;
+  case APIC_EV_EXTINT:
+    if (cpu_ok) lk_push(l, ev->cpu, ev->vector, lk_take(l, ev->cpu, PEND_INPUT + APIC_INTR_EXTINT));
+    break;
+  case APIC_EV_HANDLER_ENTER:
+    if (!cpu_ok) break;
+    for (uint32_t k = l->frames[ev->cpu].n; k-- > 0;) {
+      lframe *f = &l->frames[ev->cpu].f[k];
+      if (f->entered) continue;
+      f->entered = 1;
+      if (f->msg && (ev->ab == APIC_INTR_FIXED || ev->ab == APIC_INTR_NMI) &&
+          (g = lk_msg(l, f->msg)))
+        lk_arrow(l, g, ev->cycle, ev->cpu, (uint8_t)f->vector, VW_ARROW_HANDLER);
+      f->msg = 0;
+      break;
+    }
+    break;
+  case APIC_EV_HANDLER_EXIT:
+    if (cpu_ok && l->frames[ev->cpu].n) l->frames[ev->cpu].n--;
+    break;
+  case APIC_EV_INIT:
+    if (!cpu_ok) break;
+    l->frames[ev->cpu].n = 0;
+    lk_clear_pending(l, ev->cpu);
+    break;
+  case APIC_EV_RESET:
+    if (cpu_ok) lk_clear_pending(l, ev->cpu);
+    break;
+  default:
+    break;
+  }
+}
+
+static void lk_sink_event(vw_model *m, void *ctx, const apic_event *ev) {
+  lrec r;
+  if (to_lrec(m, ev, &r)) lk_event(m, ctx, &r);
+}
+
+/* ---- queries ---- */
+
+/* Appends s to a segment list, merged with the previous one if they match. */
+static int seg_push(vw_seg **v, size_t *cap, uint32_t *n, vw_seg s) {
+  if (*n) {
+    vw_seg *p = &(*v)[*n - 1];
+    if (p->to == s.from && p->state == s.state && p->vector == s.vector &&
+        p->depth == s.depth && p->mixed == s.mixed) {
+      p->to = s.to;
+      return 0;
+    }
+  }
+  if (grow(v, cap, (size_t)*n + 1, sizeof **v)) return -1;
+  (*v)[(*n)++] = s;
+  return 0;
+}
+
+/*
+ * Writes in[0..n) to the lane: runs of neighbouring segments shorter than a
+ * column (px cycles) become one mixed segment per column or so, taking the
+ * handler if any ran (the longest one), else the state that covers most.
+ */
+static void aggregate(const vw_seg *in, size_t n, uint64_t px, vw_seg **out, size_t *cap,
+                      uint32_t *nout) {
+  size_t i = 0;
+  while (i < n) {
+    if (px <= 1 || in[i].to - in[i].from >= px) {
+      seg_push(out, cap, nout, in[i]);
+      i++;
+      continue;
+    }
+    uint64_t t[VW_STATE_COUNT] = {0}, hbest = 0, gfrom = in[i].from, gto = in[i].from;
+    size_t j = i, hk = i;
+    while (j < n && in[j].to - in[j].from < px && gto - gfrom < px) {
+      uint64_t len = in[j].to - in[j].from;
+      t[in[j].state] += len;
+      if (in[j].state == VW_HANDLER && len >= hbest) {
+        hbest = len;
+        hk = j;
+      }
+      gto = in[j].to;
+      j++;
+    }
+    if (j - i == 1) {
+      seg_push(out, cap, nout, in[i]);
+    } else {
+      vw_seg g = {gfrom, gto, VW_NONE, 0, 0, 1};
+      if (t[VW_HANDLER]) {
+        g.state = VW_HANDLER;
+        g.vector = in[hk].vector;
+        g.depth = in[hk].depth;
+      } else {
+        for (uint8_t s = 0; s < VW_STATE_COUNT; s++)
+          if (t[s] >= t[g.state]) g.state = s;
+      }
+      seg_push(out, cap, nout, g);
+    }
+    i = j;
+  }
+}
+
+static int pin_push(vw_pinseg **v, size_t *cap, uint32_t *n, vw_pinseg s) {
+  if (*n) {
+    vw_pinseg *p = &(*v)[*n - 1];
+    if (p->to == s.from && p->level == s.level) {
+      p->to = s.to;
+      return 0;
+    }
+  }
+  if (grow(v, cap, (size_t)*n + 1, sizeof **v)) return -1;
+  (*v)[(*n)++] = s;
+  return 0;
+}
+
+/* As aggregate, for pin levels: short runs take the level held longest. */
+static void pin_aggregate(const vw_pinseg *in, size_t n, uint64_t px, vw_pinseg **out,
+                          size_t *cap, uint32_t *nout) {
+  size_t i = 0;
+  while (i < n) {
+    if (px <= 1 || in[i].to - in[i].from >= px) {
+      pin_push(out, cap, nout, in[i]);
+      i++;
+      continue;
+    }
+    uint64_t hi = 0, lo = 0, gfrom = in[i].from, gto = in[i].from;
+    size_t j = i;
+    while (j < n && in[j].to - in[j].from < px && gto - gfrom < px) {
+      if (in[j].level) hi += in[j].to - in[j].from; else lo += in[j].to - in[j].from;
+      gto = in[j].to;
+      j++;
+    }
+    pin_push(out, cap, nout, (vw_pinseg){gfrom, gto, (uint8_t)(hi > lo)});
+    i = j;
+  }
+}
+
+static void clip_push(vw_model *m, size_t *n, vw_seg s, uint64_t from, uint64_t to) {
+  if (s.from < from) s.from = from;
+  if (s.to > to) s.to = to;
+  if (s.from >= s.to) return;
+  uint32_t k = (uint32_t)*n;
+  seg_push(&m->scratch, &m->scratchcap, &k, s);
+  *n = k;
+}
+
+static void pclip_push(vw_model *m, size_t *n, vw_pinseg s, uint64_t from, uint64_t to) {
+  if (s.from < from) s.from = from;
+  if (s.to > to) s.to = to;
+  if (s.from >= s.to) return;
+  uint32_t k = (uint32_t)*n;
+  pin_push(&m->pscratch, &m->pscratchcap, &k, s);
+  *n = k;
+}
+
+static void frame_clear(vw_model *m) {
+  vw_frame *f = &m->frame;
+  memset(f->nlane, 0, m->ncpus * sizeof *f->nlane);
+  memset(f->npin, 0, ((size_t)m->npins + 1) * sizeof *f->npin);
+  f->nmsgs = f->narrows = 0;
+  f->from_overview = 0;
+}
+
+static uint32_t cell_bits(const ovcell *x) {
+  uint32_t v;
+  memcpy(&v, x, sizeof v);
+  return v;
+}
+
+/* Zoomed far out (several buckets a column): one pass over the buckets of
+   each column, the same rule as aggregate(). */
+static void overview_columns(vw_model *m, uint64_t from, uint64_t to, uint64_t px) {
+  vw_frame *f = &m->frame;
+  uint64_t ncols = (to - from) / px;
+  /* the columns' cycles and buckets, the same for every core */
+  if (grow(&m->colx, &m->colxcap, (size_t)ncols + 1, sizeof *m->colx) ||
+      grow(&m->colb, &m->colbcap, (size_t)ncols + 1, sizeof *m->colb))
+    return;
+  for (uint64_t k = 0; k < ncols; k++) {
+    m->colx[k] = from + k * px;
+    m->colb[k] = bucket(m, m->colx[k]);
+  }
+  m->colx[ncols] = to;
+  m->colb[ncols] = bucket(m, to - 1) + 1;
+  for (uint32_t c = 0; c < m->ncpus; c++) {
+    const ovcell *row = &m->cells[(size_t)c * m->nb];
+    for (uint64_t col = 0; col < ncols; col++) {
+      uint32_t ba = m->colb[col], bz = m->colb[col + 1];
+      if (bz > ba + 1 && bucket_start(m, bz - 1) >= m->colx[col + 1]) bz--;  /* shared */
+      if (bz <= ba) bz = ba + 1;
+      /* counts of each state in 10-bit fields of one register: no stores */
+      static const uint64_t inc[8] = {1ull, 1ull << 10, 1ull << 20, 1ull << 30, 1ull << 40,
+                                      1ull << 50, 0, 0};
+      uint32_t one = cell_bits(&row[ba]), diff = 0, cnt[VW_STATE_COUNT] = {0};
+      uint64_t packed = 0;
+      for (uint32_t b = ba; b < bz;) {
+        uint32_t stop = bz - b > 1000 ? b + 1000 : bz;
+        for (; b < stop; b++) {
+          diff |= cell_bits(&row[b]) ^ one;
+          packed += inc[row[b].state & 7];
+        }
+        for (int k = 0; k < VW_STATE_COUNT; k++) cnt[k] += (uint32_t)(packed >> (10 * k)) & 1023;
+        packed = 0;
+      }
+      uint32_t h = bz;
+      if (diff && cnt[VW_HANDLER])  /* the last handler bucket */
+        for (h = bz; h-- > ba && row[h].state != VW_HANDLER;) {}
+      vw_seg s;
+      if (!diff) {
+        const ovcell *y = &row[ba];
+        s = (vw_seg){m->colx[col], m->colx[col + 1], y->state, y->vector,
+                     (uint8_t)(y->dm & 0x7F), (uint8_t)((y->dm & OV_MIXED) != 0)};
+      } else if (h < bz) {
+        s = (vw_seg){m->colx[col], m->colx[col + 1], VW_HANDLER, row[h].vector,
+                     (uint8_t)(row[h].dm & 0x7F), 1};
+      } else {
+        uint8_t best = 0;
+        for (uint8_t k = 0; k < VW_STATE_COUNT; k++)
+          if (cnt[k] >= cnt[best]) best = k;
+        s = (vw_seg){m->colx[col], m->colx[col + 1], best, 0, 0, 1};
+      }
+      seg_push(&f->lane[c], &m->lanecap[c], &f->nlane[c], s);
+    }
+  }
+}
+
+static void query_overview(vw_model *m, uint64_t from, uint64_t to, uint64_t px) {
+  vw_frame *f = &m->frame;
+  f->from_overview = 1;
+  uint32_t b0 = bucket(m, from), b1 = bucket(m, to - 1);
+  if (px >= 2 * m->bw) overview_columns(m, from, to, px);
+  for (uint32_t c = 0; px < 2 * m->bw && c < m->ncpus; c++) {
+    size_t n = 0;
+    const ovcell *row = &m->cells[(size_t)c * m->nb];
+    for (uint32_t b = b0; b <= b1; b++) {
+      const ovcell *x = &row[b];
+      uint32_t e = b;  /* whole runs of equal cells at once */
+      while (e < b1 && !memcmp(&row[e + 1], x, sizeof *x)) e++;
+      vw_seg s = {bucket_start(m, b), bucket_end(m, e), x->state, x->vector,
+                  (uint8_t)(x->dm & 0x7F), (uint8_t)((x->dm & OV_MIXED) != 0)};
+      clip_push(m, &n, s, from, to);
+      b = e;
+    }
+    aggregate(m->scratch, n, px, &f->lane[c], &m->lanecap[c], &f->nlane[c]);
+  }
+  for (uint32_t i = 0; i < m->npinlist; i++) {
+    uint32_t g = m->pinlist[i];
+    const uint8_t *row = m->pinov[g];
+    if (!row) continue;
+    size_t n = 0;
+    for (uint32_t b = b0; b <= b1; b++)
+      pclip_push(m, &n, (vw_pinseg){bucket_start(m, b), bucket_end(m, b), row[b]}, from, to);
+    pin_aggregate(m->pscratch, n, px, &f->pin[i], &m->pincap[i], &f->npin[i]);
+  }
+}
+
+static void query_detail(vw_model *m, uint64_t from, uint64_t to, uint64_t px, uint32_t b0,
+                         uint32_t b1) {
+  vw_frame *f = &m->frame;
+  /* a neighbour block too when the window comes within its own width of it:
+     arrows and messages from just outside, and the next block decoded before
+     panning reaches it */
+  uint64_t w = to - from;
+  uint32_t lo = b0 && from - m->bs[b0] < w ? b0 - 1 : b0;
+  uint32_t hi = b1 + 1 < m->nblocks && m->be[b1] - to < w ? b1 + 1 : b1;
+  if (grow(&m->qblk, &m->qblkcap, (size_t)(hi - lo) + 1, sizeof *m->qblk)) return;
+  block **blk = m->qblk;
+  for (uint32_t i = lo; i <= hi; i++) blk[i - lo] = cache_get(m, i);
+  /* lanes */
+  for (uint32_t c = 0; c < m->ncpus; c++) {
+    size_t n = 0;
+    for (uint32_t i = b0; i <= b1; i++) {
+      const block *b = blk[i - lo];
+      if (!b) continue;
+      const vw_seg *s = &b->seg[b->segoff[c]];
+      uint32_t ns = b->segoff[c + 1] - b->segoff[c], a = 0, z = ns;
+      while (a < z) {  /* first segment ending after from */
+        uint32_t mid = a + (z - a) / 2;
+        if (s[mid].to <= from) a = mid + 1; else z = mid;
+      }
+      for (uint32_t k = a; k < ns && s[k].from < to; k++) clip_push(m, &n, s[k], from, to);
+    }
+    aggregate(m->scratch, n, px, &f->lane[c], &m->lanecap[c], &f->nlane[c]);
+  }
+  /* pins */
+  for (uint32_t p = 0; p < m->npinlist; p++) {
+    uint32_t g = m->pinlist[p];
+    size_t n = 0;
+    for (uint32_t i = b0; i <= b1; i++) {
+      const block *b = blk[i - lo];
+      if (!b) continue;
+      uint64_t t = m->bs[i];
+      uint8_t level = b->pin0[g];
+      for (uint32_t k = b->pcoff[g]; k < b->pcoff[g + 1]; k++) {
+        pclip_push(m, &n, (vw_pinseg){t, b->pc[k].cycle, level}, from, to);
+        t = b->pc[k].cycle;
+        level = b->pc[k].level;
+      }
+      pclip_push(m, &n, (vw_pinseg){t, m->be[i], level}, from, to);
+    }
+    pin_aggregate(m->pscratch, n, px, &f->pin[p], &m->pincap[p], &f->npin[p]);
+  }
+  /* messages and arrows: links cover [lk_lo, lk_hi]; a range inside it is
+     answered from them, one further right continues them (panning right:
+     what ended before the range is dropped once they cover twice what is
+     needed), anything else starts again */
+  uint32_t start = lo;
+  if (m->lk_lo != NONE32 && m->lk_lo <= lo && hi <= m->lk_hi) {
+    start = hi + 1;
+  } else if (m->lk_lo != NONE32 && m->lk_lo <= lo && lo <= m->lk_hi + 1) {
+    if (hi - m->lk_lo + 1 > 2 * (hi - lo + 1)) {
+      lk_prune(&m->lk, m->bs[lo]);
+      m->lk_lo = lo;
+    }
+    start = m->lk_hi + 1;
+  } else {
+    lk_reset(m, &m->lk);
+    m->lk_lo = lo;
+  }
+  for (uint32_t i = start; i <= hi; i++) {
+    const block *b = blk[i - lo];
+    if (b)
+      for (size_t k = 0; k < b->nlr; k++) lk_event(m, &m->lk, &b->lr[k]);
+    m->lk_hi = i;
+  }
+  if (m->lk.nomem) m->lk_lo = m->lk_hi = NONE32;  /* try again next time */
+  const linker *l = &m->lk;
+  for (size_t k = 0; k < l->nmsgs; k++) {
+    const vw_msg *g = &l->msgs[k].v;
+    uint64_t end = g->left > g->done ? g->left : g->done;
+    if (g->sent >= to || end < from) continue;
+    if (grow(&f->msgs, &m->msgcap, (size_t)f->nmsgs + 1, sizeof *f->msgs)) break;
+    f->msgs[f->nmsgs++] = *g;
+  }
+  for (size_t k = 0; k < l->narrows; k++) {
+    const vw_arrow *a = &l->arrows[k];
+    uint64_t a0 = a->from_cycle < a->to_cycle ? a->from_cycle : a->to_cycle;
+    uint64_t a1 = a->from_cycle < a->to_cycle ? a->to_cycle : a->from_cycle;
+    if (a0 >= to || a1 < from) continue;
+    if (grow(&f->arrows, &m->arrowcap, (size_t)f->narrows + 1, sizeof *f->arrows)) break;
+    f->arrows[f->narrows++] = *a;
+  }
+}
+
+const vw_frame *vw_model_query(vw_model *m, uint64_t from, uint64_t to, uint32_t cols) {
+  if (!m) return NULL;
+  /* the same question about the same data: the same answer */
+  if (m->q_valid && m->q_from == from && m->q_to == to && m->q_cols == cols &&
+      m->q_gen == m->gen)
+    return &m->frame;
+  m->q_valid = 1;
+  m->q_from = from;
+  m->q_to = to;
+  m->q_cols = cols;
+  m->q_gen = m->gen;
+  frame_clear(m);
+  if (from < m->first) from = m->first;
+  if (to > m->end) to = m->end;
+  if (from >= to) return &m->frame;
+  m->opstamp++;
+  uint64_t px = cols ? (to - from) / cols : 0;
+  uint32_t b0 = block_of(m, from), b1 = block_of(m, to - 1);
+  uint64_t recs = m->brec[b1 + 1] - m->brec[b0];
+  /* what the prefetcher keeps ready: windows zoomed in, or nearly */
+  m->d_right = !m->d_valid || from >= m->q_prev_from;
+  m->d_valid = b1 - b0 + 1 <= DETAIL_BLOCKS + 2 || recs <= DETAIL_RECORDS;
+  m->d_b0 = b0;
+  m->d_b1 = b1;
+  m->q_prev_from = from;
+  if (b1 - b0 + 1 <= DETAIL_BLOCKS || recs <= DETAIL_RECORDS)
+    query_detail(m, from, to, px, b0, b1);
+  else
+    query_overview(m, from, to, px);
+  return &m->frame;
+}
+
+/* ---- find and pick ---- */
+
+static int filter_ok(const vw_filter *f, const apic_event *ev) {
+  if (!f) return 1;
+  if (f->cpu != APIC_NONE && ev->cpu != f->cpu) return 0;
+  if (f->vector >= 0 && ev->vector != (uint8_t)f->vector) return 0;
+  if (f->kind >= 0 && ev->kind != (uint32_t)f->kind) return 0;
+  return 1;
+}
+
+/* 0 if the overview shows block i holds nothing that can match. */
+static int block_may_match(const vw_model *m, uint32_t i, const vw_filter *f) {
+  if (!f || !m->bsumm[i]) return 1;
+  if (f->kind >= 0 && (f->kind >= 64 || !(m->bkinds[i] & KBIT(f->kind)))) return 0;
+  if (f->vector >= 0 && f->vector < 256 &&
+      !(m->bvecs[(size_t)i * 8 + (f->vector >> 5)] & (1u << (f->vector & 31))))
+    return 0;
+  return 1;
+}
+
+int vw_model_find(vw_model *m, uint64_t cycle, int forward, const vw_filter *f,
+                  apic_event *out) {
+  if (!m) return 0;
+  m->opstamp++;
+  if (forward) {
+    if (cycle == UINT64_MAX || cycle + 1 >= m->end) return 0;
+    for (uint32_t i = cycle < m->first ? 0 : block_of(m, cycle + 1); i < m->nblocks; i++) {
+      if (!block_may_match(m, i, f)) continue;
+      m->opstamp++;  /* only the block in hand must stay */
+      const block *b = cache_get(m, i);
+      if (!b) return 0;
+      size_t a = 0, z = b->nev;
+      while (a < z) {
+        size_t mid = a + (z - a) / 2;
+        if (b->ev[mid].cycle <= cycle) a = mid + 1; else z = mid;
+      }
+      for (size_t k = a; k < b->nev; k++)
+        if (filter_ok(f, &b->ev[k])) {
+          if (out) *out = b->ev[k];
+          return 1;
+        }
+    }
+    return 0;
+  }
+  if (cycle <= m->first) return 0;
+  for (uint32_t i = block_of(m, cycle - 1) + 1; i-- > 0;) {
+    if (!block_may_match(m, i, f)) continue;
+    m->opstamp++;
+    const block *b = cache_get(m, i);
+    if (!b) return 0;
+    size_t a = 0, z = b->nev;
+    while (a < z) {
+      size_t mid = a + (z - a) / 2;
+      if (b->ev[mid].cycle < cycle) a = mid + 1; else z = mid;
+    }
+    for (size_t k = a; k-- > 0;)
+      if (filter_ok(f, &b->ev[k])) {
+        if (out) *out = b->ev[k];
+        return 1;
+      }
+  }
+  return 0;
+}
+
+static int on_lane(const vw_model *m, uint32_t lane_id, const apic_event *ev) {
+  if (lane_id < m->ncpus) return ev->cpu == lane_id && !kind_in(ev->kind, BUS_KINDS);
+  if (lane_id == VW_LANE_BUS) return kind_in(ev->kind, BUS_KINDS);
+  if ((lane_id & 0xFFFF0000u) == 0xFFFF0000u)
+    return kind_in(ev->kind, PIN_KINDS) && (ev->flags & APIC_EVF_IOAPIC) &&
+           ev->src == ((lane_id >> 8) & 0xFF) && ev->a == (lane_id & 0xFF);
+  return 0;
+}
+
+int vw_model_pick(vw_model *m, uint32_t lane_id, uint64_t cycle, uint64_t slack,
+                  apic_event *out) {
+  if (!m) return 0;
+  m->opstamp++;
+  uint64_t lo = cycle > slack ? cycle - slack : 0, hi = sat_add(cycle, slack);
+  if (lo < m->first) lo = m->first;
+  if (hi >= m->end) hi = m->end - 1;
+  if (lo > hi) return 0;
+  uint64_t best = UINT64_MAX;
+  int found = 0;
+  for (uint32_t i = block_of(m, lo); i < m->nblocks && m->bs[i] <= hi; i++) {
+    m->opstamp++;
+    const block *b = cache_get(m, i);
+    if (!b) break;
+    size_t a = 0, z = b->nev;
+    while (a < z) {
+      size_t mid = a + (z - a) / 2;
+      if (b->ev[mid].cycle < lo) a = mid + 1; else z = mid;
+    }
+    for (size_t k = a; k < b->nev && b->ev[k].cycle <= hi; k++) {
+      const apic_event *e = &b->ev[k];
+      if (!on_lane(m, lane_id, e)) continue;
+      uint64_t d = e->cycle > cycle ? e->cycle - cycle : cycle - e->cycle;
+      if (d < best) {
+        best = d;
+        found = 1;
+        if (out) *out = *e;
+      }
+    }
+  }
+  return found;
+}
+
+/* ---- statistics ---- */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int vw_model_stats(vw_model *m, uint64_t from, uint64_t to, vw_stats *out) {
+  if (!m || !out) return APIC_E_ARG;
+  memset(out, 0, sizeof *out);
+  out->n = m->ncpus < 64 ? m->ncpus : 64;
+  out->matrix = calloc((size_t)out->n * out->n, sizeof *out->matrix);
+  if (!out->matrix) return APIC_E_NOMEM;
+  if (!m->slk.lasticr && lk_alloc(m, &m->slk, 1)) return APIC_E_NOMEM;
+  uint64_t a = from < m->first ? m->first : from, z = to > m->end ? m->end : to;
+  if (a >= z) return APIC_OK;
+  sacc *s = calloc(1, sizeof *s);
+  if (!s) return APIC_E_NOMEM;
+  s->from = from;
+  s->to = to;
+  s->n = out->n;
+  s->matrix = out->matrix;
+  lk_reset(m, &m->slk);
+  m->slk.acc = s;
+  prefetch_finish(m);
+  sink k = {NULL, lk_sink_event, NULL, NULL, NULL, &m->slk};
+  uint32_t b0 = block_of(m, a), b1 = block_of(m, z - 1);
+  uint32_t last = b1 + STATS_EXTRA_BLOCKS < m->nblocks ? b1 + STATS_EXTRA_BLOCKS : m->nblocks - 1;
+  for (uint32_t i = b0; i <= last; i++) dec_block(m, &m->dcache, i, &k);
+  m->slk.acc = NULL;
+  int rc = s->nomem || m->slk.nomem ? APIC_E_NOMEM : APIC_OK;
+  out->deliveries = s->deliveries;
+  for (uint32_t v = 0; v < 256; v++) {
+    size_t n = s->nlat[v];
+    if (!n) continue;
+    uint64_t *x = s->lat[v];
+    qsort(x, n, sizeof *x, cmp_u64);
+    out->vec[out->nvec].vector = (uint8_t)v;
+    out->vec[out->nvec].count = n;
+    out->vec[out->nvec].min = x[0];
+    out->vec[out->nvec].median = x[(n - 1) / 2];
+    out->vec[out->nvec].p99 = x[(99 * n + 99) / 100 - 1];  /* nearest rank */
+    out->vec[out->nvec].max = x[n - 1];
+    out->nvec++;
+  }
+  for (uint32_t v = 0; v < 256; v++) free(s->lat[v]);
+  free(s);
+  return rc;
+}
+
+void vw_stats_free(vw_stats *s) {
+  if (!s) return;
+  free(s->matrix);
+  s->matrix = NULL;
+  s->n = 0;
+}
+
+/* ---- open, close ---- */
+
+const apic_trace_info *vw_model_info(const vw_model *m) { return m ? m->info : NULL; }
+apic_trace *vw_model_trace(vw_model *m) { return m ? m->tpanel : NULL; }
+
+int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) {
+  if (why_size) why[0] = 0;
+  if (!out || !path) {
+    if (why_size) snprintf(why, why_size, "out and path must not be NULL");
+    return APIC_E_ARG;
+  }
+  *out = NULL;
+  vw_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    if (why_size) snprintf(why, why_size, "out of memory");
+    return APIC_E_NOMEM;
+  }
+  int rc = apic_trace_open(&m->tpanel, path, why, why_size);
+  if (rc) {
+    free(m);
+    return rc;
+  }
+  size_t plen = strlen(path);
+  if (!(m->path = malloc(plen + 1))) {
+    if (why_size) snprintf(why, why_size, "out of memory");
+    vw_model_close(m);
+    return APIC_E_NOMEM;
+  }
+  memcpy(m->path, path, plen + 1);
+  m->info = apic_trace_info_get(m->tpanel);
+  const apic_config *cfg = &m->info->config;
+  m->ncpus = cfg->ncpus;
+  m->nblocks = m->info->chunks;
+  for (uint32_t io = 0; io < cfg->nioapics; io++) {
+    m->gbase[io] = m->npins;
+    m->npins += cfg->ioapic_pins[io];
+  }
+  m->first = m->info->first_cycle;
+  m->end = sat_add(m->info->last_cycle, 1);
+  m->lk_lo = m->lk_hi = NONE32;
+  m->pf_slot = m->pf_blk = NONE32;
+
+  uint32_t n = m->nblocks, nc = m->ncpus, np = m->npins + 1;
+  m->bs = malloc(n * sizeof *m->bs);
+  m->be = malloc(n * sizeof *m->be);
+  m->clast = malloc(n * sizeof *m->clast);
+  m->brec = calloc((size_t)n + 1, sizeof *m->brec);
+  m->where = malloc(n * sizeof *m->where);
+  m->bkinds = calloc(n, sizeof *m->bkinds);
+  m->bvecs = calloc((size_t)n * 8, sizeof *m->bvecs);
+  m->bsumm = calloc(n, 1);
+  m->bbad = calloc(n, 1);
+  m->pinlist = calloc(np, sizeof *m->pinlist);
+  m->pinlisted = calloc(np, 1);
+  m->span0 = calloc(nc, sizeof *m->span0);
+  m->at = calloc(nc, sizeof *m->at);
+  m->acc = calloc(nc, sizeof *m->acc);
+  m->ospan0 = calloc(nc, sizeof *m->ospan0);
+  m->oat = calloc(nc, sizeof *m->oat);
+  m->pinov = calloc(np, sizeof *m->pinov);
+  m->pacc = calloc(np, sizeof *m->pacc);
+  m->pspan0 = calloc(np, sizeof *m->pspan0);
+  m->plevel = calloc(np, 1);
+  m->frame.lane = calloc(nc, sizeof *m->frame.lane);
+  m->frame.nlane = calloc(nc, sizeof *m->frame.nlane);
+  m->frame.pin = calloc(np, sizeof *m->frame.pin);
+  m->frame.npin = calloc(np, sizeof *m->frame.npin);
+  m->lanecap = calloc(nc, sizeof *m->lanecap);
+  m->pincap = calloc(np, sizeof *m->pincap);
+  int ok = m->bs && m->be && m->clast && m->brec && m->where && m->bkinds && m->bvecs && m->bsumm &&
+           m->bbad && m->pinlist && m->pinlisted && m->span0 && m->at && m->acc &&
+           m->ospan0 && m->oat && m->pinov && m->pacc && m->pspan0 && m->plevel &&
+           m->frame.lane && m->frame.nlane && m->frame.pin && m->frame.npin && m->lanecap &&
+           m->pincap;
+  if (ok) {
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t recs = 0;
+      apic_trace_chunk(m->tpanel, i, &m->bs[i], &m->clast[i], &recs);
+      m->brec[i + 1] = m->brec[i] + recs;
+      m->where[i] = NONE32;
+    }
+    for (uint32_t i = 0; i < n; i++) m->be[i] = i + 1 < n ? m->bs[i + 1] : m->end;
+    for (uint32_t c = 0; c < nc; c++) m->acc[c].b = NONE32;
+    for (uint32_t g = 0; g < np; g++) m->pacc[g].b = NONE32;
+    /* buckets: enough that a window over a few blocks still has detail */
+    uint64_t nb = OV_MIN_BUCKETS;
+    while (nb < OV_MAX_BUCKETS && nb < (uint64_t)n * 128) nb *= 2;
+    while (nb > 64 && nb * nc > OV_MAX_CELLS) nb /= 2;
+    uint64_t span = m->end - m->first;
+    if (span == 0) span = 1;
+    m->bw = span / nb + (span % nb != 0);
+    m->nb = (uint32_t)(span / m->bw + (span % m->bw != 0));
+    m->cells = calloc((size_t)nc * m->nb, sizeof *m->cells);
+    m->counts = calloc((size_t)nc * m->nb, sizeof *m->counts);
+    ok = m->cells && m->counts && !lk_alloc(m, &m->lk, 0);
+  }
+  if (!ok) {
+    if (why_size) snprintf(why, why_size, "%s: out of memory for %u cores", path, nc);
+    vw_model_close(m);
+    return APIC_E_NOMEM;
+  }
+  if ((rc = dec_init(m, &m->dcache, path, why, why_size)) ||
+      (rc = dec_init(m, &m->dov, path, why, why_size))) {
+    vw_model_close(m);
+    return rc;
+  }
+  *out = m;
+  return APIC_OK;
+}
+
+void vw_model_close(vw_model *m) {
+  if (!m) return;
+  for (uint32_t i = 0; i < m->nslots; i++) block_free(m->slots[i]);
+  free(m->slots);
+  dec_free(&m->dcache);
+  dec_free(&m->dov);
+  if (m->lk.lasticr || m->lk.frames) lk_free(m, &m->lk);
+  if (m->slk.lasticr || m->slk.frames) lk_free(m, &m->slk);
+  if (m->frame.lane)
+    for (uint32_t c = 0; c < m->ncpus; c++) free(m->frame.lane[c]);
+  if (m->frame.pin)
+    for (uint32_t g = 0; g <= m->npins; g++) free(m->frame.pin[g]);
+  if (m->pinov)
+    for (uint32_t g = 0; g <= m->npins; g++) free(m->pinov[g]);
+  free(m->frame.lane);
+  free(m->frame.nlane);
+  free(m->frame.pin);
+  free(m->frame.npin);
+  free(m->frame.msgs);
+  free(m->frame.arrows);
+  free(m->lanecap);
+  free(m->pincap);
+  free(m->scratch);
+  free(m->pscratch);
+  free(m->qblk);
+  free(m->colx);
+  free(m->colb);
+  free(m->bs);
+  free(m->be);
+  free(m->clast);
+  free(m->brec);
+  free(m->where);
+  free(m->bkinds);
+  free(m->bvecs);
+  free(m->bsumm);
+  free(m->bbad);
+  free(m->pinlist);
+  free(m->pinlisted);
+  free(m->tseg);
+  free(m->tcpu);
+  free(m->tpc);
+  free(m->span0);
+  free(m->at);
+  free(m->textat);
+  free(m->cells);
+  free(m->counts);
+  free(m->acc);
+  free(m->ospan0);
+  free(m->oat);
+  free(m->pinov);
+  free(m->pacc);
+  free(m->pspan0);
+  free(m->plevel);
+  apic_trace_close(m->tpanel);
+  apic_trace_close(m->thelp);
+  free(m->path);
+  free(m);
+}
