@@ -11,7 +11,9 @@
  * apic_trace_core_state) at sampled cycles.
  *
  * The benchmark (10M events, 64 cores: open time, query time while panning)
- * runs only with APICVIEW_BENCH=1 in the environment, and prints figures.
+ * runs only with APICVIEW_BENCH=1 in the environment, and prints figures;
+ * APICVIEW_BENCH_TRACE=path keeps its trace there (and reuses it next time).
+ * APICVIEW_KEEP=1 keeps the other tests' traces, for debugging.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -32,8 +34,13 @@ static uint64_t rnd(uint64_t *x) {  /* splitmix64 */
   return z ^ (z >> 31);
 }
 
+/* A fresh empty file: in the build tree (APICSIM_TEST_TMP, from CMake), else
+   under $TMPDIR or /tmp. */
 static void tmp_path(char *buf, size_t n) {
   const char *dir = getenv("TMPDIR");
+#ifdef APICSIM_TEST_TMP
+  dir = APICSIM_TEST_TMP;
+#endif
   if (!dir || !*dir) dir = "/tmp";
   snprintf(buf, n, "%s/apicview-model-XXXXXX", dir);
   int fd = mkstemp(buf);
@@ -208,12 +215,13 @@ typedef struct trace_run {
  * The chatter machine: ncpus cores (the last one has no program), an I/O
  * APIC pin 1 toggling (edge, vector 0xA0 to core 2), chunks of chunk_records.
  */
-static void make_chatter(trace_run *r, uint32_t ncpus, uint32_t rounds, uint32_t chunk_records,
-                         int init_sipi) {
+static void make_chatter_on(trace_run *r, apic_bus_kind bus, uint32_t ncpus, uint32_t rounds,
+                            uint32_t chunk_records, int init_sipi) {
   memset(r, 0, sizeof *r);
   tmp_path(r->path, sizeof r->path);
   r->ncpus = ncpus;
-  apic_config cfg = tu_config(ncpus, APIC_BUS_XAPIC, APIC_MODEL_XAPIC);
+  apic_config cfg = tu_config(ncpus, bus, bus == APIC_BUS_P6 ? APIC_MODEL_P6 : APIC_MODEL_XAPIC);
+  if (bus == APIC_BUS_MESH) cfg.sockets = 2;
   apic_sim *s = tu_sim(&cfg, NULL);
   ck_assert_int_eq(apic_sim_add_hook(s, tu_record, NULL, &r->log), APIC_OK);
   apic_trace_writer *w = NULL;
@@ -246,6 +254,14 @@ static void make_chatter(trace_run *r, uint32_t ncpus, uint32_t rounds, uint32_t
   apic_sim_destroy(s);
   free(d);
 }
+
+static void make_chatter(trace_run *r, uint32_t ncpus, uint32_t rounds, uint32_t chunk_records,
+                         int init_sipi) {
+  make_chatter_on(r, APIC_BUS_XAPIC, ncpus, rounds, chunk_records, init_sipi);
+}
+
+static const apic_bus_kind buses[] = {APIC_BUS_XAPIC, APIC_BUS_P6, APIC_BUS_MESH};
+static const char *const bus_names[] = {"xapic", "p6", "mesh"};
 
 static void drop_run(trace_run *r) {
   if (!getenv("APICVIEW_KEEP")) unlink(r->path);
@@ -845,7 +861,7 @@ START_TEST(lanes_equal_reader_at_every_cycle) {
   static const uint32_t chunk[] = {64, 17, 1000};
   for (int v = 0; v < 3; v++) {
     trace_run r;
-    make_chatter(&r, 8, 120, chunk[v], 1);
+    make_chatter_on(&r, buses[v], 8, 120, chunk[v], 1);
     ref_lanes ref;
     ref_build(&ref, r.path);
     vw_model *m = open_model(r.path);
@@ -1200,6 +1216,37 @@ START_TEST(stats_match_hand_count) {
 }
 END_TEST
 
+/* The same two checks on every interconnect: on the P6 serial bus a message
+   is delivered before it leaves its sender and may be retried; on the mesh
+   a message reaches its receivers at different times. */
+START_TEST(arrows_and_stats_on_every_bus) {
+  for (int b = 0; b < 3; b++) {
+    trace_run r;
+    make_chatter_on(&r, buses[b], 8, 60, 64, 1);
+    xset ref = {0};
+    reference_arrows(&r.log, 8, &ref);
+    vw_model *m = open_model(r.path);
+    const apic_trace_info *info = vw_model_info(m);
+    uint64_t first = info->first_cycle, end = info->last_cycle + 1, seed = 21 + (uint64_t)b;
+    size_t checked = 0;
+    for (int k = 0; k < 40; k++) {
+      uint64_t len = (uint64_t)300 << (rnd(&seed) % 6);
+      uint64_t a = first + rnd(&seed) % (end - first);
+      checked += check_arrows(vw_model_query(m, a, a + len, 1000), &ref, a, a + len);
+    }
+    ck_assert_msg(checked > 200, "%s: %zu arrows checked", bus_names[b], checked);
+    check_stats(m, &ref, first, end);
+    for (int k = 0; k < 8; k++) {
+      uint64_t a = first + rnd(&seed) % (end - first), w = 300 + rnd(&seed) % 10000;
+      check_stats(m, &ref, a, a + w);
+    }
+    free(ref.a);
+    vw_model_close(m);
+    drop_run(&r);
+  }
+}
+END_TEST
+
 /* ---- damaged traces ---- */
 
 static uint8_t *slurp(const char *path, size_t *size) {
@@ -1448,23 +1495,27 @@ START_TEST(bench_10m_events_64_cores) {
          (unsigned long long)first, (unsigned long long)end);
   printf("bench: vw_model_open %.2f ms\n", open_ms);
 
+  /* the overview alone, on a second model: calls of 4 ms as the viewer makes */
+  {
+    vw_model *m2 = open_model(path);
+    t0 = now_ms();
+    int steps = 1;
+    double worst = 0;
+    for (;; steps++) {
+      double s0 = now_ms();
+      int done = vw_model_overview_step(m2, 4.0);
+      if (now_ms() - s0 > worst) worst = now_ms() - s0;
+      if (done) break;
+    }
+    printf("bench: overview built in %.0f ms by %d calls of vw_model_overview_step(4 ms), "
+           "the longest %.2f ms\n", now_ms() - t0, steps, worst);
+    vw_model_close(m2);
+  }
   /* panning as the viewer does it: a query, then vw_model_overview_step(4 ms),
-     every frame; first while the overview is being built, then after */
+     every frame; first on the fresh model (its overview builds meanwhile),
+     then again once everything is warm */
   static const uint64_t zoom[] = {2000000, 1000, 100, 20, 10, 2, 1};  /* window = span / zoom */
   for (int pass = 0; pass < 2; pass++) {
-    if (pass == 1) {
-      t0 = now_ms();
-      int steps = 1;
-      double worst = 0;
-      for (;; steps++) {
-        double s0 = now_ms();
-        int done = vw_model_overview_step(m, 4.0);
-        if (now_ms() - s0 > worst) worst = now_ms() - s0;
-        if (done) break;
-      }
-      printf("bench: overview finished in %.0f ms (%d calls of vw_model_overview_step(4 ms), "
-             "longest %.2f ms)\n", now_ms() - t0, steps, worst);
-    }
     for (size_t z = 0; z < sizeof zoom / sizeof zoom[0]; z++) {
       uint64_t w = span / zoom[z];
       if (w < 100) w = 100;
@@ -1472,15 +1523,15 @@ START_TEST(bench_10m_events_64_cores) {
       double worst = 0, total = 0, fworst = 0, ftotal = 0;
       int frames = 480, overview = 0, dir = 1;
       size_t segs = 0;
-      for (int i = 0; i < frames; i++) {
+      for (int i = -30; i < frames; i++) {  /* 30 frames to get there, not counted */
         double q0 = now_ms();
         const vw_frame *f = vw_model_query(m, a, a + w, 1600);
         double q = now_ms() - q0;
-        overview += f->from_overview;
-        for (uint32_t c = 0; c < 64; c++) segs += f->nlane[c];
         vw_model_overview_step(m, 4.0);
         double fr = now_ms() - q0;
-        if (i) {  /* the first frame of a zoom level is a jump, not panning */
+        if (i >= 0) {
+          overview += f->from_overview;
+          for (uint32_t c = 0; c < 64; c++) segs += f->nlane[c];
           total += q;
           ftotal += fr;
           if (q > worst) worst = q;
@@ -1492,8 +1543,8 @@ START_TEST(bench_10m_events_64_cores) {
       }
       printf("bench: %s span/%-7llu (%8llu cycles): query avg %6.3f worst %6.2f ms; "
              "query+step avg %6.3f worst %6.2f ms; %3d/%d from overview, %6.0f segments\n",
-             pass ? "after " : "during", (unsigned long long)zoom[z], (unsigned long long)w,
-             total / (frames - 1), worst, ftotal / (frames - 1), fworst, overview, frames,
+             pass ? "later" : "fresh", (unsigned long long)zoom[z], (unsigned long long)w,
+             total / frames, worst, ftotal / frames, fworst, overview, frames,
              (double)segs / frames);
     }
   }
@@ -1510,11 +1561,33 @@ START_TEST(bench_10m_events_64_cores) {
   }
   printf("bench: jump to a cold window of span/1000: avg %.1f ms, worst %.1f ms\n", jt / 20,
          jworst);
+  /* the stats box while panning (the renderer asks every frame) */
+  {
+    uint64_t w = span / 1000, a = first + span / 2;
+    double st_total = 0, st_worst = 0;
+    for (int i = 0; i < 120; i++, a += w / 60) {
+      vw_model_query(m, a, a + w, 1600);
+      double s0 = now_ms();
+      vw_stats sw;
+      ck_assert_int_eq(vw_model_stats(m, a, a + w, &sw), APIC_OK);
+      vw_stats_free(&sw);
+      double q = now_ms() - s0;
+      st_total += q;
+      if (q > st_worst) st_worst = q;
+      vw_model_overview_step(m, 4.0);
+    }
+    printf("bench: vw_model_stats over a span/1000 window while panning: avg %.2f ms, "
+           "worst %.2f ms\n", st_total / 120, st_worst);
+  }
   t0 = now_ms();
   vw_stats st;
   ck_assert_int_eq(vw_model_stats(m, first, end, &st), APIC_OK);
   printf("bench: vw_model_stats over the whole trace %.0f ms (%llu deliveries)\n", now_ms() - t0,
          (unsigned long long)st.deliveries);
+  vw_stats_free(&st);
+  t0 = now_ms();
+  ck_assert_int_eq(vw_model_stats(m, first, end, &st), APIC_OK);
+  printf("bench: the same again %.3f ms\n", now_ms() - t0);
   vw_stats_free(&st);
   vw_model_close(m);
   if (!(keep && *keep)) unlink(path);
@@ -1535,6 +1608,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, find_next_and_previous);
   tcase_add_test(tc, pick_nearest_event_on_lane);
   tcase_add_test(tc, stats_match_hand_count);
+  tcase_add_test(tc, arrows_and_stats_on_every_bus);
   tcase_add_test(tc, truncated_trace_shows_whole_chunks);
   tcase_add_test(tc, damaged_chunk_is_skipped);
   tcase_add_test(tc, sliding_sweep_never_crashes);

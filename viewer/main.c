@@ -320,9 +320,10 @@ static int run_window(const opts *o) {
     double t = now_ms();
     if (vw_view_tick(&v, m, (t - last) / 1000.0)) dirty = 1;
     last = t;
-    if (m && !overview_done) {
+    if (m) {  /* every frame: after the overview it prefetches around the view */
+      int was = overview_done;
       overview_done = vw_model_overview_step(m, 4.0);
-      dirty = 1;
+      if (!was) dirty = 1;
     }
     if (!dirty) continue;
     SDL_Surface *s = SDL_GetWindowSurface(win);

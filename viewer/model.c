@@ -2,61 +2,69 @@
  * model.c - apicview's model: what there is to draw in a cycle window,
  * decoded from the trace on demand (viewer.h, "model").
  *
+ * Open reads the header and the chunk directory only (apic_trace_open).
+ *
  * Blocks. The unit of decoding is the trace chunk, but what a block holds is
  * defined by cycles, not by where the writer cut: block i is every record
  * with a cycle in [first_i, first_i+1) (the last block ends after the last
- * cycle). Records at the cycle where a chunk ends and the next starts may
- * sit in either chunk; by cycle they belong to one block only, and the
- * reader positions exactly there: apic_trace_seek(first_i - 1) leaves the
- * state after every record before first_i, and apic_trace_next then returns
- * block i's records in order. Reading one record past the block (the
- * "lookahead") is how its end is found; the decoder keeps that record, so
- * that decoding block i + 1 next continues without a seek (the overview,
- * and panning, decode blocks in order).
+ * cycle). Records at the cycle where one chunk ends and the next starts may
+ * sit in either chunk; by cycle they belong to one block, and the reader
+ * stands exactly there after apic_trace_seek(first_i - 1): the state after
+ * every record before first_i, block i's records next. Reading one record
+ * past the block (the "lookahead") finds its end; the decoder keeps that
+ * record, so that block i + 1 continues without a seek. Decoding is
+ * resumable (dec_open, dec_step), so that background work keeps to budgets.
  *
- * Lane state. A core's lane state is derived from the reader's own core
- * state (apic_trace_core_state) at the block start, then again after every
- * record that can change it, so that the lanes agree with the reader by
- * construction: handler while a handler has started (innermost vector,
- * depth), else wait-for-SIPI, halt (HLT or program done), IF = 0, run; none
- * for a core without a program.
+ * Lane state is the reader's own core state (apic_trace_core_state) at the
+ * block start and after every record that can change it: handler while a
+ * handler has started (innermost vector, depth), else wait-for-SIPI, halt
+ * (HLT or program done), IF = 0, run; none for a core without a program.
+ * This relies on the reader's replay of records agreeing with its chunk
+ * snapshots, i.e. with what apic_trace_seek answers anywhere; the tests
+ * compare the two at every cycle.
  *
- * Three readers: one for the block cache (and statistics), one for the
- * overview, and one handed out by vw_model_trace() for the state panel, so
- * that no user moves another's position.
+ * Readers: one for the block cache (and statistics), one for the overview,
+ * and one handed out by vw_model_trace() for the state panel, so that no
+ * user moves another's position.
  *
- * Block cache. A decoded block keeps its records (for find and pick), per
- * core lane segments spanning the whole block, and pin level changes. The
- * cache holds about CACHE_RECORDS records (at least CACHE_MIN_BLOCKS blocks)
- * and evicts the least recently used block not needed by the current call;
- * evicted blocks keep their buffers for the next decode.
+ * Block cache. A decoded block keeps its records (find, pick), a compact
+ * copy of the records linking needs, per core lane segments covering the
+ * whole block, and pin level changes. It holds about CACHE_RECORDS records
+ * (at least CACHE_MIN_BLOCKS blocks) and evicts the least recently used
+ * block that the current call does not need; buffers are reused.
  *
- * Links. Messages and arrows are rebuilt from the records of the blocks of
- * the window plus one block on each side, in order, whenever that block
- * range changes (panning inside it only filters). An arrow starts at the
- * sender's ICR write (ICR_WRITE carries the id its message will get; a
- * write without one is matched to the sender's next MSG_SEND of the same
- * vector and mode), or at the I/O APIC pin edge, else at the MSG_SEND; it
- * ends at each receiver's IRR_SET (or PENDING for NMI/INIT/SIPI/SMI
- * inputs), IRR_COALESCED, and at the handler entry that serves it: the
- * message whose IRR_SET is pending per (receiver, vector) moves onto a
- * frame at ACCEPT (NMI: at the NMI) and is served at HANDLER_ENTER, with
- * frames mirroring the reader's (innermost frame not yet entered). Every
- * arrow whose two ends are in the window is found, since the blocks between
- * them are in the range too.
+ * Links. Messages and arrows come from linking, in order, the blocks of the
+ * window (plus a neighbour block when the window is within its own width
+ * of it). An arrow starts at the sender's ICR write (ICR_WRITE carries the
+ * id its message will get; a write without one is matched to the sender's
+ * next MSG_SEND of the same vector and mode), or at the I/O APIC pin edge,
+ * else at the MSG_SEND; it ends at each receiver's IRR_SET (PENDING for the
+ * NMI/SMI/INIT/SIPI inputs), IRR_COALESCED, and at the handler entry that
+ * serves it: the message whose IRR_SET is pending per (receiver, vector)
+ * moves onto a frame at ACCEPT (NMI: at the NMI) and is served at
+ * HANDLER_ENTER (fixed or NMI), frames mirroring the reader's (innermost
+ * frame not yet entered). Every arrow with both ends in the window is
+ * found, since the blocks between are linked too. Links are kept: a window
+ * inside the linked blocks only filters, panning right continues them
+ * (dropping what ended before), anything else links again.
  *
- * Overview. vw_model_overview_step decodes every block once, in order, and
- * folds lane spans into per core buckets (the dominant state by time, a
- * mixed flag, events per bucket) and pin levels per bucket. A window over
- * more than DETAIL_BLOCKS blocks and DETAIL_RECORDS records is drawn from
- * it; buckets not built yet read as VW_NONE. The pass also records which
- * event kinds and vectors each block holds, so that find skips blocks.
+ * Overview. vw_model_overview_step decodes every block once, in order, in
+ * slices, and folds lane spans into per core buckets (dominant state by
+ * time, a mixed flag, events per bucket) and pin levels into per pin
+ * buckets. A window over more than DETAIL_BLOCKS blocks (and more than
+ * DETAIL_RECORDS records) is drawn from it, one pass per pixel column;
+ * buckets not built yet read as VW_NONE. The pass also notes which event
+ * kinds and vectors each block holds, so that find skips blocks. Each call
+ * first spends its budget decoding, in slices, the blocks of the last
+ * zoomed-in window (and its neighbours) that are not cached, so that
+ * panning finds them ready.
  *
  * Damaged traces: a block whose chunk fails to decode keeps the records
- * read before the failure and is marked; the failure never propagates past
- * the call (the reader is repositioned for the next block).
+ * read before the failure and is marked; the next block repositions the
+ * reader (past the damage if need be). Nothing fails beyond that block.
  *
- * No global state; every buffer belongs to the model and is reused.
+ * No global state; every buffer belongs to the model and is reused; the
+ * last query and the last two statistics are answered again for free.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -70,6 +78,7 @@
 enum {
   DETAIL_BLOCKS = 8,              /* a window over at most this many blocks is drawn */
   DETAIL_RECORDS = 1 << 16,       /* from chunk data, or over at most this many records */
+  DETAIL_SMALL_BLOCKS = 1024,     /* (in at most this many small blocks) */
   CACHE_RECORDS = 1 << 19,        /* records the block cache keeps (soft) */
   CACHE_MIN_BLOCKS = 16,
   OV_MIN_BUCKETS = 4096,
@@ -78,7 +87,7 @@ enum {
   MAX_FRAMES = 256,               /* handler frames tracked per core when linking */
   LK_RING = 1 << 18,              /* messages a link range can hold (ids in flight at once) */
   LK_PEND_CPUS = 1024,            /* up to this many cores, pending slots are an array */
-  STATS_EXTRA_BLOCKS = 4,         /* blocks read past the window for late handler entries */
+  STATS_EXTRA_RECORDS = 1 << 16,  /* records read past the window for late handler entries */
   MAX_TEXT = 65536
 };
 
@@ -101,15 +110,17 @@ static int kind_in(uint32_t kind, uint64_t set) { return kind < 64 && ((set >> k
 
 /* ---- small helpers ---- */
 
-/* Makes room for `need` elements; 0 on success. */
+/* Makes room for `need` elements in the array *pp (any pointer type: the
+   pointer is copied, not accessed as void *); 0 on success. */
 static int grow(void *pp, size_t *cap, size_t need, size_t elem) {
-  void **p = pp;
   if (need <= *cap) return 0;
   size_t c = *cap ? *cap : 16;
   while (c < need) c *= 2;
-  void *q = realloc(*p, c * elem);
+  void *p;
+  memcpy(&p, pp, sizeof p);
+  void *q = realloc(p, c * elem);
   if (!q) return -1;
-  *p = q;
+  memcpy(pp, &q, sizeof q);
   *cap = c;
   return 0;
 }
@@ -267,13 +278,10 @@ typedef struct dec {
   int la;                   /* 0 none, 1 lookahead record held, 2 end of trace */
   apic_event laev;
   char *latext;
-  uint32_t ck;              /* the reader is in this chunk or a later one */
-  uint64_t lastcyc;         /* cycle of the last record read */
   uint64_t lane_floor;      /* lane changes are never placed before this cycle */
   uint32_t blk;             /* block being decoded, or NONE32 */
   int rc;                   /* its reader error so far */
   lane *cur;                /* ncpus: lane state at the position */
-  uint8_t *maydone;         /* ncpus: the program may have finished (see dec_read) */
   uint8_t *pin;             /* npins: levels at the position */
 } dec;
 
@@ -288,7 +296,12 @@ typedef struct sink {
 } sink;
 
 /* Message linking (see the top of the file). */
-typedef struct lmsg { vw_msg v; uint64_t ocycle; uint32_t olane; } lmsg;
+typedef struct lmsg {
+  vw_msg v;
+  uint64_t ocycle;
+  uint32_t olane;
+  uint8_t fly;              /* stats: 1 in flight (counted), 2 delivered, 4 left the sender */
+} lmsg;
 typedef struct lframe { uint64_t msg; uint16_t vector; uint8_t entered; } lframe;
 typedef struct lstack { lframe *f; uint32_t n, cap; } lstack;
 typedef struct licr { uint64_t cycle; uint8_t vector, mode, valid; } licr;
@@ -306,7 +319,7 @@ typedef struct sacc {
 
 /* Message ids are dense and increasing: a ring indexed by id finds the
    messages of a range without hashing (the stored id tells a stale entry). */
-typedef struct lslot { uint64_t id, icr; uint32_t idx; uint8_t has_icr; } lslot;
+typedef struct lslot { uint64_t id, icr; uint32_t idx; uint8_t has_icr, flying; } lslot;
 typedef struct lpend { uint64_t msg; uint32_t gen; } lpend;
 
 typedef struct linker {
@@ -323,6 +336,8 @@ typedef struct linker {
   hmap pend;                /* the same, for many cores */
   lstack *frames;           /* per core */
   sacc *acc;
+  uint64_t open;            /* stats: messages from the window in flight, or waiting for a
+                               handler */
   int nomem;
 } linker;
 
@@ -341,14 +356,11 @@ typedef struct pinacc { uint32_t b; uint64_t hi, lo; } pinacc;
 
 struct vw_model {
   apic_trace *tpanel;       /* vw_model_trace(): the state panel's */
-  apic_trace *thelp;        /* snapshot lookups (opened when first needed) */
-  char *path;
   const apic_trace_info *info;
   uint32_t ncpus, nblocks, npins;
   uint32_t gbase[APIC_MAX_IOAPICS];  /* first global pin of each I/O APIC */
   uint64_t first, end;      /* trace cycles: [first, end) */
   uint64_t *bs, *be;        /* block cycle ranges */
-  uint64_t *clast;          /* last cycle of each chunk */
   uint64_t *brec;           /* records before chunk i (nblocks + 1) */
 
   /* pins that change level, in the order they were found */
@@ -419,6 +431,9 @@ struct vw_model {
   size_t msgcap, arrowcap;
   char err[256];            /* last decode error, for the curious */
   uint64_t gen;             /* bumped whenever what a query sees may change */
+  vw_stats st[2];           /* the last two statistics, for [st_from, st_to) */
+  uint64_t st_from[2], st_to[2];
+  int st_valid[2];
   uint64_t q_from, q_to, q_gen, q_prev_from;
   uint32_t q_cols;
   int q_valid;
@@ -471,9 +486,8 @@ static int dec_init(vw_model *m, dec *d, const char *path, char *why, size_t why
   d->pos = d->blk = NONE32;
   d->latext = malloc(MAX_TEXT + 1);
   d->cur = calloc(m->ncpus, sizeof *d->cur);
-  d->maydone = calloc(m->ncpus, 1);
   d->pin = calloc(m->npins + 1, 1);
-  if (!d->latext || !d->cur || !d->maydone || !d->pin) {
+  if (!d->latext || !d->cur || !d->pin) {
     if (why_size) snprintf(why, why_size, "%s: out of memory", path);
     return APIC_E_NOMEM;
   }
@@ -484,36 +498,16 @@ static void dec_free(dec *d) {
   apic_trace_close(d->t);
   free(d->latext);
   free(d->cur);
-  free(d->maydone);
   free(d->pin);
   memset(d, 0, sizeof *d);
-}
-
-/*
- * A snapshot cannot tell whether a core in a handler had finished its
- * program (lib/trace_read.c read_snapshot), so replaying from one may show
- * such a core running after its last handler returns: remember which cores
- * may have finished. Only HLT, INIT, a program start or no program at all
- * prove the program is live; running with no handler entered proves nothing
- * (a finished core between ACCEPT and HANDLER_ENTER looks the same). `how`:
- * 1 a snapshot met on the way, 2 the position after a seek (where a running
- * core is taken as live), 0 after a record.
- */
-static void note_done(dec *d, uint32_t cpu, const apic_core_state *cs, int how) {
-  if (cs->run == APIC_CORE_DONE || (how && cs->nest > 0)) d->maydone[cpu] = 1;
-  else if (cs->run != APIC_CORE_RUNNING || how == 2) d->maydone[cpu] = 0;
 }
 
 /* The lane state of every core from the reader, at the position. */
 static void dec_sync_all(vw_model *m, dec *d) {
   for (uint32_t c = 0; c < m->ncpus; c++) {
     apic_core_state cs;
-    if (apic_trace_core_state(d->t, c, &cs) == APIC_OK) {
-      d->cur[c] = lane_of(&cs);
-      note_done(d, c, &cs, 2);
-    } else {
-      d->cur[c] = (lane){0, VW_NONE, 0};
-    }
+    if (apic_trace_core_state(d->t, c, &cs) == APIC_OK) d->cur[c] = lane_of(&cs);
+    else d->cur[c] = (lane){0, VW_NONE, 0};
   }
   const apic_config *cfg = &m->info->config;
   for (uint32_t io = 0; io < cfg->nioapics; io++)
@@ -524,17 +518,6 @@ static void dec_sync_all(vw_model *m, dec *d) {
     }
 }
 
-/* The core state that chunk c's snapshot (and its records up to `at`) give
-   cpu: a second reader, opened when first needed. */
-static int snapshot_core(vw_model *m, uint64_t at, uint32_t cpu, apic_core_state *out) {
-  if (!m->thelp) {
-    char why[256];
-    if (apic_trace_open(&m->thelp, m->path, why, sizeof why)) return APIC_E_IO;
-  }
-  int rc = apic_trace_seek(m->thelp, at);
-  return rc ? rc : apic_trace_core_state(m->thelp, cpu, out);
-}
-
 static void dec_lane(vw_model *m, dec *d, uint32_t cpu, uint64_t cycle, lane nl, const sink *k) {
   if (lane_eq(nl, d->cur[cpu])) return;
   if (cycle < d->lane_floor) cycle = d->lane_floor;
@@ -542,59 +525,13 @@ static void dec_lane(vw_model *m, dec *d, uint32_t cpu, uint64_t cycle, lane nl,
   d->cur[cpu] = nl;
 }
 
-/*
- * Reads the next record. A record past the last cycle of the chunk the
- * reader was in proves that the reader has loaded a later chunk's snapshot,
- * which is the truth where replaying records cannot tell (a finished
- * program under a handler frame). apic_trace_seek answers from that
- * snapshot from the previous record's cycle on (its position then is the
- * next chunk), so the lanes follow it from there: every core's state just
- * before this record (the reader's, except for this record's own core,
- * which a second reader gives when it may differ).
- */
-static int dec_read(vw_model *m, dec *d, apic_event *ev, const sink *k) {
-  int rc = apic_trace_next(d->t, ev);
-  if (rc == APIC_E_END) {  /* the reader has loaded every chunk left */
-    for (uint32_t c = 0; c < m->ncpus; c++) {
-      apic_core_state cs;
-      if (apic_trace_core_state(d->t, c, &cs) == APIC_OK) dec_lane(m, d, c, d->lastcyc, lane_of(&cs), k);
-    }
-    return rc;
-  }
-  if (rc) return rc;
-  if (ev->cycle > m->clast[d->ck] && d->ck + 1 < m->nblocks) {
-    while (d->ck + 1 < m->nblocks && ev->cycle > m->clast[d->ck]) d->ck++;
-    int own = ev->cpu < m->ncpus && kind_in(ev->kind, STATE_KINDS);
-    for (uint32_t c = 0; c < m->ncpus; c++) {
-      if (own && c == ev->cpu) continue;
-      apic_core_state cs;
-      if (apic_trace_core_state(d->t, c, &cs) == APIC_OK) {
-        note_done(d, c, &cs, 1);
-        dec_lane(m, d, c, d->lastcyc, lane_of(&cs), k);
-      }
-    }
-    uint8_t st = own ? d->cur[ev->cpu].state : VW_NONE;
-    if (own && ev->cycle > d->lastcyc && d->maydone[ev->cpu] &&
-        (st == VW_RUN || st == VW_IRQOFF)) {
-      apic_core_state cs;
-      if (snapshot_core(m, ev->cycle - 1, ev->cpu, &cs) == APIC_OK)
-        dec_lane(m, d, ev->cpu, d->lastcyc, lane_of(&cs), k);
-    }
-  }
-  d->lastcyc = ev->cycle;
-  return APIC_OK;
-}
-
 /* Stands the reader at the start of block i: the state after every record
    before the block's first cycle, the block's records next. */
 static int dec_position(vw_model *m, dec *d, uint32_t i) {
   if (d->pos == i) return APIC_OK;
   int rc = m->bs[i] == 0 ? apic_trace_rewind(d->t) : apic_trace_seek(d->t, m->bs[i] - 1);
-  d->ck = i ? i - 1 : 0;
-  if (rc && m->bs[i] + 1 < m->be[i]) {  /* the chunk before is damaged: start just past */
+  if (rc && m->bs[i] + 1 < m->be[i])  /* the chunk before is damaged: start just past */
     rc = apic_trace_seek(d->t, m->bs[i] + 1);
-    d->ck = i;
-  }
   d->la = 0;
   if (rc) {
     d->pos = NONE32;
@@ -602,7 +539,6 @@ static int dec_position(vw_model *m, dec *d, uint32_t i) {
     return rc;
   }
   dec_sync_all(m, d);
-  d->lastcyc = m->bs[i];
   d->pos = i;
   return APIC_OK;
 }
@@ -612,11 +548,8 @@ static int dec_position(vw_model *m, dec *d, uint32_t i) {
 static void dec_record(vw_model *m, dec *d, const apic_event *ev, const sink *k) {
   if (ev->cpu < m->ncpus && kind_in(ev->kind, STATE_KINDS)) {
     apic_core_state cs;
-    if (apic_trace_core_state(d->t, ev->cpu, &cs) == APIC_OK) {
-      note_done(d, ev->cpu, &cs, 0);
-      if (ev->kind == APIC_EV_PROGRAM_START) d->maydone[ev->cpu] = 0;
+    if (apic_trace_core_state(d->t, ev->cpu, &cs) == APIC_OK)
       dec_lane(m, d, ev->cpu, ev->cycle, lane_of(&cs), k);
-    }
   }
   uint32_t g;
   if (ev->kind == APIC_EV_PIN && pin_global(m, ev, &g)) {
@@ -650,7 +583,7 @@ static int dec_step(vw_model *m, dec *d, const sink *k, size_t max) {
       done = 1;
       break;
     } else {
-      int rc = dec_read(m, d, &ev, k);
+      int rc = apic_trace_next(d->t, &ev);
       if (rc == APIC_E_END) {
         d->la = 2;
         done = 1;
@@ -1159,6 +1092,7 @@ static void lk_reset(vw_model *m, linker *l) {
   memset(l->lasticr, 0, m->ncpus * sizeof *l->lasticr);
   memset(l->armed, 0, ((size_t)m->npins + 1) * sizeof *l->armed);
   for (uint32_t c = 0; c < m->ncpus; c++) l->frames[c].n = 0;
+  l->open = 0;
   l->nomem = 0;
 }
 
@@ -1186,7 +1120,7 @@ static lmsg *lk_msg(linker *l, uint64_t id) {
 
 static lmsg *lk_new_msg(linker *l, uint64_t id) {
   lslot *s = lk_slot(l, id);
-  if (s->id != id) *s = (lslot){id, 0, NONE32, 0};
+  if (s->id != id) *s = (lslot){id, 0, NONE32, 0, 0};
   if (l->stats) {
     s->idx = (uint32_t)(id & (LK_RING - 1));
   } else {
@@ -1251,9 +1185,20 @@ static void lk_arrow(linker *l, const lmsg *g, uint64_t cycle, uint32_t cpu, uin
 #define PEND_INPUT 256u  /* pending-slot base for the NMI/SMI/INIT/SIPI/ExtINT inputs */
 static uint64_t pend_key(uint32_t cpu, uint32_t slot) { return ((uint64_t)cpu << 9) | slot; }
 
+/* Statistics count the messages of their window still waiting for a
+   handler (so as to read on past the window only while some are): pending
+   slots and frames then carry this flag with the message id. */
+#define MSG_OPEN (1ull << 63)
+static uint64_t msg_id(uint64_t v) { return v & ~MSG_OPEN; }
+
+static void lk_drop(linker *l, uint64_t v) {
+  if ((v & MSG_OPEN) && l->open) l->open--;
+}
+
 static void lk_push(linker *l, uint32_t cpu, uint16_t vector, uint64_t msg) {
   lstack *s = &l->frames[cpu];
   if (s->n == MAX_FRAMES) {  /* embedded-mode cores take without handlers: forget the oldest */
+    if (!s->f[0].entered) lk_drop(l, s->f[0].msg);
     memmove(s->f, s->f + 1, (MAX_FRAMES - 1) * sizeof *s->f);
     s->n--;
   }
@@ -1261,6 +1206,7 @@ static void lk_push(linker *l, uint32_t cpu, uint16_t vector, uint64_t msg) {
     uint32_t c = s->cap ? s->cap * 2 : 4;
     lframe *f = realloc(s->f, c * sizeof *f);
     if (!f) {
+      lk_drop(l, msg);
       l->nomem = 1;
       return;
     }
@@ -1270,7 +1216,14 @@ static void lk_push(linker *l, uint32_t cpu, uint16_t vector, uint64_t msg) {
   s->f[s->n++] = (lframe){msg, vector, 0};
 }
 
-/* The message waiting in (cpu, slot), which no longer waits there. */
+static void lk_pop(linker *l, uint32_t cpu) {
+  lstack *s = &l->frames[cpu];
+  if (!s->n) return;
+  s->n--;
+  if (!s->f[s->n].entered) lk_drop(l, s->f[s->n].msg);
+}
+
+/* The message waiting in (cpu, slot) (with its flag), which no longer waits there. */
 static uint64_t lk_take(linker *l, uint32_t cpu, uint32_t slot) {
   if (l->pendv) {
     lpend *p = &l->pendv[(size_t)cpu * PEND_SLOTS + slot];
@@ -1284,18 +1237,71 @@ static uint64_t lk_take(linker *l, uint32_t cpu, uint32_t slot) {
 }
 
 static void lk_set_pending(linker *l, uint32_t cpu, uint32_t slot, uint64_t msg) {
+  lk_drop(l, lk_take(l, cpu, slot));
+  if (msg && l->acc) {
+    const lmsg *g = lk_msg(l, msg);
+    if (g && g->ocycle >= l->acc->from && g->ocycle < l->acc->to) {
+      msg |= MSG_OPEN;
+      l->open++;
+    }
+  }
   if (l->pendv) {
     l->pendv[(size_t)cpu * PEND_SLOTS + slot] = (lpend){msg, l->pendgen};
   } else if (msg) {
-    if (hput(&l->pend, pend_key(cpu, slot), msg)) l->nomem = 1;
-  } else {
-    hdel(&l->pend, pend_key(cpu, slot));
+    if (hput(&l->pend, pend_key(cpu, slot), msg)) {
+      lk_drop(l, msg);
+      l->nomem = 1;
+    }
   }
 }
 
 static void lk_clear_pending(linker *l, uint32_t cpu) {
   if (!l->pendv && !l->pend.n) return;
   for (uint32_t s = 0; s < PEND_SLOTS; s++) lk_set_pending(l, cpu, s, 0);
+}
+
+static int lk_in_window(const linker *l, uint64_t c) {
+  return l->acc && c >= l->acc->from && c < l->acc->to;
+}
+
+/* Message g has been delivered somewhere (2) or has left its sender (4):
+   once both, it is no longer in flight. */
+static void lk_landed(linker *l, lmsg *g, uint8_t what) {
+  if (!(g->fly & 1)) return;
+  g->fly |= what;
+  if ((g->fly & 6) == 6) {
+    g->fly = 0;
+    if (l->open) l->open--;
+  }
+}
+
+/* Where an interrupt message starts: the ICR write that sent it, or the
+   pin edge of its vector; else its MSG_SEND. */
+static void lk_origin(vw_model *m, linker *l, lmsg *g, const lrec *ev) {
+  if (ev->flags & APIC_EVF_IOAPIC) {
+    const apic_config *cfg = &m->info->config;
+    if (ev->src >= cfg->nioapics) return;
+    for (uint32_t p = 0; p < cfg->ioapic_pins[ev->src]; p++) {
+      lpin *a = &l->armed[m->gbase[ev->src] + p];
+      if (a->armed && a->vector == ev->vector) {
+        g->ocycle = a->cycle;
+        g->olane = VW_LANE_PIN(ev->src, p);
+        a->armed = 0;
+        return;
+      }
+    }
+  } else if (ev->src < m->ncpus) {
+    licr *w = &l->lasticr[ev->src];
+    lslot *sl = lk_slot(l, ev->msg);
+    g->olane = ev->src;
+    if (sl->has_icr) {
+      g->ocycle = sl->icr;
+      sl->has_icr = 0;
+    } else if (w->valid && w->vector == ev->vector && w->mode == ev->mode) {
+      g->ocycle = w->cycle;
+      w->valid = 0;
+    }
+  }
 }
 
 static void lk_event(vw_model *m, linker *l, const lrec *ev) {
@@ -1306,7 +1312,12 @@ static void lk_event(vw_model *m, linker *l, const lrec *ev) {
     if (!cpu_ok) break;
     if (ev->msg) {
       lslot *sl = lk_slot(l, ev->msg);
-      *sl = (lslot){ev->msg, ev->cycle, NONE32, 1};
+      int flying = sl->id == ev->msg && sl->flying;
+      *sl = (lslot){ev->msg, ev->cycle, NONE32, 1, (uint8_t)flying};
+      if (!flying && lk_in_window(l, ev->cycle)) {  /* in flight from the ICR write */
+        sl->flying = 1;
+        l->open++;
+      }
     } else {
       l->lasticr[ev->cpu] = (licr){ev->cycle, ev->vector, ev->mode, 1};
     }
@@ -1321,41 +1332,29 @@ static void lk_event(vw_model *m, linker *l, const lrec *ev) {
                     ev->dest, ev->flags};
     g->ocycle = ev->cycle;
     g->olane = VW_LANE_BUS;
-    if (ev->ab != APIC_MSG_INTERRUPT) break;
-    if (ev->flags & APIC_EVF_IOAPIC) {
-      const apic_config *cfg = &m->info->config;
-      if (ev->src >= cfg->nioapics) break;
-      for (uint32_t p = 0; p < cfg->ioapic_pins[ev->src]; p++) {
-        lpin *a = &l->armed[m->gbase[ev->src] + p];
-        if (a->armed && a->vector == ev->vector) {
-          g->ocycle = a->cycle;
-          g->olane = VW_LANE_PIN(ev->src, p);
-          a->armed = 0;
-          break;
-        }
-      }
-    } else if (ev->src < m->ncpus) {
-      licr *w = &l->lasticr[ev->src];
-      lslot *sl = lk_slot(l, ev->msg);
-      g->olane = ev->src;
-      if (sl->has_icr) {
-        g->ocycle = sl->icr;
-        sl->has_icr = 0;
-      } else if (w->valid && w->vector == ev->vector && w->mode == ev->mode) {
-        g->ocycle = w->cycle;
-        w->valid = 0;
-      }
+    if (ev->ab == APIC_MSG_INTERRUPT) lk_origin(m, l, g, ev);
+    if (lk_slot(l, ev->msg)->flying) {
+      lk_slot(l, ev->msg)->flying = 0;
+      g->fly = 1;
+    } else if (ev->ab == APIC_MSG_INTERRUPT && lk_in_window(l, g->ocycle)) {
+      g->fly = 1;
+      l->open++;
     }
+    if (g->v.from_ioapic || ev->ab != APIC_MSG_INTERRUPT) lk_landed(l, g, 4);  /* no MSG_DONE */
     break;
   case APIC_EV_MSG_DONE:
-    if ((g = lk_msg(l, ev->msg)) && ev->cycle > g->v.left) g->v.left = ev->cycle;
+    if (!(g = lk_msg(l, ev->msg))) break;
+    if (ev->cycle > g->v.left) g->v.left = ev->cycle;
+    lk_landed(l, g, 4);
     break;
   case APIC_EV_MSG_RETRY:
     if ((g = lk_msg(l, ev->msg)) && g->v.retries < 255) g->v.retries++;
     break;
   case APIC_EV_MSG_NOTARGET:
   case APIC_EV_MSG_DROPPED:
-    if ((g = lk_msg(l, ev->msg)) && ev->cycle > g->v.done) g->v.done = ev->cycle;
+    if (!(g = lk_msg(l, ev->msg))) break;
+    if (ev->cycle > g->v.done) g->v.done = ev->cycle;
+    lk_landed(l, g, 2);
     break;
   case APIC_EV_IRR_SET:
   case APIC_EV_IRR_COALESCED:
@@ -1363,6 +1362,7 @@ static void lk_event(vw_model *m, linker *l, const lrec *ev) {
     g = lk_msg(l, ev->msg);
     if (g) {
       if (ev->cycle > g->v.done) g->v.done = ev->cycle;
+      lk_landed(l, g, 2);
       lk_arrow(l, g, ev->cycle, ev->cpu, ev->vector,
                ev->kind == APIC_EV_IRR_SET ? VW_ARROW_IRR : VW_ARROW_COALESCED);
     }
@@ -1373,6 +1373,7 @@ static void lk_event(vw_model *m, linker *l, const lrec *ev) {
     if (!cpu_ok || ev->ab > APIC_INTR_SIPI) break;
     if ((g = lk_msg(l, ev->msg))) {
       if (ev->cycle > g->v.done) g->v.done = ev->cycle;
+      lk_landed(l, g, 2);
       lk_arrow(l, g, ev->cycle, ev->cpu, g->v.vector, VW_ARROW_IRR);
     }
     lk_set_pending(l, ev->cpu, PEND_INPUT + ev->ab, g ? g->v.id : 0);
@@ -1385,7 +1386,7 @@ static void lk_event(vw_model *m, linker *l, const lrec *ev) {
     break;
   case APIC_EV_SMI:
     if (!cpu_ok) break;
-    lk_take(l, ev->cpu, PEND_INPUT + APIC_INTR_SMI);
+    lk_drop(l, lk_take(l, ev->cpu, PEND_INPUT + APIC_INTR_SMI));
     if (ev->ab) lk_push(l, ev->cpu, APIC_VECTOR_SMI, 0);
     break;
   case APIC_EV_EXTINT:
@@ -1397,19 +1398,20 @@ static void lk_event(vw_model *m, linker *l, const lrec *ev) {
       lframe *f = &l->frames[ev->cpu].f[k];
       if (f->entered) continue;
       f->entered = 1;
+      lk_drop(l, f->msg);
       if (f->msg && (ev->ab == APIC_INTR_FIXED || ev->ab == APIC_INTR_NMI) &&
-          (g = lk_msg(l, f->msg)))
+          (g = lk_msg(l, msg_id(f->msg))))
         lk_arrow(l, g, ev->cycle, ev->cpu, (uint8_t)f->vector, VW_ARROW_HANDLER);
       f->msg = 0;
       break;
     }
     break;
   case APIC_EV_HANDLER_EXIT:
-    if (cpu_ok && l->frames[ev->cpu].n) l->frames[ev->cpu].n--;
+    if (cpu_ok) lk_pop(l, ev->cpu);
     break;
   case APIC_EV_INIT:
     if (!cpu_ok) break;
-    l->frames[ev->cpu].n = 0;
+    while (l->frames[ev->cpu].n) lk_pop(l, ev->cpu);
     lk_clear_pending(l, ev->cpu);
     break;
   case APIC_EV_RESET:
@@ -1749,11 +1751,13 @@ const vw_frame *vw_model_query(vw_model *m, uint64_t from, uint64_t to, uint32_t
   uint64_t recs = m->brec[b1 + 1] - m->brec[b0];
   /* what the prefetcher keeps ready: windows zoomed in, or nearly */
   m->d_right = !m->d_valid || from >= m->q_prev_from;
-  m->d_valid = b1 - b0 + 1 <= DETAIL_BLOCKS + 2 || recs <= DETAIL_RECORDS;
+  uint32_t nb = b1 - b0 + 1;
+  int small = recs <= DETAIL_RECORDS && nb <= DETAIL_SMALL_BLOCKS;
+  m->d_valid = nb <= DETAIL_BLOCKS + 2 || small;
   m->d_b0 = b0;
   m->d_b1 = b1;
   m->q_prev_from = from;
-  if (b1 - b0 + 1 <= DETAIL_BLOCKS || recs <= DETAIL_RECORDS)
+  if (nb <= DETAIL_BLOCKS || small)
     query_detail(m, from, to, px, b0, b1);
   else
     query_overview(m, from, to, px);
@@ -1873,11 +1877,26 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-int vw_model_stats(vw_model *m, uint64_t from, uint64_t to, vw_stats *out) {
-  if (!m || !out) return APIC_E_ARG;
+/* A copy of a result, with its own matrix. */
+static int stats_copy(vw_stats *dst, const vw_stats *src) {
+  *dst = *src;
+  size_t n = (size_t)src->n * src->n;
+  if (!(dst->matrix = malloc((n ? n : 1) * sizeof *dst->matrix))) return APIC_E_NOMEM;
+  if (n) memcpy(dst->matrix, src->matrix, n * sizeof *dst->matrix);
+  return APIC_OK;
+}
+
+/*
+ * Links the messages that start in [from, to): from the cached blocks' link
+ * records when the window is no wider than a zoomed-in one (it is usually
+ * on screen, hence decoded), else by decoding; reading on past `to` while a
+ * message of the window still waits for its handler, for at most a block
+ * or STATS_EXTRA_RECORDS records more.
+ */
+static int stats_compute(vw_model *m, uint64_t from, uint64_t to, vw_stats *out) {
   memset(out, 0, sizeof *out);
   out->n = m->ncpus < 64 ? m->ncpus : 64;
-  out->matrix = calloc((size_t)out->n * out->n, sizeof *out->matrix);
+  out->matrix = calloc((size_t)out->n * out->n + 1, sizeof *out->matrix);
   if (!out->matrix) return APIC_E_NOMEM;
   if (!m->slk.lasticr && lk_alloc(m, &m->slk, 1)) return APIC_E_NOMEM;
   uint64_t a = from < m->first ? m->first : from, z = to > m->end ? m->end : to;
@@ -1890,11 +1909,24 @@ int vw_model_stats(vw_model *m, uint64_t from, uint64_t to, vw_stats *out) {
   s->matrix = out->matrix;
   lk_reset(m, &m->slk);
   m->slk.acc = s;
-  prefetch_finish(m);
-  sink k = {NULL, lk_sink_event, NULL, NULL, NULL, &m->slk};
   uint32_t b0 = block_of(m, a), b1 = block_of(m, z - 1);
-  uint32_t last = b1 + STATS_EXTRA_BLOCKS < m->nblocks ? b1 + STATS_EXTRA_BLOCKS : m->nblocks - 1;
-  for (uint32_t i = b0; i <= last; i++) dec_block(m, &m->dcache, i, &k);
+  int cached = b1 - b0 + 1 <= DETAIL_BLOCKS + 2 ||
+               (m->brec[b1 + 1] - m->brec[b0] <= DETAIL_RECORDS &&
+                b1 - b0 + 1 <= DETAIL_SMALL_BLOCKS);
+  sink k = {NULL, lk_sink_event, NULL, NULL, NULL, &m->slk};
+  if (!cached) prefetch_finish(m);
+  for (uint32_t i = b0; i < m->nblocks; i++) {
+    if (i > b1 && (!m->slk.open || (i > b1 + 1 && m->brec[i] - m->brec[b1 + 1] >= STATS_EXTRA_RECORDS)))
+      break;
+    if (cached) {
+      m->opstamp++;
+      const block *b = cache_get(m, i);
+      if (b)
+        for (size_t r = 0; r < b->nlr; r++) lk_event(m, &m->slk, &b->lr[r]);
+    } else {
+      dec_block(m, &m->dcache, i, &k);
+    }
+  }
   m->slk.acc = NULL;
   int rc = s->nomem || m->slk.nomem ? APIC_E_NOMEM : APIC_OK;
   out->deliveries = s->deliveries;
@@ -1914,6 +1946,31 @@ int vw_model_stats(vw_model *m, uint64_t from, uint64_t to, vw_stats *out) {
   for (uint32_t v = 0; v < 256; v++) free(s->lat[v]);
   free(s);
   return rc;
+}
+
+int vw_model_stats(vw_model *m, uint64_t from, uint64_t to, vw_stats *out) {
+  if (!m || !out) return APIC_E_ARG;
+  memset(out, 0, sizeof *out);
+  /* the same window again (a panel redrawn every frame, the whole trace for
+     a key): the same answer; the last two are kept */
+  for (int k = 0; k < 2; k++)
+    if (m->st_valid[k] && m->st_from[k] == from && m->st_to[k] == to)
+      return stats_copy(out, &m->st[k]);
+  if (m->st_valid[1]) vw_stats_free(&m->st[1]);
+  m->st[1] = m->st[0];
+  m->st_from[1] = m->st_from[0];
+  m->st_to[1] = m->st_to[0];
+  m->st_valid[1] = m->st_valid[0];
+  m->st_valid[0] = 0;
+  int rc = stats_compute(m, from, to, &m->st[0]);
+  if (rc) {
+    vw_stats_free(&m->st[0]);
+    return rc;
+  }
+  m->st_valid[0] = 1;
+  m->st_from[0] = from;
+  m->st_to[0] = to;
+  return stats_copy(out, &m->st[0]);
 }
 
 void vw_stats_free(vw_stats *s) {
@@ -1945,13 +2002,7 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) 
     free(m);
     return rc;
   }
-  size_t plen = strlen(path);
-  if (!(m->path = malloc(plen + 1))) {
-    if (why_size) snprintf(why, why_size, "out of memory");
-    vw_model_close(m);
-    return APIC_E_NOMEM;
-  }
-  memcpy(m->path, path, plen + 1);
+
   m->info = apic_trace_info_get(m->tpanel);
   const apic_config *cfg = &m->info->config;
   m->ncpus = cfg->ncpus;
@@ -1968,7 +2019,6 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) 
   uint32_t n = m->nblocks, nc = m->ncpus, np = m->npins + 1;
   m->bs = malloc(n * sizeof *m->bs);
   m->be = malloc(n * sizeof *m->be);
-  m->clast = malloc(n * sizeof *m->clast);
   m->brec = calloc((size_t)n + 1, sizeof *m->brec);
   m->where = malloc(n * sizeof *m->where);
   m->bkinds = calloc(n, sizeof *m->bkinds);
@@ -1992,7 +2042,7 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) 
   m->frame.npin = calloc(np, sizeof *m->frame.npin);
   m->lanecap = calloc(nc, sizeof *m->lanecap);
   m->pincap = calloc(np, sizeof *m->pincap);
-  int ok = m->bs && m->be && m->clast && m->brec && m->where && m->bkinds && m->bvecs && m->bsumm &&
+  int ok = m->bs && m->be && m->brec && m->where && m->bkinds && m->bvecs && m->bsumm &&
            m->bbad && m->pinlist && m->pinlisted && m->span0 && m->at && m->acc &&
            m->ospan0 && m->oat && m->pinov && m->pacc && m->pspan0 && m->plevel &&
            m->frame.lane && m->frame.nlane && m->frame.pin && m->frame.npin && m->lanecap &&
@@ -2000,7 +2050,7 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) 
   if (ok) {
     for (uint32_t i = 0; i < n; i++) {
       uint32_t recs = 0;
-      apic_trace_chunk(m->tpanel, i, &m->bs[i], &m->clast[i], &recs);
+      apic_trace_chunk(m->tpanel, i, &m->bs[i], NULL, &recs);
       m->brec[i + 1] = m->brec[i] + recs;
       m->where[i] = NONE32;
     }
@@ -2062,7 +2112,6 @@ void vw_model_close(vw_model *m) {
   free(m->colb);
   free(m->bs);
   free(m->be);
-  free(m->clast);
   free(m->brec);
   free(m->where);
   free(m->bkinds);
@@ -2086,8 +2135,8 @@ void vw_model_close(vw_model *m) {
   free(m->pacc);
   free(m->pspan0);
   free(m->plevel);
+  for (int k = 0; k < 2; k++)
+    if (m->st_valid[k]) vw_stats_free(&m->st[k]);
   apic_trace_close(m->tpanel);
-  apic_trace_close(m->thelp);
-  free(m->path);
   free(m);
 }
