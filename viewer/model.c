@@ -397,6 +397,8 @@ struct vw_model {
   uint64_t bw;              /* cycles per bucket */
   ovcell *cells;            /* ncpus x nb */
   uint32_t *counts;         /* ncpus x nb */
+  uint64_t *prefix;         /* ncpus x (nb + 1) running sums of counts, for the minimap */
+  int prefix_stale;         /* counts changed since prefix was summed */
   ovacc *acc;               /* ncpus */
   uint64_t *ospan0;         /* ncpus */
   lane *oat;                /* ncpus */
@@ -1051,6 +1053,16 @@ int vw_model_overview_step(vw_model *m, double budget_ms) {
     m->gen++;
     if (m->dov.blk == NONE32) dec_open(m, &m->dov, m->ov_next, &k);
     if (dec_step(m, &m->dov, &k, 2048)) m->ov_next++;
+    m->prefix_stale = 1;
+  }
+  if (m->prefix_stale && m->prefix) {  /* one pass per step, not one per minimap pixel */
+    for (uint32_t c = 0; c < m->ncpus; c++) {
+      const uint32_t *row = &m->counts[(size_t)c * m->nb];
+      uint64_t *pre = &m->prefix[(size_t)c * (m->nb + 1)];
+      pre[0] = 0;
+      for (uint32_t k2 = 0; k2 < m->nb; k2++) pre[k2 + 1] = pre[k2] + row[k2];
+    }
+    m->prefix_stale = 0;
   }
   return m->ov_next >= m->nblocks;
 }
@@ -1059,9 +1071,16 @@ uint32_t vw_model_density(const vw_model *m, uint32_t cpu, uint32_t b, uint32_t 
   if (!m || cpu >= m->ncpus || !nbuckets || b >= nbuckets) return 0;
   uint64_t lo = (uint64_t)b * m->nb / nbuckets, hi = ((uint64_t)b + 1) * m->nb / nbuckets;
   if (hi <= lo) hi = lo + 1;
+  if (hi > m->nb) hi = m->nb;
+  if (lo >= hi) return 0;
   uint64_t sum = 0;
-  const uint32_t *row = &m->counts[(size_t)cpu * m->nb];
-  for (uint64_t k = lo; k < hi && k < m->nb; k++) sum += row[k];
+  if (m->prefix && !m->prefix_stale) {
+    const uint64_t *pre = &m->prefix[(size_t)cpu * (m->nb + 1)];
+    sum = pre[hi] - pre[lo];
+  } else {
+    const uint32_t *row = &m->counts[(size_t)cpu * m->nb];
+    for (uint64_t k = lo; k < hi; k++) sum += row[k];
+  }
   return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 }
 
@@ -2067,6 +2086,7 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) 
     m->nb = (uint32_t)(span / m->bw + (span % m->bw != 0));
     m->cells = calloc((size_t)nc * m->nb, sizeof *m->cells);
     m->counts = calloc((size_t)nc * m->nb, sizeof *m->counts);
+    m->prefix = calloc((size_t)nc * ((size_t)m->nb + 1), sizeof *m->prefix);  /* optional */
     ok = m->cells && m->counts && !lk_alloc(m, &m->lk, 0);
   }
   if (!ok) {
@@ -2128,6 +2148,7 @@ void vw_model_close(vw_model *m) {
   free(m->textat);
   free(m->cells);
   free(m->counts);
+  free(m->prefix);
   free(m->acc);
   free(m->ospan0);
   free(m->oat);
