@@ -38,13 +38,14 @@ typedef struct lx {
   uint32_t *sent;        /* per target core: IPIs addressed to it */
   uint32_t *handled;     /* per core: handler runs */
   uint32_t senders, senders_done;
+  int no_eoi;            /* bug "no_eoi": the handler never acks the APIC */
   apic__irr_count irr;
 } lx;
 
 static int handler(apic_cpu *c, void *arg) {
   lx *p = arg;
   APIC_BEGIN(c);
-  APIC_EOI(c);                              /* ack_APIC_irq() first, as Linux does */
+  if (!p->no_eoi) APIC_EOI(c);              /* ack_APIC_irq() first, as Linux does */
   p->handled[apic_cpu_index(c)]++;
   APIC_WORK(c, p->work);                    /* generic_smp_call_function_interrupt() */
   APIC_END(c);
@@ -89,6 +90,9 @@ static const apic_arg_spec mask_args[] = {
   {"dest_mode", APIC_ARG_STRING, 0, 0, "physical|logical", "physical", 0,
    "physical: one IPI per target; logical: one IPI to the flat logical mask"},
   {"work", APIC_ARG_INT, 0, 100000000, NULL, "200", 200, "cycles the handler works after EOI"},
+  {"bug", APIC_ARG_STRING, 0, 0, "none|no_eoi", "none", 0,
+   "no_eoi: the handler forgets ack_APIC_irq(); the vector stays in service and later IPIs "
+   "are never handled"},
 };
 
 static const apic_arg_spec allbutself_args[] = {
@@ -96,6 +100,9 @@ static const apic_arg_spec allbutself_args[] = {
   {"rounds", APIC_ARG_INT, 1, 1000000, NULL, "1", 1, "broadcasts each sender sends"},
   {"interval", APIC_ARG_INT, 0, 100000000, NULL, "1000", 1000, "cycles between rounds"},
   {"work", APIC_ARG_INT, 0, 100000000, NULL, "200", 200, "cycles the handler works after EOI"},
+  {"bug", APIC_ARG_STRING, 0, 0, "none|no_eoi", "none", 0,
+   "no_eoi: the handler forgets ack_APIC_irq(); the vector stays in service and later IPIs "
+   "are never handled"},
 };
 
 static void destroy(void *state) {
@@ -158,6 +165,8 @@ static int install_common(apic_sim *s, const uint32_t *cpus, uint32_t n, const a
   p->interval = (uint32_t)apic_args_int(a, "interval");
   p->work = (uint32_t)apic_args_int(a, "work");
   p->senders = n;
+  const char *bug = apic_args_str(a, "bug");
+  p->no_eoi = bug && !strcmp(bug, "no_eoi");
   p->sent = calloc(p->ncpus, sizeof *p->sent);
   p->handled = calloc(p->ncpus, sizeof *p->handled);
   int rc = !p->sent || !p->handled ? APIC_E_NOMEM : APIC_OK;
