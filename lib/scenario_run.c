@@ -351,9 +351,9 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
     res->messages = res->stats.messages;
     apic_latency_summary(r.lat, APIC_LAT_IRR, APIC_NONE, -1, &res->irr);
     apic_latency_summary(r.lat, APIC_LAT_HANDLER, APIC_NONE, -1, &res->handler);
-    if (cfg.bus == APIC_BUS_P6 && res->end_cycle)
+    if (cfg.bus == APIC_BUS_P6 && res->last_event)  /* over the time something happened */
       res->bus_busy = (double)(apic_latency_bus_busy(r.lat) * cfg.timing.p6_clock_div) /
-                      (double)res->end_cycle;
+                      (double)res->last_event;
     for (uint32_t i = 0; i < sc->nex; i++) check_one(&r, &sc->ex[i], i, res);
     for (uint32_t i = 0; i < res->nexpect; i++) res->failed += !res->expect[i].pass;
   }

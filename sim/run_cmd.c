@@ -110,9 +110,12 @@ int cmd_run(int argc, char **argv) {
   puts("latency in cycles:");
   print_lat("ICR write / pin -> IRR set", &res.irr);
   print_lat("ICR write / pin -> handler entry", &res.handler);
-  if (cfg->bus == APIC_BUS_P6)
-    printf("  p6 APIC bus busy %.1f%% of the run, %llu retries\n", 100.0 * res.bus_busy,
+  printf("interconnect: %llu messages, %.2f per 1000 cycles of the run", (unsigned long long)res.messages,
+         res.last_event ? 1000.0 * (double)res.messages / (double)res.last_event : 0.0);
+  if (cfg->bus == APIC_BUS_P6)  /* the one shared medium: one message at a time */
+    printf("; p6 APIC bus busy %.1f%% of the time, %llu retries", 100.0 * res.bus_busy,
            (unsigned long long)res.stats.retries);
+  putchar('\n');
   if (trace) printf("trace written to %s\n", trace);
   printf("expectations: %u checked, %u failed\n", res.nexpect, res.failed);
   for (unsigned i = 0; i < res.nexpect; i++) {

@@ -60,7 +60,7 @@ typedef struct apic_scenario_result {
   apic_stats stats;
   apic_lat_summary irr, handler;   /* over all cores and vectors */
   uint64_t messages;
-  double bus_busy;             /* p6: fraction of cycles the bus was busy; else 0 */
+  double bus_busy;             /* p6: fraction of cycles up to last_event the bus was busy */
   unsigned nexpect, failed;    /* expectations checked, and how many failed */
   apic_expect_result *expect;
 } apic_scenario_result;
