@@ -207,7 +207,7 @@ void apic_sim_destroy(apic_sim *s) {
   apic__alloc(s, s->id_sorted, 0);
   apic__alloc(s, s->scratch, 0);
   apic__alloc(s, s->watch_head, 0);
-  apic__alloc(s, s->q.h, 0);
+  apic__queue_free(&s->q, grow_cb, s);
   apic__alloc(s, s->msgs, 0);
   apic__alloc(s, s->pinchg, 0);
   s->cfg.alloc(s->cfg.alloc_ud, s, 0);
@@ -281,7 +281,8 @@ void apic__schedule(apic_sim *s, uint64_t t, uint32_t kind, uint32_t cpu,
   e.ord = APIC__ORD(kind, cpu, s->seq++);
   e.a = a;
   e.b = b;
-  if (apic__queue_push(&s->q, &e, grow_cb, s)) s->nomem = 1;
+  int far = kind == APIC__EV_TIMER || kind == APIC__EV_PIN;  /* one per core or pin */
+  if (apic__queue_push(&s->q, &e, far, grow_cb, s)) s->nomem = 1;
 }
 
 /* ---- messages in flight ---- */

@@ -231,8 +231,14 @@ static int tm_prog(apic_cpu *c, void *arg) {
   APIC_WRITE(c, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
   APIC_WRITE(c, APIC_REG_TIMER_DCR, 0xB);  /* divide by 1 */
   APIC_WRITE(c, APIC_REG_LVT_TIMER, 0x40 | (APIC_TIMER_PERIODIC << APIC_LVT_TIMER_SHIFT));
-  /* stagger the cores so expiries are spread, as with real boot skew */
-  APIC_WORK(c, (apic_cpu_index(c) * 7919u) % period);
+  /* Stagger the cores so expiries are spread, as with real boot skew. The
+     order of the cores within a period does not depend on the period, so a
+     run with 10x the period is the same event sequence, 10x as spread out. */
+  {
+    uint32_t n = apic_sim_ncpus(apic_cpu_sim(c));
+    uint32_t rank = (uint32_t)(((uint64_t)apic_cpu_index(c) * 7919u) % n);
+    APIC_WORK(c, (uint32_t)((uint64_t)rank * period / n));
+  }
   APIC_WRITE(c, APIC_REG_TIMER_ICR, period);
   APIC_STI(c);
   for (;;) APIC_HLT(c);

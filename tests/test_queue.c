@@ -4,7 +4,11 @@
 #include "testutil.h"
 #include "../lib/queue.h"
 
-static void *grow(void *ud, void *p, size_t n) { (void)ud; return realloc(p, n); }
+static void *grow(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) { free(p); return NULL; }
+  return realloc(p, n);
+}
 
 START_TEST(pops_in_total_order) {
   apic__queue q = {0};
@@ -12,7 +16,7 @@ START_TEST(pops_in_total_order) {
   for (uint32_t i = 0; i < 5000; i++) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;
     apic__qent e = {(x >> 33) % 200, APIC__ORD((x >> 20) % 6, (x >> 8) % 64, i), i, 0};
-    ck_assert_int_eq(apic__queue_push(&q, &e, grow, NULL), 0);
+    ck_assert_int_eq(apic__queue_push(&q, &e, (int)(i % 3 == 0), grow, NULL), 0);
   }
   apic__qent prev = {0, 0, 0, 0}, e;
   size_t n = 0;
@@ -22,7 +26,48 @@ START_TEST(pops_in_total_order) {
     n++;
   }
   ck_assert_uint_eq(n, 5000);
-  free(q.h);
+  apic__queue_free(&q, grow, NULL);
+}
+END_TEST
+
+/* Pushes and pops interleaved, as the engine does, into both heaps: every
+   pop returns the least entry still queued (checked against a plain scan). */
+START_TEST(interleaved_matches_scan) {
+  enum { N = 4000 };
+  static apic__qent ref[N];
+  size_t nref = 0;
+  apic__queue q = {0};
+  uint64_t x = 99, now = 0;
+  for (uint32_t i = 0; i < 3 * N; i++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    if (nref < N && ((x >> 40) % 3 != 0 || nref == 0)) {
+      int far = (int)((x >> 13) & 1);
+      /* near events come soon, far ones (timers) later: as in the engine */
+      apic__qent e = {now + (far ? 1000 + (x >> 30) % 5000 : (x >> 30) % 50),
+                      APIC__ORD((x >> 20) % 6, (x >> 8) % 64, i), i, 0};
+      ck_assert_int_eq(apic__queue_push(&q, &e, far, grow, NULL), 0);
+      ref[nref++] = e;
+    } else {
+      size_t m = 0;
+      for (size_t k = 1; k < nref; k++)
+        if (apic__qless(&ref[k], &ref[m])) m = k;
+      apic__qent e;
+      ck_assert_int_eq(apic__queue_pop(&q, &e), 0);
+      ck_assert_uint_eq(e.t, ref[m].t);
+      ck_assert_uint_eq(e.ord, ref[m].ord);
+      now = e.t;
+      ref[m] = ref[--nref];
+    }
+  }
+  while (nref) {
+    apic__qent e;
+    ck_assert_int_eq(apic__queue_pop(&q, &e), 0);
+    nref--;
+  }
+  apic__qent e;
+  ck_assert_int_eq(apic__queue_pop(&q, &e), -1);
+  ck_assert_ptr_null(apic__queue_top(&q));
+  apic__queue_free(&q, grow, NULL);
 }
 END_TEST
 
@@ -38,6 +83,7 @@ int main(void) {
   Suite *s = suite_create("queue");
   TCase *tc = tcase_create("heap");
   tcase_add_test(tc, pops_in_total_order);
+  tcase_add_test(tc, interleaved_matches_scan);
   tcase_add_test(tc, ord_packs_kind_before_cpu_before_seq);
   suite_add_tcase(s, tc);
   SRunner *r = srunner_create(s);
