@@ -15,6 +15,9 @@
 #include <string.h>
 #include "viewer.h"
 
+/* Background work (overview, decoding ahead) a frame, in the window loop. */
+#define STEP_BUDGET_MS 4.0
+
 static const char usage_text[] =
     "usage: apicview TRACE [options]\n"
     "\n"
@@ -31,8 +34,10 @@ static const char usage_text[] =
     "  --window FROM:TO   show cycles FROM..TO (default: the whole trace)\n"
     "  --size WxH         window or image size in pixels (default 1280x720)\n"
     "  --select CORE      the core shown in the side panel (default 0)\n"
-    "  --bench N          without a window: draw N frames of a pan across the\n"
-    "                     trace and print the frame times\n"
+    "  --bench N          without a window: open the trace, build the overview,\n"
+    "                     then draw N frames of a pan across it and N of jumps\n"
+    "                     (minimap clicks) as the window loop does; print the\n"
+    "                     open time and frame times (mean, p99, max)\n"
     "  -h, --help         this text\n"
     "\n"
     "keys:\n"
@@ -203,6 +208,80 @@ static int save(SDL_Surface *s, const char *path) {
   return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* "mean, p99 (nearest rank), max" of n frame times, sorted in place. */
+static void print_times(const char *what, double *ms, long n) {
+  double total = 0;
+  for (long i = 0; i < n; i++) total += ms[i];
+  qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+  long p99 = (99 * n + 99) / 100 - 1;
+  printf("  %-7s mean %6.2f ms, p99 %6.2f ms, max %6.2f ms\n", what, total / (double)n, ms[p99],
+         ms[n - 1]);
+}
+
+/*
+ * --bench: what a user sees. The overview is built as the window loop
+ * builds it (a budget a frame), then each frame is what the loop does:
+ * vw_model_overview_step (which decodes ahead of the pan) and vw_render.
+ * First a drag: a window of 1/50 of the trace moved right by a tenth of
+ * its width a frame, into blocks not decoded yet; then minimap clicks:
+ * jumps across the whole trace, a new place every frame.
+ */
+static void bench(SDL_Surface *s, vw_model *m, const vw_view *view, const opts *o,
+                  double open_ms) {
+  vw_view pan = *view, *v = &pan;   /* --render afterwards draws the options' view */
+  const apic_trace_info *in = vw_model_info(m);
+  double t = now_ms();
+  int steps = 0;
+  while (!vw_model_overview_step(m, STEP_BUDGET_MS)) steps++;
+  printf("%s: %llu records in %u chunks, %u cores; open %.2f ms, overview %.0f ms (%d steps)\n",
+         o->trace, (unsigned long long)in->records, in->chunks, in->config.ncpus, open_ms,
+         now_ms() - t, steps + 1);
+  double *frame = malloc((size_t)o->bench * sizeof *frame);
+  double *draw = malloc((size_t)o->bench * sizeof *draw);
+  if (!frame || !draw) {
+    free(frame);
+    free(draw);
+    return;
+  }
+  uint64_t lo = in->first_cycle, hi = in->last_cycle + 1, span = (hi - lo) / 50;
+  if (span < 64) span = 64;
+  uint64_t room = hi - lo > span ? hi - lo - span : 1;
+  for (int jump = 0; jump < 2; jump++) {
+    for (long i = 0; i < o->bench; i++) {
+      uint64_t off = jump ? (uint64_t)((double)room * (double)i / (double)o->bench)
+                          : ((uint64_t)i * (span / 10)) % room;
+      v->t0 = lo + off;
+      v->t1 = v->t0 + span;
+      v->playhead = v->t0 + span / 2;
+      double t0 = now_ms();
+      vw_model_overview_step(m, STEP_BUDGET_MS);
+      double t1 = now_ms();
+      vw_render(s, m, v);
+      double t2 = now_ms();
+      frame[i] = t2 - t0;
+      draw[i] = t2 - t1;
+    }
+    printf("%s: %ld frames %dx%d, window %llu of %llu cycles\n", jump ? "jumps" : "pan", o->bench,
+           o->w, o->h, (unsigned long long)span, (unsigned long long)(hi - lo));
+    print_times("frame", frame, o->bench);
+    print_times("render", draw, o->bench);
+  }
+  free(frame);
+  free(draw);
+  vw_view whole;   /* and the whole trace */
+  vw_view_init(&whole, m, o->w, o->h);
+  free(whole.cpu_hidden);
+  whole.cpu_hidden = NULL;
+  t = now_ms();
+  vw_render(s, m, &whole);
+  printf("whole trace: %.2f ms\n", now_ms() - t);
+}
+
 static int run_headless(const opts *o) {
   SDL_Surface *s = SDL_CreateRGBSurfaceWithFormat(0, o->w, o->h, 32, SDL_PIXELFORMAT_XRGB8888);
   if (!s) {
@@ -211,7 +290,9 @@ static int run_headless(const opts *o) {
   }
   char why[512] = "";
   vw_model *m = NULL;
+  double t_open = now_ms();
   int rc = vw_model_open(&m, o->trace, why, sizeof why);
+  double open_ms = now_ms() - t_open;
   if (rc || !m) {
     char msg[700];
     error_text(msg, sizeof msg, o->trace, why, rc);
@@ -227,41 +308,8 @@ static int run_headless(const opts *o) {
   vw_view_init(&v, m, o->w, o->h);
   int status = apply_opts(&v, m, o);
   if (!status) {
-    build_overview(m);
-    if (o->bench) {
-      /* a window of 1/50 of the trace dragged right by a tenth of its width
-         a frame (a smooth pan), then jumps across the whole trace (minimap
-         clicks) */
-      uint64_t lo = in->first_cycle, hi = in->last_cycle + 1, span = (hi - lo) / 50;
-      if (span < 64) span = 64;
-      uint64_t room = hi - lo > span ? hi - lo - span : 1;
-      for (int jump = 0; jump < 2; jump++) {
-        double total = 0, worst = 0;
-        for (long i = 0; i < o->bench; i++) {
-          uint64_t off = jump ? (uint64_t)((double)room * (double)i / (double)o->bench)
-                              : ((uint64_t)i * (span / 10)) % room;
-          v.t0 = lo + off;
-          v.t1 = v.t0 + span;
-          v.playhead = v.t0 + span / 2;
-          double t = now_ms();
-          vw_render(s, m, &v);
-          double d = now_ms() - t;
-          total += d;
-          if (d > worst) worst = d;
-        }
-        printf("%s: %ld frames %dx%d, window %llu of %llu cycles, %u cores: mean %.2f ms, max %.2f ms\n",
-               jump ? "jumps" : "pan", o->bench, o->w, o->h, (unsigned long long)span,
-               (unsigned long long)(hi - lo), in->config.ncpus, total / (double)o->bench, worst);
-      }
-      free(v.cpu_hidden);
-      vw_view_init(&v, m, o->w, o->h);   /* and the whole trace */
-      free(v.cpu_hidden);
-      v.cpu_hidden = NULL;
-      double t = now_ms();
-      vw_render(s, m, &v);
-      printf("whole trace: %.2f ms\n", now_ms() - t);
-      apply_opts(&v, m, o);
-    }
+    if (!o->bench) build_overview(m);
+    if (o->bench) bench(s, m, &v, o, open_ms);
     if (o->render) {
       vw_render(s, m, &v);
       status = save(s, o->render);
@@ -322,7 +370,7 @@ static int run_window(const opts *o) {
     last = t;
     if (m) {  /* every frame: after the overview it prefetches around the view */
       int was = overview_done;
-      overview_done = vw_model_overview_step(m, 4.0);
+      overview_done = vw_model_overview_step(m, STEP_BUDGET_MS);
       if (!was) dirty = 1;
     }
     if (!dirty) continue;
