@@ -6,7 +6,8 @@
  * Matching uses each receiver's current ID, LDR and DFR, at the moment the
  * message arrives. Physical lookups go through a table of cores sorted by
  * APIC ID, rebuilt only after an ID changes, so a unicast costs O(log n)
- * and only broadcasts and xAPIC logical messages touch every core.
+ * (O(1) while every core's ID equals its index) and only broadcasts and
+ * xAPIC logical messages touch every core.
  */
 #include <stdlib.h>
 #include "sim.h"
@@ -19,7 +20,11 @@ static int by_id(const apic_sim *s, uint32_t a, uint32_t b) {
 /* Insertion sort is enough: IDs change rarely and start almost sorted. */
 static void rebuild(apic_sim *s) {
   uint32_t *v = s->id_sorted;
-  for (uint32_t i = 0; i < s->ncpus; i++) v[i] = i;
+  s->ids_identity = 1;
+  for (uint32_t i = 0; i < s->ncpus; i++) {
+    v[i] = i;
+    if (s->cpus[i].apic.id != i) s->ids_identity = 0;
+  }
   for (uint32_t i = 1; i < s->ncpus; i++) {
     uint32_t x = v[i], j = i;
     while (j > 0 && by_id(s, v[j - 1], x) > 0) { v[j] = v[j - 1]; j--; }
@@ -31,6 +36,10 @@ static void rebuild(apic_sim *s) {
 /* Appends every core whose APIC ID is id; returns the new count. */
 static uint32_t find_id(apic_sim *s, uint32_t id, uint32_t *out, uint32_t n) {
   if (s->ids_dirty) rebuild(s);
+  if (s->ids_identity) {  /* the usual machine: core i has APIC ID i */
+    if (id < s->ncpus) out[n++] = id;
+    return n;
+  }
   uint32_t lo = 0, hi = s->ncpus;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;

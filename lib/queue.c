@@ -1,77 +1,120 @@
 /*
- * queue.c - the engine's event queue: two binary min-heaps keyed by
- * (t, ord) behind a one-entry cache (queue.h says why two).
- * Heap invariant: h[i] <= h[2i+1] and h[i] <= h[2i+2] for every i < n.
+ * queue.c - the engine's event queue: a one-entry cache in front of two
+ * lanes, each a sorted FIFO plus a binary min-heap, keyed by (t, ord)
+ * (queue.h says why). The fast paths are inline in queue.h.
  */
+#include <string.h>
 #include "queue.h"
 
-static int heap_push(apic__heap *hp, const apic__qent *e,
-                     void *(*grow)(void *ud, void *p, size_t n), void *ud) {
-  if (hp->n == hp->cap) {
-    size_t cap = hp->cap ? hp->cap * 2 : 64;
-    apic__qent *h = grow(ud, hp->h, cap * sizeof *h);
+static int heap_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    apic__qent *h = grow(ud, l->h, cap * sizeof *h);
     if (!h) return -1;
-    hp->h = h;
-    hp->cap = cap;
+    l->h = h;
+    l->cap = cap;
   }
-  size_t i = hp->n++;
+  size_t i = l->n++;
   while (i > 0) {
     size_t p = (i - 1) / 2;
-    if (!apic__qless(e, &hp->h[p])) break;
-    hp->h[i] = hp->h[p];
+    if (!apic__qless(e, &l->h[p])) break;
+    l->h[i] = l->h[p];
     i = p;
   }
-  hp->h[i] = *e;
+  l->h[i] = *e;
   return 0;
 }
 
-static void heap_pop(apic__heap *hp, apic__qent *out) {
-  *out = hp->h[0];
-  apic__qent last = hp->h[--hp->n];
-  size_t i = 0, n = hp->n;
+static void heap_pop(apic__lane *l) {
+  apic__qent last = l->h[--l->n];
+  size_t i = 0, n = l->n;
   for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
+    size_t c = 2 * i + 1, m = i;
     const apic__qent *best = &last;
-    if (l < n && apic__qless(&hp->h[l], best)) { m = l; best = &hp->h[l]; }
-    if (r < n && apic__qless(&hp->h[r], best)) { m = r; }
+    if (c < n && apic__qless(&l->h[c], best)) { m = c; best = &l->h[c]; }
+    if (c + 1 < n && apic__qless(&l->h[c + 1], best)) m = c + 1;
     if (m == i) break;
-    hp->h[i] = hp->h[m];
+    l->h[i] = l->h[m];
     i = m;
   }
-  if (n) hp->h[i] = last;
+  if (n) l->h[i] = last;
 }
 
-int apic__queue_push(apic__queue *q, const apic__qent *e, int far,
-                     void *(*grow)(void *ud, void *p, size_t n), void *ud) {
-  apic__heap *dst = far ? &q->far : &q->near;
-  if (q->has_first) {
-    if (!apic__qless(e, &q->first)) return heap_push(dst, e, grow, ud);
-    if (heap_push(q->first_far ? &q->far : &q->near, &q->first, grow, ud)) return -1;
-  } else {
-    const apic__qent *top = apic__queue_top(q);
-    if (top && apic__qless(top, e)) return heap_push(dst, e, grow, ud);
+static int fifo_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud) {
+  if (l->fn == l->fcap) {
+    size_t cap = l->fcap ? l->fcap * 2 : 64;
+    apic__qent *v = grow(ud, l->fifo, cap * sizeof *v);
+    if (!v) return -1;
+    /* unwrap: the entries that wrapped to the front move after the old end */
+    size_t wrapped = l->fhead + l->fn > l->fcap ? l->fhead + l->fn - l->fcap : 0;
+    memcpy(v + l->fcap, v, wrapped * sizeof *v);
+    l->fifo = v;
+    l->fcap = cap;
   }
+  l->fifo[(l->fhead + l->fn++) & (l->fcap - 1)] = *e;
+  return 0;
+}
+
+static int lane_push(apic__queue *q, const apic__qent *e, int far,
+                     apic__grow_fn grow, void *ud) {
+  apic__lane *l = far ? &q->far : &q->near;
+  int rc = l->fn == 0 || !apic__qless(e, &l->fifo[(l->fhead + l->fn - 1) & (l->fcap - 1)])
+               ? fifo_push(l, e, grow, ud)
+               : heap_push(l, e, grow, ud);
+  if (rc == 0) q->nlanes++;
+  return rc;
+}
+
+int apic__queue_push_lane(apic__queue *q, const apic__qent *e, int far,
+                          apic__grow_fn grow, void *ud) {
+  if (!q->has_first || !apic__qless(e, &q->first)) return lane_push(q, e, far, grow, ud);
+  /* e is the new minimum: first makes way for it */
+  if (lane_push(q, &q->first, q->first_far, grow, ud)) return -1;
   q->first = *e;
   q->first_far = far;
-  q->has_first = 1;
   return 0;
 }
 
-int apic__queue_pop(apic__queue *q, apic__qent *out) {
-  if (q->has_first) {
-    *out = q->first;
-    q->has_first = 0;
-    return 0;
+/* Which of a lane's two sources holds the least entry: 1 FIFO, 2 heap,
+   0 none (or *best, from another lane, is smaller). */
+static int lane_pick(const apic__lane *l, const apic__qent **best) {
+  int src = 0;
+  if (l->fn && (!*best || apic__qless(&l->fifo[l->fhead], *best))) {
+    *best = &l->fifo[l->fhead];
+    src = 1;
   }
-  const apic__qent *top = apic__queue_top(q);
-  if (!top) return -1;
-  heap_pop(top == &q->far.h[0] ? &q->far : &q->near, out);
+  if (l->n && (!*best || apic__qless(&l->h[0], *best))) {
+    *best = &l->h[0];
+    src = 2;
+  }
+  return src;
+}
+
+int apic__queue_pop_lane(apic__queue *q, apic__qent *out) {
+  const apic__qent *m = NULL;
+  apic__lane *l = &q->near;
+  int src = lane_pick(&q->near, &m);
+  int fsrc = lane_pick(&q->far, &m);
+  if (fsrc) { l = &q->far; src = fsrc; }
+  if (!src) return -1;
+  *out = *m;
+  if (src == 2) {
+    heap_pop(l);
+  } else {
+    l->fhead = (l->fhead + 1) & (l->fcap - 1);
+    l->fn--;
+  }
+  q->nlanes--;
   return 0;
 }
 
-void apic__queue_free(apic__queue *q, void *(*grow)(void *ud, void *p, size_t n), void *ud) {
-  if (q->near.h) grow(ud, q->near.h, 0);
-  if (q->far.h) grow(ud, q->far.h, 0);
-  q->near.h = q->far.h = NULL;
-  q->near.n = q->near.cap = q->far.n = q->far.cap = 0;
+void apic__queue_free(apic__queue *q, apic__grow_fn grow, void *ud) {
+  apic__lane *lanes[2] = {&q->near, &q->far};
+  for (int i = 0; i < 2; i++) {
+    if (lanes[i]->h) grow(ud, lanes[i]->h, 0);
+    if (lanes[i]->fifo) grow(ud, lanes[i]->fifo, 0);
+    memset(lanes[i], 0, sizeof *lanes[i]);
+  }
+  q->nlanes = 0;
+  q->has_first = 0;
 }

@@ -2,10 +2,11 @@
  * queue.h - the engine's event queue (private).
  *
  * Entries are ordered by (t, ord) where ord packs the tie-break rule of
- * docs/ENGINE.md: event kind, then core index, then a sequence number. Equal
- * inputs therefore always pop in the same order, whatever the heaps' shapes.
- * Stale entries (a rescheduled step or timer) are not removed; they carry a
- * generation number and are skipped when popped.
+ * docs/ENGINE.md: event kind, then core index, then a sequence number. Keys
+ * are unique, so equal inputs always pop in the same order, whatever shape
+ * the structures below have. Stale entries (a rescheduled step or timer)
+ * are not removed; they carry a generation number and are skipped when
+ * popped.
  */
 #ifndef APICSIM_QUEUE_H
 #define APICSIM_QUEUE_H
@@ -19,29 +20,38 @@ typedef struct apic__qent {
   uint32_t a, b;
 } apic__qent;
 
-typedef struct apic__heap {
+/*
+ * A lane: a FIFO of entries pushed in increasing order, and a binary
+ * min-heap for the rest. Events mostly arrive in order - a broadcast
+ * waking a thousand cores one after the other, periodic timers re-armed in
+ * the order they fired - and those cost O(1) in the FIFO; only
+ * out-of-order ones pay log(n) in the heap.
+ * Invariants: the FIFO is sorted; h[i] <= h[2i+1], h[2i+2].
+ */
+typedef struct apic__lane {
+  apic__qent *fifo;   /* ring of fcap entries (a power of two) */
+  size_t fhead, fn, fcap;
   apic__qent *h;
   size_t n, cap;
-} apic__heap;
+} apic__lane;
 
 /*
- * Two binary min-heaps with a one-entry cache in front.
+ * Two lanes: `near` for short-lived events (steps, messages), `far` for
+ * the long-lived ones there is one of per core or pin (timers, scheduled
+ * pin changes). A machine with thousands of armed timers keeps them in the
+ * far lane, so steps and messages never sift past them.
  *
- * `near` holds short-lived events (steps, messages); `far` holds the
- * long-lived ones there is one of per core or pin (timers, scheduled pin
- * changes). A machine with thousands of armed timers keeps a deep far heap,
- * but its steps and messages only pay for the few other short-lived events:
- * the cost of an event does not depend on how many timers wait behind it.
- *
- * Most events schedule the next event of the same core, which is usually
- * the new minimum; it then waits in `first` and touches no heap.
- * Invariant: if has_first, first is no greater than every heap entry.
+ * In front, a one-entry cache: an event that is the new minimum - usually
+ * the next step of the core just stepped - waits in `first` and is popped
+ * without touching either lane. Invariant: if has_first, first is no
+ * greater than every entry of the lanes.
  */
 typedef struct apic__queue {
-  apic__heap near, far;
   apic__qent first;
-  int first_far;  /* which heap first goes back to if displaced */
   int has_first;
+  int first_far;   /* the lane first goes to if a smaller entry displaces it */
+  size_t nlanes;   /* entries in the two lanes */
+  apic__lane near, far;
 } apic__queue;
 
 #define APIC__ORD(kind, cpu, seq) \
@@ -49,25 +59,50 @@ typedef struct apic__queue {
 #define APIC__ORD_KIND(o) ((uint32_t)((o) >> 56))
 #define APIC__ORD_CPU(o)  ((uint32_t)(((o) >> 32) & 0xFFFFFFu))
 
+typedef void *(*apic__grow_fn)(void *ud, void *p, size_t n);
+
 static inline int apic__qless(const apic__qent *x, const apic__qent *y) {
   return x->t < y->t || (x->t == y->t && x->ord < y->ord);
 }
 
-/* Adds e (to the far heap if far); grows a heap with realloc-like fn;
-   returns 0 or -1 on no memory. */
-int apic__queue_push(apic__queue *q, const apic__qent *e, int far,
-                     void *(*grow)(void *ud, void *p, size_t n), void *ud);
-/* Removes the smallest entry into *out; returns 0, or -1 if empty. */
-int apic__queue_pop(apic__queue *q, apic__qent *out);
-/* Frees both heaps with the same realloc-like fn. */
-void apic__queue_free(apic__queue *q, void *(*grow)(void *ud, void *p, size_t n), void *ud);
+static inline const apic__qent *apic__lane_min(const apic__lane *l, const apic__qent *m) {
+  if (l->fn && (!m || apic__qless(&l->fifo[l->fhead], m))) m = &l->fifo[l->fhead];
+  if (l->n && (!m || apic__qless(&l->h[0], m))) m = &l->h[0];
+  return m;
+}
 
+/* The smallest entry, or NULL. */
 static inline const apic__qent *apic__queue_top(const apic__queue *q) {
   if (q->has_first) return &q->first;
-  const apic__qent *a = q->near.n ? &q->near.h[0] : NULL;
-  const apic__qent *b = q->far.n ? &q->far.h[0] : NULL;
-  if (!a) return b;
-  return b && apic__qless(b, a) ? b : a;
+  return q->nlanes ? apic__lane_min(&q->far, apic__lane_min(&q->near, NULL)) : NULL;
 }
+
+/* The slow paths of the two below (queue.c). */
+int apic__queue_push_lane(apic__queue *q, const apic__qent *e, int far,
+                          apic__grow_fn grow, void *ud);
+int apic__queue_pop_lane(apic__queue *q, apic__qent *out);
+
+/* Adds e (to the far lane if far, unless it is the new minimum); grows
+   with realloc-like fn; returns 0, or -1 on no memory. */
+static inline int apic__queue_push(apic__queue *q, const apic__qent *e, int far,
+                                   apic__grow_fn grow, void *ud) {
+  if (q->has_first || (q->nlanes && !apic__qless(e, apic__queue_top(q))))
+    return apic__queue_push_lane(q, e, far, grow, ud);
+  q->first = *e;
+  q->first_far = far;
+  q->has_first = 1;
+  return 0;
+}
+
+/* Removes the smallest entry into *out; returns 0, or -1 if empty. */
+static inline int apic__queue_pop(apic__queue *q, apic__qent *out) {
+  if (!q->has_first) return apic__queue_pop_lane(q, out);
+  *out = q->first;
+  q->has_first = 0;
+  return 0;
+}
+
+/* Frees the queue's arrays with the same realloc-like fn. */
+void apic__queue_free(apic__queue *q, apic__grow_fn grow, void *ud);
 
 #endif

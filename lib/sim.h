@@ -129,6 +129,7 @@ struct apic_sim {
   /* physical ID lookup (dest.c) */
   uint32_t *id_sorted;   /* cpu indices sorted by APIC ID */
   uint8_t ids_dirty;
+  uint8_t ids_identity;  /* core i has APIC ID i, for every i */
   uint32_t lp_last;      /* xapic/mesh lowest priority tie-break rotation */
   uint32_t *scratch;     /* ncpus entries for destination sets */
 
