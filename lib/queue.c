@@ -55,14 +55,35 @@ static int fifo_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, voi
   return 0;
 }
 
+static void set_lmin(apic__queue *q, apic__lane *l, int heap) {
+  q->lmin = heap ? &l->h[0] : &l->fifo[l->fhead];
+  q->lmin_lane = l;
+  q->lmin_heap = heap;
+}
+
+/* Finds the least head of the four sources. */
+static void find_lmin(apic__queue *q) {
+  apic__lane *lanes[2] = {&q->near, &q->far};
+  q->lmin = NULL;
+  for (int i = 0; i < 2; i++) {
+    apic__lane *l = lanes[i];
+    if (l->fn && (!q->lmin || apic__qless(&l->fifo[l->fhead], q->lmin))) set_lmin(q, l, 0);
+    if (l->n && (!q->lmin || apic__qless(&l->h[0], q->lmin))) set_lmin(q, l, 1);
+  }
+}
+
 static int lane_push(apic__queue *q, const apic__qent *e, int far,
                      apic__grow_fn grow, void *ud) {
   apic__lane *l = far ? &q->far : &q->near;
-  int rc = l->fn == 0 || !apic__qless(e, &l->fifo[(l->fhead + l->fn - 1) & (l->fcap - 1)])
-               ? fifo_push(l, e, grow, ud)
-               : heap_push(l, e, grow, ud);
-  if (rc == 0) q->nlanes++;
-  return rc;
+  int to_fifo = l->fn == 0 || !apic__qless(e, &l->fifo[(l->fhead + l->fn - 1) & (l->fcap - 1)]);
+  int smaller = !q->lmin || apic__qless(e, q->lmin);
+  const apic__qent *fifo = l->fifo, *h = l->h;
+  if (to_fifo ? fifo_push(l, e, grow, ud) : heap_push(l, e, grow, ud)) return -1;
+  /* A smaller entry is now the head of where it went. Otherwise the heads
+     are unchanged, but a grown array may have moved the one lmin points to. */
+  if (smaller) set_lmin(q, l, !to_fifo);
+  else if (l->fifo != fifo || l->h != h) set_lmin(q, q->lmin_lane, q->lmin_heap);
+  return 0;
 }
 
 int apic__queue_push_lane(apic__queue *q, const apic__qent *e, int far,
@@ -75,36 +96,17 @@ int apic__queue_push_lane(apic__queue *q, const apic__qent *e, int far,
   return 0;
 }
 
-/* Which of a lane's two sources holds the least entry: 1 FIFO, 2 heap,
-   0 none (or *best, from another lane, is smaller). */
-static int lane_pick(const apic__lane *l, const apic__qent **best) {
-  int src = 0;
-  if (l->fn && (!*best || apic__qless(&l->fifo[l->fhead], *best))) {
-    *best = &l->fifo[l->fhead];
-    src = 1;
-  }
-  if (l->n && (!*best || apic__qless(&l->h[0], *best))) {
-    *best = &l->h[0];
-    src = 2;
-  }
-  return src;
-}
-
 int apic__queue_pop_lane(apic__queue *q, apic__qent *out) {
-  const apic__qent *m = NULL;
-  apic__lane *l = &q->near;
-  int src = lane_pick(&q->near, &m);
-  int fsrc = lane_pick(&q->far, &m);
-  if (fsrc) { l = &q->far; src = fsrc; }
-  if (!src) return -1;
-  *out = *m;
-  if (src == 2) {
+  if (!q->lmin) return -1;
+  *out = *q->lmin;
+  apic__lane *l = q->lmin_lane;
+  if (q->lmin_heap) {
     heap_pop(l);
   } else {
     l->fhead = (l->fhead + 1) & (l->fcap - 1);
     l->fn--;
   }
-  q->nlanes--;
+  find_lmin(q);
   return 0;
 }
 
@@ -115,6 +117,6 @@ void apic__queue_free(apic__queue *q, apic__grow_fn grow, void *ud) {
     if (lanes[i]->fifo) grow(ud, lanes[i]->fifo, 0);
     memset(lanes[i], 0, sizeof *lanes[i]);
   }
-  q->nlanes = 0;
   q->has_first = 0;
+  q->lmin = NULL;
 }

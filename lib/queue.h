@@ -50,7 +50,9 @@ typedef struct apic__queue {
   apic__qent first;
   int has_first;
   int first_far;   /* the lane first goes to if a smaller entry displaces it */
-  size_t nlanes;   /* entries in the two lanes */
+  const apic__qent *lmin;  /* the lanes' least entry, NULL if they are empty */
+  apic__lane *lmin_lane;   /* ...its lane */
+  int lmin_heap;           /* ...1: the heap's root, 0: the FIFO's head */
   apic__lane near, far;
 } apic__queue;
 
@@ -65,16 +67,9 @@ static inline int apic__qless(const apic__qent *x, const apic__qent *y) {
   return x->t < y->t || (x->t == y->t && x->ord < y->ord);
 }
 
-static inline const apic__qent *apic__lane_min(const apic__lane *l, const apic__qent *m) {
-  if (l->fn && (!m || apic__qless(&l->fifo[l->fhead], m))) m = &l->fifo[l->fhead];
-  if (l->n && (!m || apic__qless(&l->h[0], m))) m = &l->h[0];
-  return m;
-}
-
 /* The smallest entry, or NULL. */
 static inline const apic__qent *apic__queue_top(const apic__queue *q) {
-  if (q->has_first) return &q->first;
-  return q->nlanes ? apic__lane_min(&q->far, apic__lane_min(&q->near, NULL)) : NULL;
+  return q->has_first ? &q->first : q->lmin;
 }
 
 /* The slow paths of the two below (queue.c). */
@@ -86,7 +81,7 @@ int apic__queue_pop_lane(apic__queue *q, apic__qent *out);
    with realloc-like fn; returns 0, or -1 on no memory. */
 static inline int apic__queue_push(apic__queue *q, const apic__qent *e, int far,
                                    apic__grow_fn grow, void *ud) {
-  if (q->has_first || (q->nlanes && !apic__qless(e, apic__queue_top(q))))
+  if (q->has_first || (q->lmin && !apic__qless(e, q->lmin)))
     return apic__queue_push_lane(q, e, far, grow, ud);
   q->first = *e;
   q->first_far = far;

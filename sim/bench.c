@@ -270,9 +270,16 @@ static double bench_timers_once(uint32_t ncpus, uint32_t period, uint32_t period
 static void bench_timers(uint32_t ncpus, uint32_t periods) {
   const uint32_t period = 1000000; /* 1 kHz at the default 1 GHz core clock */
   bench_timers_once(ncpus, period, 1, 0);  /* warm up the host caches */
-  double a = bench_timers_once(ncpus, period, periods, 1);
-  double b = bench_timers_once(ncpus, period * 10, periods, 1);
-  printf("timers     same expiries over 10x the cycles: host time ratio %.3f "
+  /* alternate the two runs and keep each one's best of three: on a shared
+     machine a single pair of runs differs by more than the effect measured */
+  double a = 1e30, b = 1e30;
+  for (int i = 0; i < 3; i++) {
+    double x = bench_timers_once(ncpus, period, periods, i == 2);
+    double y = bench_timers_once(ncpus, period * 10, periods, i == 2);
+    if (x < a) a = x;
+    if (y < b) b = y;
+  }
+  printf("timers     same expiries over 10x the cycles: host time ratio %.3f, best of 3 each "
          "(1.000 = cost independent of idle cycles)\n", b / a);
 }
 
