@@ -684,6 +684,94 @@ START_TEST(render_is_deterministic) {
 }
 END_TEST
 
+static int same_pixels(const SDL_Surface *a, const SDL_Surface *b) {
+  return a->w == b->w && a->h == b->h && a->pitch == b->pitch &&
+         !memcmp(a->pixels, b->pixels, (size_t)a->pitch * (size_t)a->h);
+}
+
+/* Renders v both ways, cached into a (over whatever a held) and afresh into
+   b; they must be the same picture. */
+static void check_cached(SDL_Surface *a, SDL_Surface *b, vw_model *m, const vw_view *v,
+                         vw_render_cache *k, const char *when) {
+  vw_render_cached(a, m, v, k);
+  vw_render(b, m, v);
+  if (!same_pixels(a, b)) {
+    save_on_failure(a, "cache_cached");
+    save_on_failure(b, "cache_fresh");
+  }
+  ck_assert_msg(same_pixels(a, b), "%s: the cached render differs from a fresh one", when);
+}
+
+/* viewer.h vw_render_cached: the minimap kept from earlier frames equals a
+   freshly drawn one while the overview builds (a slice at a time), while
+   the window pans (and the cache is then reused), with cores hidden and
+   shown again, at another size, and for another model. */
+START_TEST(cached_minimap_equals_fresh) {
+  static int counts[8 * 256];
+  static mask_arg arg = {7, 300, 0xFB, counts};
+  char path[512], other[512];
+  trace_path(path, sizeof path, "cache");
+  apic_config cfg = tu_config(8, APIC_BUS_XAPIC, APIC_MODEL_XAPIC);
+  make_trace(path, &cfg, install_mask, &arg);
+  ipi8_trace(other, sizeof other);
+  vw_model *m = NULL;
+  char why[256] = "";
+  ck_assert_msg(vw_model_open(&m, path, why, sizeof why) == 0, "%s", why);
+  vw_render_cache *k = vw_render_cache_new();
+  ck_assert_ptr_nonnull(k);
+  SDL_Surface *a = surface(1000, 600), *b = surface(1000, 600);
+  vw_view v;
+  vw_view_init(&v, m, a->w, a->h);
+  check_cached(a, b, m, &v, k, "before the overview");
+  int steps = 0;
+  while (!vw_model_overview_step(m, 0.0)) {
+    check_cached(a, b, m, &v, k, "while the overview builds");
+    steps++;
+  }
+  ck_assert_int_gt(steps, 3);
+  check_cached(a, b, m, &v, k, "overview built");
+  uint64_t hits = vw_render_cache_hits(k);
+  uint64_t span = (v.t1 - v.t0) / 20;
+  for (int i = 0; i < 10; i++) {   /* panning: the minimap stays */
+    v.t0 += span / 3;
+    v.t1 = v.t0 + span;
+    v.playhead = v.t0 + span / 2;
+    check_cached(a, b, m, &v, k, "panning");
+  }
+  ck_assert_uint_ge(vw_render_cache_hits(k), hits + 10);
+  v.cpu_hidden[2] = v.cpu_hidden[5] = 1;
+  check_cached(a, b, m, &v, k, "two cores hidden");
+  v.cpu_hidden[5] = 0;
+  check_cached(a, b, m, &v, k, "one core hidden");
+  memset(v.cpu_hidden, 0, 8);
+  check_cached(a, b, m, &v, k, "all shown");
+  memset(v.cpu_hidden, 1, 8);
+  check_cached(a, b, m, &v, k, "all hidden");
+  memset(v.cpu_hidden, 0, 8);
+  SDL_Surface *c = surface(700, 450), *d = surface(700, 450);
+  check_cached(c, d, m, &v, k, "another size");
+  check_cached(a, b, m, &v, k, "the first size again");
+  vw_model *m2 = open_model(other);
+  vw_view v2;
+  vw_view_init(&v2, m2, a->w, a->h);
+  check_cached(a, b, m2, &v2, k, "another model");
+  hits = vw_render_cache_hits(k);
+  check_cached(a, b, m2, &v2, k, "another model again");
+  ck_assert_uint_eq(vw_render_cache_hits(k), hits + 1);
+  vw_render_cache_free(k);
+  vw_render_cache_free(NULL);
+  ck_assert_uint_eq(vw_render_cache_hits(NULL), 0);
+  free(v.cpu_hidden);
+  free(v2.cpu_hidden);
+  SDL_FreeSurface(a);
+  SDL_FreeSurface(b);
+  SDL_FreeSurface(c);
+  SDL_FreeSurface(d);
+  vw_model_close(m);
+  vw_model_close(m2);
+}
+END_TEST
+
 /* Odd sizes and windows draw without crashing: tiny surfaces, one-cycle
    windows, a window past the end, every box open at once. */
 START_TEST(render_odd_sizes) {
@@ -1142,6 +1230,7 @@ static Suite *viewer_suite(void) {
   tcase_add_test(pic, density_view_for_many_cores);
   tcase_add_test(pic, pin_lane_for_used_pin);
   tcase_add_test(pic, render_is_deterministic);
+  tcase_add_test(pic, cached_minimap_equals_fresh);
   tcase_add_test(pic, render_odd_sizes);
   tcase_add_test(pic, details_box_for_selected_event);
   tcase_add_test(pic, bad_trace_error_image);

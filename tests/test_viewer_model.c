@@ -953,6 +953,147 @@ START_TEST(zoomed_out_query_uses_overview) {
 }
 END_TEST
 
+/* viewer.h vw_model_density_table: while the overview builds and once it
+   is built, every cell is what vw_model_density answers, whether the table
+   was brought up to date a step at a time (the same width every call) or
+   made anew (another width: fewer columns than buckets, more, one); the
+   version moves whenever an answer changes. */
+static void check_table(vw_model *m, uint32_t ncpus, uint32_t width) {
+  const uint32_t *t = vw_model_density_table(m, width);
+  ck_assert_ptr_nonnull(t);
+  for (uint32_t c = 0; c < ncpus; c++)
+    for (uint32_t b = 0; b < width; b++)
+      if (t[(size_t)c * width + b] != vw_model_density(m, c, b, width))  /* (ck_assert is slow) */
+        ck_abort_msg("width %u cpu %u bucket %u: table %u, density %u", width, c, b,
+                     t[(size_t)c * width + b], vw_model_density(m, c, b, width));
+}
+
+START_TEST(density_table_matches_density) {
+  trace_run r;
+  make_chatter(&r, 8, 300, 64, 0);
+  vw_model *m = open_model(r.path);
+  static const uint32_t other[] = {1, 7, 640, 5000, 100000};
+  enum { TRACKED = 1000 };
+  uint32_t *prev = calloc((size_t)8 * TRACKED, sizeof *prev);
+  ck_assert_ptr_nonnull(prev);
+  check_table(m, 8, TRACKED);   /* nothing built yet: all zeros */
+  for (uint32_t i = 0; i < 8 * TRACKED; i++)
+    if (vw_model_density_table(m, TRACKED)[i]) ck_abort_msg("cell %u counted before the overview", i);
+  int steps = 0, done = 0;
+  while (!done) {
+    uint64_t ver = vw_model_density_version(m);
+    done = vw_model_overview_step(m, 0.0);   /* one slice of records */
+    const uint32_t *t = vw_model_density_table(m, TRACKED);
+    ck_assert_ptr_nonnull(t);
+    if (memcmp(t, prev, (size_t)8 * TRACKED * sizeof *t))
+      ck_assert_uint_ne(vw_model_density_version(m), ver);
+    memcpy(prev, t, (size_t)8 * TRACKED * sizeof *t);
+    check_table(m, 8, TRACKED);
+    if (++steps % 7 == 0) check_table(m, 8, other[(steps / 7) % 5]);
+  }
+  ck_assert_int_gt(steps, 20);
+  for (int k = 0; k < 5; k++) check_table(m, 8, other[k]);
+  check_table(m, 8, TRACKED);
+  /* the whole trace's events, whatever the width */
+  for (uint32_t c = 0; c < 8; c++) {
+    uint64_t want = 0, got = 0;
+    for (size_t i = 0; i < r.log.n; i++) want += r.log.ev[i].cpu == c;
+    const uint32_t *t = vw_model_density_table(m, 333);
+    for (uint32_t b = 0; b < 333; b++) got += t[(size_t)c * 333 + b];
+    ck_assert_uint_eq(got, want);
+  }
+  uint64_t ver = vw_model_density_version(m);
+  ck_assert_int_eq(vw_model_overview_step(m, 1.0), 1);
+  ck_assert_uint_eq(vw_model_density_version(m), ver);  /* nothing more to count */
+  ck_assert_ptr_null(vw_model_density_table(m, 0));
+  ck_assert_ptr_null(vw_model_density_table(NULL, 10));
+  free(prev);
+  vw_model_close(m);
+  drop_run(&r);
+}
+END_TEST
+
+/* ---- the state panel's reader ---- */
+
+/* The state a fresh seek gives, field by field (apic_trace_now and what
+   derives from it, the timer's current count and the ICR delivery status,
+   may differ: viewer.h vw_model_trace_at). */
+static void check_same_state(apic_trace *t, apic_trace *ref, uint32_t ncpus, uint64_t cycle) {
+  for (uint32_t c = 0; c < ncpus; c++) {
+    apic_lapic_state a, b;
+    apic_core_state x, y;
+    ck_assert_int_eq(apic_trace_lapic_state(t, c, &a), APIC_OK);
+    ck_assert_int_eq(apic_trace_lapic_state(ref, c, &b), APIC_OK);
+    ck_assert_int_eq(apic_trace_core_state(t, c, &x), APIC_OK);
+    ck_assert_int_eq(apic_trace_core_state(ref, c, &y), APIC_OK);
+    const char *what = NULL;
+    if (a.id != b.id || a.tpr != b.tpr || a.apr != b.apr || a.ppr != b.ppr || a.ldr != b.ldr ||
+        a.dfr != b.dfr || a.svr != b.svr || a.esr != b.esr)
+      what = "id/tpr/apr/ppr/ldr/dfr/svr/esr";
+    else if (memcmp(a.irr, b.irr, sizeof a.irr) || memcmp(a.isr, b.isr, sizeof a.isr) ||
+             memcmp(a.tmr, b.tmr, sizeof a.tmr))
+      what = "irr/isr/tmr";
+    else if (a.lvt_cmci != b.lvt_cmci || a.lvt_timer != b.lvt_timer ||
+             a.lvt_thermal != b.lvt_thermal || a.lvt_perf != b.lvt_perf ||
+             a.lvt_lint0 != b.lvt_lint0 || a.lvt_lint1 != b.lvt_lint1 ||
+             a.lvt_error != b.lvt_error)
+      what = "lvt";
+    else if ((a.icr_lo & ~APIC_ICR_DS) != (b.icr_lo & ~APIC_ICR_DS) || a.icr_hi != b.icr_hi ||
+             a.timer_icr != b.timer_icr || a.timer_dcr != b.timer_dcr ||
+             a.apic_base != b.apic_base || a.timer_next != b.timer_next ||
+             a.ds_until != b.ds_until || a.sends_pending != b.sends_pending)
+      what = "icr/timer/base/delivery";
+    else if (a.x2apic != b.x2apic || a.nmi_pending != b.nmi_pending ||
+             a.init_pending != b.init_pending || a.sipi_pending != b.sipi_pending ||
+             a.smi_pending != b.smi_pending || a.wait_sipi != b.wait_sipi ||
+             a.sipi_vector != b.sipi_vector || a.extint_pending != b.extint_pending)
+      what = "pending inputs";
+    else if (x.run != y.run || x.if_flag != y.if_flag || x.nmi_blocked != y.nmi_blocked ||
+             x.in_smm != y.in_smm || x.nest != y.nest ||
+             memcmp(x.vectors, y.vectors, sizeof x.vectors))
+      what = "core state";
+    ck_assert_msg(!what, "cycle %llu cpu %u: %s differs from a seek", (unsigned long long)cycle,
+                  c, what);
+  }
+}
+
+/* viewer.h vw_model_trace_at: the panel's reader at a cycle has the state a
+   seek there gives, whether it read on (small steps forward over cached
+   blocks), stayed, went back, jumped, or was moved by someone else. */
+START_TEST(panel_reader_matches_seek) {
+  trace_run r;
+  make_chatter(&r, 8, 200, 64, 1);
+  vw_model *m = open_model(r.path);
+  apic_trace *ref = open_reader(r.path);
+  const apic_trace_info *info = vw_model_info(m);
+  uint64_t first = info->first_cycle, end = info->last_cycle + 1, seed = 5;
+  int read_on = 0;
+  uint64_t c = first;
+  for (int i = 0; i < 400; i++) {
+    uint64_t r0 = rnd(&seed) % 100;
+    if (r0 < 60) c += rnd(&seed) % 400;                /* a playhead moving on */
+    else if (r0 < 70) c = c > 500 ? c - rnd(&seed) % 500 : first;   /* back */
+    else if (r0 < 75) c = first + rnd(&seed) % (end - first);        /* a jump */
+    else if (r0 < 80) apic_trace_seek(vw_model_trace(m), first + rnd(&seed) % (end - first));
+    if (c > end + 100) c = first;
+    if (rnd(&seed) % 3) vw_model_query(m, c > 3000 ? c - 3000 : 0, c + 3000, 500);  /* drawn */
+    apic_trace *t = NULL;
+    ck_assert_int_eq(vw_model_trace_at(m, c, &t), APIC_OK);
+    ck_assert_ptr_eq(t, vw_model_trace(m));
+    ck_assert_int_eq(apic_trace_seek(ref, c), APIC_OK);
+    read_on += apic_trace_now(t) != apic_trace_now(ref);  /* stood still, or read on */
+    check_same_state(t, ref, 8, c);
+  }
+  ck_assert_int_gt(read_on, 20);
+  apic_trace *t = NULL;
+  ck_assert_int_eq(vw_model_trace_at(NULL, 5, &t), APIC_E_ARG);
+  ck_assert_ptr_null(t);
+  apic_trace_close(ref);
+  vw_model_close(m);
+  drop_run(&r);
+}
+END_TEST
+
 /* ---- pins ---- */
 
 /* viewer.h vw_pinseg: pin levels follow the reader's level at sampled cycles. */
@@ -1604,6 +1745,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, ipi_arrow_ends_where_handler_starts);
   tcase_add_test(tc, coalesced_delivery_gives_coalesced_arrow);
   tcase_add_test(tc, zoomed_out_query_uses_overview);
+  tcase_add_test(tc, density_table_matches_density);
+  tcase_add_test(tc, panel_reader_matches_seek);
   tcase_add_test(tc, pin_levels_match_reader);
   tcase_add_test(tc, find_next_and_previous);
   tcase_add_test(tc, pick_nearest_event_on_lane);

@@ -248,6 +248,7 @@ static void bench(SDL_Surface *s, vw_model *m, const vw_view *view, const opts *
     free(draw);
     return;
   }
+  vw_render_cache *cache = vw_render_cache_new();   /* as the window keeps one */
   uint64_t lo = in->first_cycle, hi = in->last_cycle + 1, span = (hi - lo) / 50;
   if (span < 64) span = 64;
   uint64_t room = hi - lo > span ? hi - lo - span : 1;
@@ -261,7 +262,7 @@ static void bench(SDL_Surface *s, vw_model *m, const vw_view *view, const opts *
       double t0 = now_ms();
       vw_model_overview_step(m, STEP_BUDGET_MS);
       double t1 = now_ms();
-      vw_render(s, m, v);
+      vw_render_cached(s, m, v, cache);
       double t2 = now_ms();
       frame[i] = t2 - t0;
       draw[i] = t2 - t1;
@@ -273,6 +274,7 @@ static void bench(SDL_Surface *s, vw_model *m, const vw_view *view, const opts *
   }
   free(frame);
   free(draw);
+  vw_render_cache_free(cache);
   vw_view whole;   /* and the whole trace */
   vw_view_init(&whole, m, o->w, o->h);
   free(whole.cpu_hidden);
@@ -350,6 +352,7 @@ static int run_window(const opts *o) {
   int status = m ? apply_opts(&v, m, o) : 1;
   int running = m ? status == 0 : 1;
   if (status == 2) running = 0;
+  vw_render_cache *cache = vw_render_cache_new();   /* NULL: every frame drawn afresh */
   int dirty = 1, overview_done = 0;
   double last = now_ms(), title_at = 0, worst = 0;
   while (running) {
@@ -379,7 +382,7 @@ static int run_window(const opts *o) {
     v.w = s->w;
     v.h = s->h;
     double t0 = now_ms();
-    if (m) vw_render(s, m, &v);
+    if (m) vw_render_cached(s, m, &v, cache);
     else vw_render_error(s, msg);
     double ms = now_ms() - t0;
     SDL_UpdateWindowSurface(win);
@@ -394,6 +397,7 @@ static int run_window(const opts *o) {
     }
   }
   int had_trace = m != NULL;
+  vw_render_cache_free(cache);
   free(v.cpu_hidden);
   vw_model_close(m);
   SDL_DestroyWindow(win);

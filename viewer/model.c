@@ -88,6 +88,8 @@ enum {
   LK_RING = 1 << 18,              /* messages a link range can hold (ids in flight at once) */
   LK_PEND_CPUS = 1024,            /* up to this many cores, pending slots are an array */
   STATS_EXTRA_RECORDS = 1 << 16,  /* records read past the window for late handler entries */
+  PANEL_SEEK_RECORDS = 4096,      /* what a seek costs besides its replay (reading the chunk),
+                                     in records read */
   MAX_TEXT = 65536
 };
 
@@ -397,8 +399,10 @@ struct vw_model {
   uint64_t bw;              /* cycles per bucket */
   ovcell *cells;            /* ncpus x nb */
   uint32_t *counts;         /* ncpus x nb */
-  uint64_t *prefix;         /* ncpus x (nb + 1) running sums of counts, for the minimap */
-  int prefix_stale;         /* counts changed since prefix was summed */
+  uint32_t dirty_lo, dirty_hi;  /* buckets whose counts changed since dtab was brought up to date */
+  uint32_t *dtab;           /* ncpus x dtab_nb: vw_model_density_table */
+  uint32_t dtab_nb;
+  uint64_t dver;            /* vw_model_density_version */
   ovacc *acc;               /* ncpus */
   uint64_t *ospan0;         /* ncpus */
   lane *oat;                /* ncpus */
@@ -439,6 +443,10 @@ struct vw_model {
   uint64_t q_from, q_to, q_gen, q_prev_from;
   uint32_t q_cols;
   int q_valid;
+
+  /* where vw_model_trace_at left the panel's reader: at tp_at, its clock at tp_now */
+  uint64_t tp_at, tp_now;
+  int tp_valid;
 };
 
 /* ---- blocks and pins ---- */
@@ -1010,6 +1018,8 @@ static void ov_event(vw_model *m, void *ctx, const apic_event *ev) {
       m->ovb_to = bucket_end(m, m->ovb);
     }
     m->counts[(size_t)ev->cpu * m->nb + m->ovb]++;
+    if (m->ovb < m->dirty_lo) m->dirty_lo = m->ovb;
+    if (m->ovb >= m->dirty_hi) m->dirty_hi = m->ovb + 1;
   }
 }
 
@@ -1053,35 +1063,67 @@ int vw_model_overview_step(vw_model *m, double budget_ms) {
     m->gen++;
     if (m->dov.blk == NONE32) dec_open(m, &m->dov, m->ov_next, &k);
     if (dec_step(m, &m->dov, &k, 2048)) m->ov_next++;
-    m->prefix_stale = 1;
-  }
-  if (m->prefix_stale && m->prefix) {  /* one pass per step, not one per minimap pixel */
-    for (uint32_t c = 0; c < m->ncpus; c++) {
-      const uint32_t *row = &m->counts[(size_t)c * m->nb];
-      uint64_t *pre = &m->prefix[(size_t)c * (m->nb + 1)];
-      pre[0] = 0;
-      for (uint32_t k2 = 0; k2 < m->nb; k2++) pre[k2 + 1] = pre[k2] + row[k2];
-    }
-    m->prefix_stale = 0;
+    m->dver++;
   }
   return m->ov_next >= m->nblocks;
 }
 
+/* The overview buckets [*lo, *hi) that minimap bucket b of nbuckets sums. */
+static void density_range(const vw_model *m, uint32_t b, uint32_t nbuckets, uint64_t *lo,
+                          uint64_t *hi) {
+  *lo = (uint64_t)b * m->nb / nbuckets;
+  *hi = ((uint64_t)b + 1) * m->nb / nbuckets;
+  if (*hi <= *lo) *hi = *lo + 1;
+  if (*hi > m->nb) *hi = m->nb;
+}
+
+static uint32_t density_sum(const vw_model *m, uint32_t cpu, uint64_t lo, uint64_t hi) {
+  const uint32_t *row = &m->counts[(size_t)cpu * m->nb];
+  uint64_t sum = 0;
+  for (uint64_t k = lo; k < hi; k++) sum += row[k];
+  return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+}
+
 uint32_t vw_model_density(const vw_model *m, uint32_t cpu, uint32_t b, uint32_t nbuckets) {
   if (!m || cpu >= m->ncpus || !nbuckets || b >= nbuckets) return 0;
-  uint64_t lo = (uint64_t)b * m->nb / nbuckets, hi = ((uint64_t)b + 1) * m->nb / nbuckets;
-  if (hi <= lo) hi = lo + 1;
-  if (hi > m->nb) hi = m->nb;
-  if (lo >= hi) return 0;
-  uint64_t sum = 0;
-  if (m->prefix && !m->prefix_stale) {
-    const uint64_t *pre = &m->prefix[(size_t)cpu * (m->nb + 1)];
-    sum = pre[hi] - pre[lo];
-  } else {
-    const uint32_t *row = &m->counts[(size_t)cpu * m->nb];
-    for (uint64_t k = lo; k < hi; k++) sum += row[k];
+  uint64_t lo, hi;
+  density_range(m, b, nbuckets, &lo, &hi);
+  return lo < hi ? density_sum(m, cpu, lo, hi) : 0;
+}
+
+uint64_t vw_model_density_version(const vw_model *m) { return m ? m->dver : 0; }
+
+const uint32_t *vw_model_density_table(vw_model *m, uint32_t nbuckets) {
+  if (!m || !nbuckets) return NULL;
+  uint64_t dlo = m->dirty_lo, dhi = m->dirty_hi;
+  if (nbuckets != m->dtab_nb) {  /* another width: every column */
+    uint32_t *p = realloc(m->dtab, (size_t)m->ncpus * nbuckets * sizeof *p);
+    if (!p) return NULL;
+    m->dtab = p;
+    m->dtab_nb = nbuckets;
+    dlo = 0;
+    dhi = m->nb;
   }
-  return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+  if (dlo < dhi) {
+    /* the columns whose buckets meet [dlo, dhi): from one at or before the
+       first, to the last that starts before dhi */
+    uint32_t b = (uint32_t)(dlo * nbuckets / m->nb);
+    for (uint64_t lo, hi; b > 0; b--) {  /* more columns than buckets share them */
+      density_range(m, b - 1, nbuckets, &lo, &hi);
+      if (hi <= dlo) break;
+    }
+    for (; b < nbuckets; b++) {
+      uint64_t lo, hi;
+      density_range(m, b, nbuckets, &lo, &hi);
+      if (lo >= dhi) break;
+      if (hi <= dlo) continue;
+      for (uint32_t c = 0; c < m->ncpus; c++)
+        m->dtab[(size_t)c * nbuckets + b] = lo < hi ? density_sum(m, c, lo, hi) : 0;
+    }
+  }
+  m->dirty_lo = m->nb;
+  m->dirty_hi = 0;
+  return m->dtab;
 }
 
 /* ---- linking messages ---- */
@@ -1889,6 +1931,62 @@ int vw_model_pick(vw_model *m, uint32_t lane_id, uint64_t cycle, uint64_t slack,
   return found;
 }
 
+/* ---- the state panel's reader ---- */
+
+/* Records with a cycle in (a, b], counted in the cached blocks; 0 if a block
+   of that range is not cached or was damaged. */
+static int cached_between(const vw_model *m, uint64_t a, uint64_t b, uint64_t *n) {
+  *n = 0;
+  if (b <= a) return 1;
+  for (uint32_t i = block_of(m, a), last = block_of(m, b); i <= last; i++) {
+    if (m->where[i] == NONE32) return 0;
+    const block *blk = m->slots[m->where[i]];
+    if (blk->err || m->bbad[i]) return 0;
+    size_t lo = 0, hi = blk->nev;  /* first record after a */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (blk->ev[mid].cycle <= a) lo = mid + 1; else hi = mid;
+    }
+    size_t from = lo;
+    hi = blk->nev;  /* first record after b */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (blk->ev[mid].cycle <= b) lo = mid + 1; else hi = mid;
+    }
+    *n += lo - from;
+  }
+  return 1;
+}
+
+int vw_model_trace_at(vw_model *m, uint64_t cycle, apic_trace **out) {
+  if (out) *out = m ? m->tpanel : NULL;
+  if (!m) return APIC_E_ARG;
+  apic_trace *t = m->tpanel;
+  /* still where it was left (nobody else moved it) */
+  int here = m->tp_valid && apic_trace_now(t) == m->tp_now;
+  if (here && cycle == m->tp_at) return APIC_OK;
+  /* a little later (a playhead that moves a frame at a time): read on, if
+     that is fewer records than a seek replays from its chunk's snapshot */
+  uint64_t n, replay;
+  if (here && cycle > m->tp_at && cached_between(m, m->tp_at, cycle, &n) &&
+      cached_between(m, m->bs[block_of(m, cycle)], cycle, &replay) &&
+      n <= replay + PANEL_SEEK_RECORDS) {
+    apic_event ev;
+    uint64_t k = 0;
+    while (k < n && apic_trace_next(t, &ev) == APIC_OK) k++;
+    if (k == n) {
+      m->tp_at = cycle;
+      m->tp_now = apic_trace_now(t);
+      return APIC_OK;
+    }
+  }
+  int rc = apic_trace_seek(t, cycle);
+  m->tp_valid = rc == APIC_OK;
+  m->tp_at = cycle;
+  m->tp_now = apic_trace_now(t);
+  return rc;
+}
+
 /* ---- statistics ---- */
 
 static int cmp_u64(const void *a, const void *b) {
@@ -2086,7 +2184,7 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) 
     m->nb = (uint32_t)(span / m->bw + (span % m->bw != 0));
     m->cells = calloc((size_t)nc * m->nb, sizeof *m->cells);
     m->counts = calloc((size_t)nc * m->nb, sizeof *m->counts);
-    m->prefix = calloc((size_t)nc * ((size_t)m->nb + 1), sizeof *m->prefix);  /* optional */
+    m->dirty_lo = m->nb;  /* nothing counted yet: the zeros of a new table are right */
     ok = m->cells && m->counts && !lk_alloc(m, &m->lk, 0);
   }
   if (!ok) {
@@ -2148,7 +2246,7 @@ void vw_model_close(vw_model *m) {
   free(m->textat);
   free(m->cells);
   free(m->counts);
-  free(m->prefix);
+  free(m->dtab);
   free(m->acc);
   free(m->ospan0);
   free(m->oat);

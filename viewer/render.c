@@ -224,8 +224,25 @@ static const char *const bus_names[3] = {"p6 APIC bus", "xAPIC system bus", "mes
 
 /* ---- the frame's shared facts ---- */
 
+/* The minimap's heat map as last drawn (before the window frame, playhead
+   and markers go on top), and what it was drawn from. */
+struct vw_render_cache {
+  uint32_t *px;             /* the rectangle's pixels, row after row */
+  size_t pxcap;
+  int32_t *row;             /* visible row of each core */
+  size_t rowcap;
+  int valid;
+  const vw_model *m;
+  uint64_t ver;             /* vw_model_density_version */
+  SDL_Rect rect;            /* where, already clipped to the surface */
+  int x0, y0, w, h, nvis;
+  uint32_t ncpus, amask;
+  uint64_t hits;            /* frames that reused it */
+};
+
 typedef struct rc {
   cv c;
+  vw_render_cache *cache;
   vw_model *m;
   const vw_view *v;
   vw_layout l;
@@ -722,30 +739,30 @@ static void draw_status(rc *r) {
 
 /* ---- minimap ---- */
 
-static void draw_minimap(rc *r) {
+/* Events per visible core over the whole trace, square-root scaled. */
+static void minimap_heat(rc *r, int x0, int y0, int w, int h) {
   cv *c = &r->c;
-  const vw_layout *l = &r->l;
-  const vw_view *v = r->v;
-  int x0 = l->timeline_x, w = l->timeline_w, y0 = l->minimap_y, h = l->minimap_h;
-  if (h <= 0) return;
-  fill(c, x0, y0, w, h, RGB_MINIMAP);
-  text_in(c, 4, y0 + (h - VW_FONT_H) / 2, l->timeline_x - 6, RGB_DIM, "all");
-  int nvis = l->nlanes;
-  if (nvis <= 0) return;
+  int nvis = r->l.nlanes;
   int rows = nvis < h ? nvis : h;
-  /* one bucket per pixel, unless that is too many density calls a frame */
+  /* one bucket per pixel, unless the cores are so many that a bucket per
+     pixel and core is more than MINIMAP_CALLS */
   int nb = MINIMAP_CALLS / nvis;
   if (nb > w) nb = w;
   if (nb < 64) nb = w < 64 ? w : 64;
+  const uint32_t *tab = vw_model_density_table(r->m, (uint32_t)nb);
   uint32_t *sum = calloc((size_t)rows * (size_t)nb, sizeof *sum);
-  if (!sum) return;
+  if (!tab || !sum) {
+    free(sum);
+    return;
+  }
   uint32_t max = 0;
   for (uint32_t cpu = 0; cpu < r->ncpus; cpu++) {
     if (r->row[cpu] < 0) continue;
     int row = (int)((int64_t)r->row[cpu] * rows / nvis);
     uint32_t *s = &sum[(size_t)row * (size_t)nb];
+    const uint32_t *d = &tab[(size_t)cpu * (size_t)nb];
     for (int b = 0; b < nb; b++) {
-      s[b] += vw_model_density(r->m, cpu, (uint32_t)b, (uint32_t)nb);
+      s[b] += d[b];
       if (s[b] > max) max = s[b];
     }
   }
@@ -764,7 +781,80 @@ static void draw_minimap(rc *r) {
       }
     }
   }
+  unclip(c);
   free(sum);
+}
+
+/* 1 if the cache holds the heat map this frame would draw at (x0, y0, w, h). */
+static int minimap_cached(const rc *r, int x0, int y0, int w, int h) {
+  const vw_render_cache *k = r->cache;
+  return k && k->valid && k->m == r->m && k->ver == vw_model_density_version(r->m) &&
+         k->x0 == x0 && k->y0 == y0 && k->w == w && k->h == h && k->nvis == r->l.nlanes &&
+         k->ncpus == r->ncpus && k->amask == r->c.amask &&
+         !memcmp(k->row, r->row, r->ncpus * sizeof *r->row);
+}
+
+/* Copies the rectangle (x0, y0, w, h), as far as it is on the surface,
+   from the surface into the cache (save) or back. */
+static void minimap_copy(rc *r, int x0, int y0, int w, int h, int save) {
+  vw_render_cache *k = r->cache;
+  SDL_Rect want = {x0, y0, w, h}, on;
+  if (save) {
+    k->valid = 0;
+    SDL_Rect all = {0, 0, r->c.s->w, r->c.s->h};
+    if (!SDL_IntersectRect(&want, &all, &on)) on = (SDL_Rect){0, 0, 0, 0};
+    size_t npx = (size_t)on.w * (size_t)on.h, nrow = r->ncpus ? r->ncpus : 1;
+    if (npx > k->pxcap) {
+      uint32_t *p = realloc(k->px, npx * sizeof *p);
+      if (!p) return;
+      k->px = p;
+      k->pxcap = npx;
+    }
+    if (nrow > k->rowcap) {
+      int32_t *p = realloc(k->row, nrow * sizeof *p);
+      if (!p) return;
+      k->row = p;
+      k->rowcap = nrow;
+    }
+    k->rect = on;
+  }
+  on = k->rect;
+  for (int y = 0; y < on.h; y++) {
+    uint32_t *fb = row_of(&r->c, on.y + y) + on.x, *mem = k->px + (size_t)y * (size_t)on.w;
+    if (save) memcpy(mem, fb, (size_t)on.w * sizeof *fb);
+    else memcpy(fb, mem, (size_t)on.w * sizeof *fb);
+  }
+  if (!save) return;
+  memcpy(k->row, r->row, r->ncpus * sizeof *r->row);
+  k->m = r->m;
+  k->ver = vw_model_density_version(r->m);
+  k->x0 = x0;
+  k->y0 = y0;
+  k->w = w;
+  k->h = h;
+  k->nvis = r->l.nlanes;
+  k->ncpus = r->ncpus;
+  k->amask = r->c.amask;
+  k->valid = 1;
+}
+
+static void draw_minimap(rc *r) {
+  cv *c = &r->c;
+  const vw_layout *l = &r->l;
+  const vw_view *v = r->v;
+  int x0 = l->timeline_x, w = l->timeline_w, y0 = l->minimap_y, h = l->minimap_h;
+  if (h <= 0) return;
+  text_in(c, 4, y0 + (h - VW_FONT_H) / 2, l->timeline_x - 6, RGB_DIM, "all");
+  if (minimap_cached(r, x0, y0, w, h)) {
+    minimap_copy(r, x0, y0, w, h, 0);
+    r->cache->hits++;
+  } else {
+    fill(c, x0, y0, w, h, RGB_MINIMAP);
+    if (l->nlanes > 0) minimap_heat(r, x0, y0, w, h);
+    if (r->cache) minimap_copy(r, x0, y0, w, h, 1);
+  }
+  if (l->nlanes <= 0) return;
+  clip_to(c, x0, y0, w, h);
   /* the visible window and the playhead, on the whole trace's scale */
   uint64_t lo = r->info->first_cycle, hi = r->info->last_cycle + 1;
   double k = hi > lo ? (double)w / (double)(hi - lo) : 0;
@@ -848,7 +938,7 @@ static void draw_panel(rc *r) {
   apic_lapic_state ls;
   apic_core_state cs;
   int err = !t || cpu >= r->ncpus;
-  if (!err) err = apic_trace_seek(t, v->playhead) != APIC_OK;
+  if (!err) err = vw_model_trace_at(r->m, v->playhead, &t) != APIC_OK;
   if (!err) err = apic_trace_lapic_state(t, cpu, &ls) != APIC_OK ||
                   apic_trace_core_state(t, cpu, &cs) != APIC_OK;
   if (err) {
@@ -1093,12 +1183,13 @@ static void draw_help(rc *r) {
 
 /* ---- entry points ---- */
 
-static void render32(SDL_Surface *s, vw_model *m, const vw_view *view) {
+static void render32(SDL_Surface *s, vw_model *m, const vw_view *view, vw_render_cache *cache) {
   vw_view v = *view;
   v.w = s->w;
   v.h = s->h;
   rc r;
   memset(&r, 0, sizeof r);
+  r.cache = cache;
   r.c.s = s;
   r.c.amask = s->format->Amask;
   r.m = m;
@@ -1157,21 +1248,34 @@ static void with_32bit(SDL_Surface *s, void (*fn)(SDL_Surface *, void *), void *
   SDL_FreeSurface(t);
 }
 
-typedef struct render_args { vw_model *m; const vw_view *v; } render_args;
+typedef struct render_args { vw_model *m; const vw_view *v; vw_render_cache *cache; } render_args;
 
 static void render_cb(SDL_Surface *s, void *ud) {
   render_args *a = ud;
-  render32(s, a->m, a->v);
+  render32(s, a->m, a->v, a->cache);
 }
 
-void vw_render(SDL_Surface *s, vw_model *m, const vw_view *v) {
+void vw_render_cached(SDL_Surface *s, vw_model *m, const vw_view *v, vw_render_cache *c) {
   if (!s || !v) return;
   if (!m) {
     vw_render_error(s, "no trace loaded");
     return;
   }
-  render_args a = {m, v};
+  render_args a = {m, v, c};
   with_32bit(s, render_cb, &a);
+}
+
+void vw_render(SDL_Surface *s, vw_model *m, const vw_view *v) { vw_render_cached(s, m, v, NULL); }
+
+vw_render_cache *vw_render_cache_new(void) { return calloc(1, sizeof(vw_render_cache)); }
+
+uint64_t vw_render_cache_hits(const vw_render_cache *c) { return c ? c->hits : 0; }
+
+void vw_render_cache_free(vw_render_cache *c) {
+  if (!c) return;
+  free(c->px);
+  free(c->row);
+  free(c);
 }
 
 typedef struct error_args { const char *msg; } error_args;

@@ -78,6 +78,15 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size);
 void vw_model_close(vw_model *m);
 const apic_trace_info *vw_model_info(const vw_model *m);
 apic_trace *vw_model_trace(vw_model *m);     /* for state at a cycle (panel) */
+/*
+ * The panel's reader standing at cycle: its state is what apic_trace_seek(t,
+ * cycle) gives, but the same cycle again costs nothing and a later one reads
+ * on from where it stands when that is cheaper than a seek (a playhead moving
+ * a little each frame). Then apic_trace_now() is that of the last record read,
+ * not cycle, and so are the timer's current count and the ICR delivery status
+ * derived from it. *t is vw_model_trace(m) (for apic_trace_errmsg).
+ */
+int vw_model_trace_at(vw_model *m, uint64_t cycle, apic_trace **t);
 /* Pins that ever change level: count and (io, pin) pairs. */
 uint32_t vw_model_pins(const vw_model *m, uint32_t i, uint32_t *io, uint32_t *pin);
 
@@ -89,6 +98,16 @@ uint32_t vw_model_pins(const vw_model *m, uint32_t i, uint32_t *io, uint32_t *pi
 int vw_model_overview_step(vw_model *m, double budget_ms);
 /* Events per core in bucket b of nbuckets over the whole trace (minimap). */
 uint32_t vw_model_density(const vw_model *m, uint32_t cpu, uint32_t b, uint32_t nbuckets);
+/*
+ * The same for every core and bucket at once: ncpus rows of nbuckets, row cpu
+ * holding vw_model_density(m, cpu, b, nbuckets). Kept between calls and
+ * brought up to date only where the overview has grown since, so that a
+ * frame pays for what changed. Valid until the next call; NULL if out of
+ * memory.
+ */
+const uint32_t *vw_model_density_table(vw_model *m, uint32_t nbuckets);
+/* Changes whenever vw_model_density may answer differently (caches key on it). */
+uint64_t vw_model_density_version(const vw_model *m);
 
 /*
  * What is visible in [from, to) at `cols` pixels across: segments per lane
@@ -190,6 +209,17 @@ uint32_t vw_state_rgb(uint8_t state, uint16_t vector);
 
 /* Draws one frame of the view into s (any size). */
 void vw_render(SDL_Surface *s, vw_model *m, const vw_view *v);
+/*
+ * What the frames of one window, over one model, can share: the minimap's
+ * pixels, kept until the overview, the layout or the hidden cores change.
+ * vw_render_cached draws exactly what vw_render draws (c may be NULL).
+ */
+typedef struct vw_render_cache vw_render_cache;
+vw_render_cache *vw_render_cache_new(void);
+void vw_render_cache_free(vw_render_cache *c);
+void vw_render_cached(SDL_Surface *s, vw_model *m, const vw_view *v, vw_render_cache *c);
+/* Frames that reused the cached minimap (tests check that it is used). */
+uint64_t vw_render_cache_hits(const vw_render_cache *c);
 /* A message in place of the view (bad trace). */
 void vw_render_error(SDL_Surface *s, const char *msg);
 /* Writes an XRGB8888 surface as a PNG; 0 on success (png.c). */
