@@ -11,25 +11,16 @@
 
 /* ---- writing ---- */
 
-static uint8_t *put_uv(uint8_t *p, uint64_t v);
-
 void apic__buf_put(apic__buf *b, const void *src, size_t n) {
   if (b->oom || n == 0) return;
-  if (b->n + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + n) cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p) { b->oom = 1; return; }
-    b->p = p;
-    b->cap = cap;
-  }
+  if (b->n + n > b->cap && apic__buf_reserve(b, n)) return;
   memcpy(b->p + b->n, src, n);
   b->n += n;
 }
 
 void apic__buf_uv(apic__buf *b, uint64_t v) {
   uint8_t t[10];
-  apic__buf_put(b, t, (size_t)(put_uv(t, v) - t));
+  apic__buf_put(b, t, (size_t)(apic__put_uv(t, v) - t));
 }
 
 void apic__buf_u32(apic__buf *b, uint32_t v) {
@@ -87,69 +78,24 @@ uint64_t apic__rd_u64(apic__rd *r) {
 
 /* ---- records ---- */
 
-/* Appends a varint at p; returns the new end. */
-static uint8_t *put_uv(uint8_t *p, uint64_t v) {
-  while (v >= 0x80) {
+uint8_t *apic__put_uv_long(uint8_t *p, uint64_t v) {
+  do {
     *p++ = (uint8_t)(v | 0x80);
     v >>= 7;
-  }
+  } while (v >= 0x80);
   *p++ = (uint8_t)v;
   return p;
 }
 
-/* Largest record without text: head, delta, mask, ten fields of 10 bytes. */
-#define REC_MAX 128u
-
-void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle, uint64_t *prev_msg) {
-  size_t text_n = ev->text ? strlen(ev->text) : 0;
-  if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
-  size_t need = REC_MAX + text_n;
-  if (b->oom) return;
-  if (b->n + need > b->cap) {  /* reserve once, then write in place */
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + need) cap *= 2;
-    uint8_t *np = realloc(b->p, cap);
-    if (!np) { b->oom = 1; return; }
-    b->p = np;
-    b->cap = cap;
-  }
-  uint32_t mask = 0;
-  if (ev->cpu != APIC_NONE) mask |= APIC__F_CPU;
-  if (ev->vector) mask |= APIC__F_VECTOR;
-  if (ev->a) mask |= APIC__F_A;
-  if (ev->msg) mask |= APIC__F_MSG;
-  if (ev->b) mask |= APIC__F_B;
-  if (ev->src != ev->cpu) mask |= APIC__F_SRC;
-  if (ev->mode) mask |= APIC__F_MODE;
-  if (ev->dest) mask |= APIC__F_DEST;
-  if (ev->flags) mask |= APIC__F_FLAGS;
-  if (ev->x) mask |= APIC__F_X;
-  if (ev->text) mask |= APIC__F_TEXT;
-  uint8_t *p = b->p + b->n;
-  uint64_t delta = ev->cycle - *prev_cycle;
-  *p++ = (uint8_t)(ev->kind | (delta ? APIC__TRC_KIND_DELTA : 0));
-  if (delta) p = put_uv(p, delta);
-  *prev_cycle = ev->cycle;
-  p = put_uv(p, mask);
-  if (mask & APIC__F_CPU) p = put_uv(p, ev->cpu);
-  if (mask & APIC__F_VECTOR) p = put_uv(p, ev->vector);
-  if (mask & APIC__F_A) p = put_uv(p, ev->a);
-  if (mask & APIC__F_MSG) {
-    p = put_uv(p, apic__zigzag((int64_t)(ev->msg - *prev_msg)));
-    *prev_msg = ev->msg;
-  }
-  if (mask & APIC__F_B) p = put_uv(p, ev->b);
-  if (mask & APIC__F_SRC) p = put_uv(p, ev->src);
-  if (mask & APIC__F_MODE) p = put_uv(p, ev->mode);
-  if (mask & APIC__F_DEST) p = put_uv(p, ev->dest);
-  if (mask & APIC__F_FLAGS) p = put_uv(p, ev->flags);
-  if (mask & APIC__F_X) p = put_uv(p, ev->x);
-  if (mask & APIC__F_TEXT) {
-    p = put_uv(p, text_n);
-    memcpy(p, ev->text, text_n);
-    p += text_n;
-  }
-  b->n = (size_t)(p - b->p);
+int apic__buf_reserve(apic__buf *b, size_t need) {
+  if (b->oom) return -1;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->n + need) cap *= 2;
+  uint8_t *np = realloc(b->p, cap);
+  if (!np) { b->oom = 1; return -1; }
+  b->p = np;
+  b->cap = cap;
+  return 0;
 }
 
 /* A field that must fit in 32 (or 8) bits. */

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "apicsim/apicsim.h"
 
 #define APIC__TRC_MAGIC       "APICTRC\x1a"
@@ -50,6 +51,8 @@ typedef struct apic__buf {
 } apic__buf;
 
 void apic__buf_put(apic__buf *b, const void *src, size_t n);
+/* Grows b so that need more bytes fit after n: 0, or -1 with oom set. */
+int apic__buf_reserve(apic__buf *b, size_t need);
 void apic__buf_uv(apic__buf *b, uint64_t v);
 void apic__buf_u32(apic__buf *b, uint32_t v);
 void apic__buf_u64(apic__buf *b, uint64_t v);
@@ -71,8 +74,88 @@ const uint8_t *apic__rd_bytes(apic__rd *r, size_t n);
 static inline uint64_t apic__zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t apic__unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
-/* Record codec: prev_cycle and prev_msg are the running values of a chunk. */
-void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle, uint64_t *prev_msg);
+/* Appends a varint of any length at p; returns the new end. */
+uint8_t *apic__put_uv_long(uint8_t *p, uint64_t v);
+
+/* Appends a varint at p; returns the new end. Most record fields and cycle
+   deltas take one or two bytes, so those cases stay inline. */
+static inline uint8_t *apic__put_uv(uint8_t *p, uint64_t v) {
+  if (v < 0x80) {
+    *p = (uint8_t)v;
+    return p + 1;
+  }
+  if (v < 0x4000) {
+    p[0] = (uint8_t)(v | 0x80);
+    p[1] = (uint8_t)(v >> 7);
+    return p + 2;
+  }
+  return apic__put_uv_long(p, v);
+}
+
+/* Largest record without text: head, delta, mask, ten fields of 10 bytes. */
+#define APIC__TRC_REC_MAX 128u
+
+/*
+ * Record codec: prev_cycle and prev_msg are the running values of a chunk.
+ * The encoder is inline because it runs once per event on the simulation's
+ * thread; it makes one pass over the fields.
+ */
+static inline void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
+                                 uint64_t *prev_msg) {
+  size_t text_n = 0;
+  if (ev->text) {
+    text_n = strlen(ev->text);
+    if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
+  }
+  /* room for the largest record, then writes in place without checks; after
+     an out-of-memory cap stays short, so this test also skips the write */
+  if (b->cap - b->n < APIC__TRC_REC_MAX + text_n &&
+      apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
+    return;
+  uint8_t *p = b->p + b->n;
+  uint64_t delta = ev->cycle - *prev_cycle;
+  *prev_cycle = ev->cycle;
+  if (delta) {
+    *p++ = (uint8_t)(ev->kind | APIC__TRC_KIND_DELTA);
+    p = apic__put_uv(p, delta);
+  } else {
+    *p++ = (uint8_t)ev->kind;
+  }
+  /* The mask's length (1 or 2 bytes) depends only on the fields from bit 7
+     up, so they are looked at first; the other fields are written after the
+     mask's room, and the mask goes in last. */
+  uint32_t mask = (ev->dest ? APIC__F_DEST : 0u) | (ev->flags ? APIC__F_FLAGS : 0u) |
+                  (ev->x ? APIC__F_X : 0u) | (ev->text ? APIC__F_TEXT : 0u);
+  uint8_t *m = p;
+  p += mask ? 2 : 1;
+  if (ev->cpu != APIC_NONE) { mask |= APIC__F_CPU; p = apic__put_uv(p, ev->cpu); }
+  if (ev->vector) { mask |= APIC__F_VECTOR; p = apic__put_uv(p, ev->vector); }
+  if (ev->a) { mask |= APIC__F_A; p = apic__put_uv(p, ev->a); }
+  if (ev->msg) {
+    mask |= APIC__F_MSG;
+    p = apic__put_uv(p, apic__zigzag((int64_t)(ev->msg - *prev_msg)));
+    *prev_msg = ev->msg;
+  }
+  if (ev->b) { mask |= APIC__F_B; p = apic__put_uv(p, ev->b); }
+  if (ev->src != ev->cpu) { mask |= APIC__F_SRC; p = apic__put_uv(p, ev->src); }
+  if (ev->mode) { mask |= APIC__F_MODE; p = apic__put_uv(p, ev->mode); }
+  if (mask >= 0x80) {  /* the rarer fields, and a mask of two bytes */
+    if (ev->dest) p = apic__put_uv(p, ev->dest);
+    if (ev->flags) p = apic__put_uv(p, ev->flags);
+    if (ev->x) p = apic__put_uv(p, ev->x);
+    if (ev->text) {
+      p = apic__put_uv(p, text_n);
+      memcpy(p, ev->text, text_n);
+      p += text_n;
+    }
+    m[0] = (uint8_t)(mask | 0x80);
+    m[1] = (uint8_t)(mask >> 7);
+  } else {
+    m[0] = (uint8_t)mask;
+  }
+  b->n = (size_t)(p - b->p);
+}
+
 /* Decodes one record; text points into the reader's bytes. 0 or -1 if bad. */
 int apic__rec_get(apic__rd *r, apic_event *ev, uint64_t *prev_cycle, uint64_t *prev_msg,
                   const uint8_t **text, size_t *text_len);

@@ -48,7 +48,8 @@ struct apic_trace_writer {
   char errmsg[256];
   apic__buf raw;          /* the current chunk: snapshot, then records */
   uint32_t nrec;
-  uint64_t first, last, prev_cycle, prev_msg;
+  uint64_t first, prev_cycle, prev_msg;  /* prev_cycle: the last record's cycle */
+  uint64_t done_records;  /* in the chunks before this one */
   int cut_asked;
   /* the worker: owns f, index, offset and zbuf while it runs */
   int threaded;
@@ -146,7 +147,7 @@ static void snapshot(apic_trace_writer *w) {
 static void chunk_open(apic_trace_writer *w) {
   w->raw.n = 0;
   w->nrec = 0;
-  w->first = w->last = w->prev_cycle = apic_sim_now(w->s);
+  w->first = w->prev_cycle = apic_sim_now(w->s);
   w->prev_msg = 0;
   w->cut_asked = 0;
   snapshot(w);
@@ -215,7 +216,8 @@ static void *worker(void *arg) {
 /* Hands the current chunk to the worker (waiting while it is busy with the
    previous one) and takes its old buffer back for the next chunk. */
 static void chunk_flush(apic_trace_writer *w) {
-  job j = {w->raw, w->nrec, w->first, w->last};
+  job j = {w->raw, w->nrec, w->first, w->prev_cycle};
+  w->done_records += w->nrec;
   if (!w->threaded) {
     write_chunk(w, &j);
     return;
@@ -232,13 +234,11 @@ static void chunk_flush(apic_trace_writer *w) {
   w->raw.oom = 0;
 }
 
+/* Runs once per event on the simulation's thread: encoding, a count. */
 static void on_event(void *ud, const apic_event *ev) {
   apic_trace_writer *w = ud;
   apic__rec_put(&w->raw, ev, &w->prev_cycle, &w->prev_msg);
-  w->nrec++;
-  w->last = ev->cycle;
-  w->st.records++;
-  if (w->nrec >= w->chunk_records && !w->cut_asked) {
+  if (++w->nrec >= w->chunk_records && !w->cut_asked) {
     w->cut_asked = 1;
     apic_sim_request_quiet(w->s);
   }
@@ -371,6 +371,7 @@ void apic_trace_writer_stats_get(const apic_trace_writer *w, apic_trace_writer_s
     while (mw->has_job) pthread_cond_wait(&mw->cv, &mw->mu);
   }
   *out = w->st;
+  out->records = w->done_records + w->nrec;  /* both the run's: no lock needed */
   out->file_bytes = w->offset;
   if (w->threaded) pthread_mutex_unlock(&mw->mu);
 }
