@@ -1,12 +1,13 @@
 /*
  * trace_fmt.c - varints, records and the header body of the trace format
- * (traces/FORMAT.md). Decoding never trusts its input: every read is bounds
- * checked and a bad varint or overrun marks the reader bad instead of
- * reading past the end.
+ * (traces/FORMAT.md), and the writer's deflate encoder for chunk payloads.
+ * Decoding never trusts its input: every read is bounds checked and a bad
+ * varint or overrun marks the reader bad instead of reading past the end.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include "trace_fmt.h"
 
 /* ---- writing ---- */
@@ -237,3 +238,382 @@ int apic__hdr_get(apic__rd *r, apic_config *c, char *name, size_t name_size, cha
   if (r->bad) HDR_BAD("header: body ends early or holds a bad number");
   return 0;
 }
+
+/* ---- deflate: the writer's own compressor ---- */
+
+/*
+ * A zlib stream (RFC 1950) of deflate blocks (RFC 1951), made for speed on
+ * trace chunks, which zlib's deflate compresses at some 500 instructions per
+ * record whatever its level: greedy matching on hash chains of 4-byte
+ * strings with a few candidates per position, and Huffman codes per block
+ * of tokens (dynamic, fixed or stored, whichever is smallest). Any inflate
+ * reads it. Same input, same bytes: nothing depends on the thread, the
+ * clock or the allocation.
+ */
+#define ZD_WINDOW      32768u  /* deflate's farthest distance */
+#define ZD_MIN_MATCH   4u      /* a 3-byte match rarely pays for its distance */
+#define ZD_MAX_MATCH   258u
+#define ZD_HASH_BITS   15u
+#define ZD_DEPTH       8u      /* chain candidates tried per position */
+#define ZD_INSERT_MAX  6u      /* positions inside longer matches are not indexed */
+#define ZD_BLOCK       16384u  /* tokens per block: the codes follow the data */
+#define ZD_NLITLEN     286u
+#define ZD_NFIXED      288u    /* the fixed code also has 286 and 287 */
+#define ZD_NDIST       30u
+#define ZD_NLEN        29u     /* length symbols, 257..285 */
+#define ZD_NCLEN       19u
+#define ZD_MAX_BITS    15u     /* longest literal/length or distance code */
+#define ZD_MAX_CLBITS  7u      /* longest code-length code */
+#define ZD_END_BLOCK   256u
+#define ZD_MATCH       0x80000000u  /* token: match, (distance - 1) << 8 | (length - 3) */
+#define ZD_STORED_MAX  65535u  /* bytes in one stored block */
+#define ZD_ZLIB_HEAD0  0x78u   /* deflate, 32 KiB window */
+#define ZD_ZLIB_HEAD1  0x01u   /* no dictionary, check bits: 0x7801 % 31 == 0 */
+
+struct apic__zdef {
+  uint32_t head[1u << ZD_HASH_BITS];  /* latest position + 1 with this hash, 0: none */
+  uint32_t chain[ZD_WINDOW];           /* the one before, by position mod the window */
+  uint32_t tok[ZD_BLOCK];
+  uint32_t lfreq[ZD_NLITLEN], dfreq[ZD_NDIST];
+  uint8_t lsym[256];                   /* length - 3 -> length symbol - 257 */
+  uint32_t ntok;
+  size_t blk_start;                    /* first source byte of the block */
+  const uint8_t *src;
+  uint8_t *o;                          /* output cursor */
+  uint64_t bits;                       /* pending bits, low first */
+  unsigned nbits;                      /* 0..7 between puts */
+};
+
+/* RFC 1951 3.2.5: base and extra bits of each length and distance symbol. */
+static const uint16_t zd_lbase[ZD_NLEN] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint8_t zd_lext[ZD_NLEN] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                    2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const uint8_t zd_dext[ZD_NDIST] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                    6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+/* RFC 1951 3.2.7: the order code-length code lengths are sent in. */
+static const uint8_t zd_clorder[ZD_NCLEN] = {16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
+                                             11, 4,  12, 3, 13, 2, 14, 1, 15};
+
+static inline uint32_t zd_rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t zd_rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* distance - 1 -> distance symbol: two symbols per power of two from 4 */
+static inline unsigned zd_dsym(uint32_t d) {
+  if (d < 4) return d;
+  unsigned nb = 31u - (unsigned)__builtin_clz(d);
+  return 2 * nb + ((d >> (nb - 1)) & 1);
+}
+
+/* Appends n <= 56 bits; always stores 8 bytes, so the output keeps 8 spare. */
+static inline void zd_put(apic__zdef *z, uint64_t v, unsigned n) {
+  z->bits |= v << z->nbits;
+  z->nbits += n;
+  memcpy(z->o, &z->bits, 8);
+  z->o += z->nbits >> 3;
+  z->bits >>= z->nbits & ~7u;
+  z->nbits &= 7;
+}
+
+static void zd_align(apic__zdef *z) {
+  if (z->nbits) zd_put(z, 0, 8 - z->nbits);
+}
+
+void apic__huff_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint8_t *len) {
+  uint16_t sym[ZD_NFIXED];
+  uint32_t w[2 * ZD_NFIXED];
+  uint16_t parent[2 * ZD_NFIXED];
+  uint8_t depth[2 * ZD_NFIXED];
+  unsigned m = 0;
+  memset(len, 0, n);
+  for (unsigned i = 0; i < n; i++)
+    if (freq[i]) sym[m++] = (uint16_t)i;
+  if (m < 2) {
+    unsigned a = m ? sym[0] : 0;
+    len[a] = len[a ? 0 : 1] = 1;
+    return;
+  }
+  /* by (frequency, symbol): at most 286 symbols, once per block */
+  for (unsigned i = 1; i < m; i++) {
+    uint16_t s = sym[i];
+    unsigned j = i;
+    for (; j > 0 && freq[sym[j - 1]] > freq[s]; j--) sym[j] = sym[j - 1];
+    sym[j] = s;
+  }
+  /* two queues: sorted leaves, and inner nodes in the order they are made */
+  for (unsigned i = 0; i < m; i++) w[i] = freq[sym[i]];
+  unsigned leaf = 0, inner = m;
+  for (unsigned k = m; k < 2 * m - 1; k++) {
+    for (int t = 0; t < 2; t++) {
+      unsigned pick = leaf < m && (inner >= k || w[leaf] <= w[inner]) ? leaf++ : inner++;
+      parent[pick] = (uint16_t)k;
+      w[k] = t ? w[k] + w[pick] : w[pick];
+    }
+  }
+  unsigned count[ZD_MAX_BITS + 1] = {0};
+  depth[2 * m - 2] = 0;
+  for (unsigned k = 2 * m - 2; k-- > 0;) {
+    unsigned d = depth[parent[k]] + 1u;
+    depth[k] = (uint8_t)(d < UINT8_MAX ? d : UINT8_MAX);
+    if (k < m) count[d < maxbits ? d : maxbits]++;
+  }
+  /* Clamping deep leaves to maxbits over-fills the code (Kraft sum, in
+     units of 2^-maxbits, above 2^maxbits). zlib's fix (trees.c, gen_bitlen)
+     moves a leaf from the deepest level with room one level down, next to a
+     leaf from maxbits: each move takes one unit off. */
+  uint32_t kraft = 0;
+  for (unsigned b = 1; b <= maxbits; b++) kraft += count[b] << (maxbits - b);
+  for (; kraft > 1u << maxbits; kraft--) {
+    unsigned b = maxbits - 1;
+    while (count[b] == 0) b--;
+    count[b]--;
+    count[b + 1] += 2;
+    count[maxbits]--;
+  }
+  /* the longest codes to the rarest symbols */
+  unsigned i = 0;
+  for (unsigned b = maxbits; b >= 1; b--)
+    for (unsigned c = count[b]; c > 0; c--) len[sym[i++]] = (uint8_t)b;
+}
+
+/* Canonical codes (RFC 1951 3.2.2), bit-reversed for LSB-first output,
+   with the length in bits 16 and up. */
+static void zd_codes(const uint8_t *len, unsigned n, uint32_t *code) {
+  unsigned count[ZD_MAX_BITS + 1] = {0}, next[ZD_MAX_BITS + 1];
+  for (unsigned i = 0; i < n; i++) count[len[i]]++;
+  count[0] = 0;
+  unsigned c = 0;
+  for (unsigned b = 1; b <= ZD_MAX_BITS; b++) {
+    c = (c + count[b - 1]) << 1;
+    next[b] = c;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    unsigned l = len[i], v = l ? next[l]++ : 0, r = 0;
+    for (unsigned b = 0; b < l; b++, v >>= 1) r = r << 1 | (v & 1);
+    code[i] = r | (uint32_t)l << 16;
+  }
+}
+
+static void zd_stored(apic__zdef *z, size_t from, size_t to, int final) {
+  do {
+    size_t k = to - from < ZD_STORED_MAX ? to - from : ZD_STORED_MAX;
+    zd_put(z, (uint64_t)(final && from + k == to), 3);  /* BTYPE 00 */
+    zd_align(z);
+    zd_put(z, (uint64_t)k | (uint64_t)(~k & 0xFFFF) << 16, 32);
+    memcpy(z->o, z->src + from, k);
+    z->o += k;
+    from += k;
+  } while (from < to);
+}
+
+/* Writes the block's tokens with the codes in lc (literal/length) and dc. */
+static void zd_tokens(apic__zdef *z, const uint32_t *lc, const uint32_t *dc) {
+  /* a length's code and extra bits in one number, for all 256 lengths */
+  uint32_t lfull[256];
+  uint8_t lbits[256];
+  for (unsigned l = 0; l < 256; l++) {
+    unsigned s = z->lsym[l], c = lc[ZD_END_BLOCK + 1 + s], n = c >> 16;
+    lfull[l] = (c & 0xFFFF) | (l + 3 - zd_lbase[s]) << n;
+    lbits[l] = (uint8_t)(n + zd_lext[s]);
+  }
+  for (uint32_t i = 0; i < z->ntok; i++) {
+    uint32_t t = z->tok[i];
+    if (!(t & ZD_MATCH)) {
+      zd_put(z, lc[t] & 0xFFFF, lc[t] >> 16);
+      continue;
+    }
+    unsigned l = t & 0xFF, d = (t >> 8) & (ZD_WINDOW - 1), ds = zd_dsym(d);
+    unsigned dn = dc[ds] >> 16, de = zd_dext[ds];
+    uint64_t dv = (dc[ds] & 0xFFFF) | (uint64_t)(d & ((1u << de) - 1)) << dn;
+    zd_put(z, lfull[l] | dv << lbits[l], lbits[l] + dn + de);
+  }
+  zd_put(z, lc[ZD_END_BLOCK] & 0xFFFF, lc[ZD_END_BLOCK] >> 16);
+}
+
+/* Writes the tokens gathered since blk_start, ending at source byte end. */
+static void zd_block(apic__zdef *z, size_t end, int final) {
+  z->lfreq[ZD_END_BLOCK] = 1;
+  uint8_t ll[ZD_NLITLEN + ZD_NDIST], *dl = ll + ZD_NLITLEN;
+  apic__huff_lengths(z->lfreq, ZD_NLITLEN, ZD_MAX_BITS, ll);
+  apic__huff_lengths(z->dfreq, ZD_NDIST, ZD_MAX_BITS, dl);
+  unsigned nl = ZD_NLITLEN, nd = ZD_NDIST;
+  while (nl > ZD_END_BLOCK + 1 && !ll[nl - 1]) nl--;
+  while (nd > 1 && !dl[nd - 1]) nd--;
+  /* the code lengths, run-length coded (3.2.7): symbol | repeat << 5 */
+  uint8_t seq[ZD_NLITLEN + ZD_NDIST];
+  memcpy(seq, ll, nl);
+  memcpy(seq + nl, dl, nd);
+  unsigned nseq = nl + nd, nrle = 0;
+  uint16_t rle[ZD_NLITLEN + ZD_NDIST];
+  uint32_t cf[ZD_NCLEN] = {0};
+  for (unsigned i = 0; i < nseq;) {
+    unsigned v = seq[i], run = 1;
+    while (i + run < nseq && seq[i + run] == v) run++;
+    i += run;
+    if (v == 0) {
+      for (; run >= 11; ) {
+        unsigned r = run < 138 ? run : 138;
+        rle[nrle++] = (uint16_t)(18 | (r - 11) << 5), cf[18]++, run -= r;
+      }
+      if (run >= 3) rle[nrle++] = (uint16_t)(17 | (run - 3) << 5), cf[17]++, run = 0;
+    } else {
+      rle[nrle++] = (uint16_t)v, cf[v]++, run--;
+      for (; run >= 3; ) {
+        unsigned r = run < 6 ? run : 6;
+        rle[nrle++] = (uint16_t)(16 | (r - 3) << 5), cf[16]++, run -= r;
+      }
+    }
+    for (; run > 0; run--) rle[nrle++] = (uint16_t)v, cf[v]++;
+  }
+  uint8_t cl[ZD_NCLEN];
+  uint32_t cc[ZD_NCLEN];
+  apic__huff_lengths(cf, ZD_NCLEN, ZD_MAX_CLBITS, cl);
+  zd_codes(cl, ZD_NCLEN, cc);
+  unsigned ncl = ZD_NCLEN;
+  while (ncl > 4 && !cl[zd_clorder[ncl - 1]]) ncl--;
+  /* sizes in bits of the three kinds of block */
+  static const uint8_t rle_extra[3] = {2, 3, 7};
+  uint64_t extra = 0, dyn = 3 + 5 + 5 + 4 + 3 * (uint64_t)ncl, fix = 3;
+  for (unsigned i = 0; i < nrle; i++) {
+    unsigned s = rle[i] & 31;
+    dyn += cl[s] + (s >= 16 ? rle_extra[s - 16] : 0);
+  }
+  for (unsigned s = 0; s < ZD_NLITLEN; s++) {
+    uint64_t f = z->lfreq[s];
+    dyn += f * ll[s];
+    fix += f * (s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8);
+    if (s > ZD_END_BLOCK) extra += f * zd_lext[s - ZD_END_BLOCK - 1];
+  }
+  for (unsigned s = 0; s < ZD_NDIST; s++) {
+    dyn += (uint64_t)z->dfreq[s] * dl[s];
+    fix += (uint64_t)z->dfreq[s] * 5;
+    extra += (uint64_t)z->dfreq[s] * zd_dext[s];
+  }
+  dyn += extra;
+  fix += extra;
+  size_t bytes = end - z->blk_start;
+  uint64_t stored = ((bytes + ZD_STORED_MAX - 1) / ZD_STORED_MAX + !bytes) * (3 + 7 + 32) + 8 * (uint64_t)bytes;
+  uint32_t lc[ZD_NFIXED], dc[ZD_NDIST];
+  if (stored < dyn && stored < fix) {
+    zd_stored(z, z->blk_start, end, final);
+  } else if (fix <= dyn) {
+    uint8_t fl[ZD_NFIXED + ZD_NDIST];
+    for (unsigned s = 0; s < ZD_NFIXED; s++) fl[s] = s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8;
+    memset(fl + ZD_NFIXED, 5, ZD_NDIST);
+    zd_codes(fl, ZD_NFIXED, lc);
+    zd_codes(fl + ZD_NFIXED, ZD_NDIST, dc);
+    zd_put(z, (uint64_t)final | 1u << 1, 3);
+    zd_tokens(z, lc, dc);
+  } else {
+    zd_codes(ll, ZD_NLITLEN, lc);
+    zd_codes(dl, ZD_NDIST, dc);
+    zd_put(z, (uint64_t)final | 2u << 1 | (uint64_t)(nl - 257) << 3 | (uint64_t)(nd - 1) << 8 |
+                  (uint64_t)(ncl - 4) << 13, 17);
+    for (unsigned i = 0; i < ncl; i++) zd_put(z, cl[zd_clorder[i]], 3);
+    for (unsigned i = 0; i < nrle; i++) {
+      unsigned s = rle[i] & 31;
+      zd_put(z, cc[s] & 0xFFFF, cc[s] >> 16);
+      if (s >= 16) zd_put(z, rle[i] >> 5, rle_extra[s - 16]);
+    }
+    zd_tokens(z, lc, dc);
+  }
+  z->ntok = 0;
+  z->blk_start = end;
+  memset(z->lfreq, 0, sizeof z->lfreq);
+  memset(z->dfreq, 0, sizeof z->dfreq);
+}
+
+static inline void zd_literal(apic__zdef *z, size_t i) {
+  uint8_t c = z->src[i];
+  z->tok[z->ntok++] = c;
+  z->lfreq[c]++;
+  if (z->ntok == ZD_BLOCK) zd_block(z, i + 1, 0);
+}
+
+static size_t zd_matchlen(const uint8_t *a, const uint8_t *b, size_t maxn) {
+  size_t n = 0;
+  for (; n + 8 <= maxn; n += 8) {
+    uint64_t x = zd_rd64(a + n) ^ zd_rd64(b + n);
+    if (x) return n + ((unsigned)__builtin_ctzll(x) >> 3);
+  }
+  while (n < maxn && a[n] == b[n]) n++;
+  return n;
+}
+
+size_t apic__zdef_bound(size_t n) {
+  size_t blocks = n / ZD_BLOCK + 1;  /* a token covers a byte or more */
+  return 2 + n + (n / ZD_STORED_MAX + 2 * blocks) * 5 + 4 + 8;
+}
+
+size_t apic__zdef_compress(apic__zdef *z, uint8_t *out, const uint8_t *src, size_t n) {
+  memset(z->head, 0, sizeof z->head);
+  memset(z->lfreq, 0, sizeof z->lfreq);
+  memset(z->dfreq, 0, sizeof z->dfreq);
+  z->ntok = 0;
+  z->blk_start = 0;
+  z->src = src;
+  z->o = out;
+  z->bits = 0;
+  z->nbits = 0;
+  *z->o++ = ZD_ZLIB_HEAD0;
+  *z->o++ = ZD_ZLIB_HEAD1;
+  size_t i = 0, last = n >= ZD_MIN_MATCH ? n - ZD_MIN_MATCH + 1 : 0;
+  while (i < last) {
+    const uint8_t *q = src + i;
+    uint32_t cur = zd_rd32(q), h = (cur * 2654435761u) >> (32 - ZD_HASH_BITS);
+    uint32_t c = z->head[h];
+    z->chain[i & (ZD_WINDOW - 1)] = c;
+    z->head[h] = (uint32_t)i + 1;
+    size_t maxl = n - i < ZD_MAX_MATCH ? n - i : ZD_MAX_MATCH;
+    size_t best = ZD_MIN_MATCH - 1, bdist = 0;
+    for (unsigned k = ZD_DEPTH; c && k; k--) {
+      size_t pos = c - 1, dist = i - pos;
+      if (dist >= ZD_WINDOW) break;
+      if (src[pos + best] == q[best] && zd_rd32(src + pos) == cur) {
+        size_t l = zd_matchlen(src + pos, q, maxl);
+        if (l > best) {
+          best = l;
+          bdist = dist;
+          if (l == maxl) break;
+        }
+      }
+      c = z->chain[pos & (ZD_WINDOW - 1)];
+    }
+    if (!bdist) {
+      zd_literal(z, i++);
+      continue;
+    }
+    z->tok[z->ntok++] = ZD_MATCH | (uint32_t)(bdist - 1) << 8 | (uint32_t)(best - 3);
+    z->lfreq[ZD_END_BLOCK + 1 + z->lsym[best - 3]]++;
+    z->dfreq[zd_dsym((uint32_t)(bdist - 1))]++;
+    size_t e = i + best;
+    if (best <= ZD_INSERT_MAX) {
+      for (i++; i < e && i < last; i++) {
+        uint32_t hh = (zd_rd32(src + i) * 2654435761u) >> (32 - ZD_HASH_BITS);
+        z->chain[i & (ZD_WINDOW - 1)] = z->head[hh];
+        z->head[hh] = (uint32_t)i + 1;
+      }
+    }
+    i = e;
+    if (z->ntok == ZD_BLOCK) zd_block(z, i, 0);
+  }
+  while (i < n) zd_literal(z, i++);
+  zd_block(z, n, 1);
+  zd_align(z);
+  uint32_t adler = (uint32_t)adler32(1, src, (uInt)n);  /* chunks are at most 256 MiB */
+  for (int k = 3; k >= 0; k--) *z->o++ = (uint8_t)(adler >> (8 * k));
+  return (size_t)(z->o - out);
+}
+
+apic__zdef *apic__zdef_new(void) {
+  apic__zdef *z = malloc(sizeof *z);
+  if (!z) return NULL;
+  /* length - 3 -> symbol; 258 has a symbol of its own, not 227's last */
+  for (unsigned s = 0; s < ZD_NLEN; s++)
+    for (unsigned l = zd_lbase[s]; l < zd_lbase[s] + (1u << zd_lext[s]) && l < ZD_MAX_MATCH; l++)
+      z->lsym[l - 3] = (uint8_t)s;
+  z->lsym[ZD_MAX_MATCH - 3] = ZD_NLEN - 1;
+  return z;
+}
+
+void apic__zdef_free(apic__zdef *z) { free(z); }

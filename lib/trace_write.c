@@ -15,6 +15,9 @@
  * fills one raw buffer while the worker compresses the other. Chunks are
  * compressed and written in order, so the bytes do not depend on the thread.
  *
+ * The default compressor is the format's own deflate encoder (trace_fmt.c,
+ * apic__zdef); an explicit opts.level uses zlib's deflate at that level.
+ *
  * Every write is checked; the first error is kept, later writes are skipped,
  * and close reports it.
  */
@@ -26,6 +29,8 @@
 #include "apicsim/trace.h"
 #include "sim.h"
 #include "trace_fmt.h"
+
+#define APIC__TRC_DEFAULT_RECORDS 65536u  /* chunk_records when 0 */
 
 typedef struct index_entry {
   uint64_t offset, first, last;
@@ -43,7 +48,7 @@ struct apic_trace_writer {
   apic_sim *s;
   FILE *f;
   uint32_t chunk_records;
-  int level;
+  int level;              /* zlib level, or -1: apic__zdef */
   int err;                /* guarded by mu once the worker runs */
   char errmsg[256];
   apic__buf raw;          /* the current chunk: snapshot, then records */
@@ -64,6 +69,7 @@ struct apic_trace_writer {
   uint64_t offset;        /* bytes written so far */
   apic_trace_writer_stats st;
   apic__buf zbuf;         /* compressed payload */
+  apic__zdef *zd;         /* the default compressor's state */
 };
 
 /* Keeps the first error. Called from the worker too: err is read by the
@@ -161,14 +167,21 @@ static void write_chunk(apic_trace_writer *w, const job *j) {
     fail(w, APIC_E_ARG, "a chunk exceeds 256 MiB: lower chunk_records");
     return;
   }
-  uLongf zn = compressBound((uLong)j->raw.n);
-  if (w->zbuf.cap < zn) {
-    uint8_t *p = realloc(w->zbuf.p, zn);
+  size_t bound = w->level < 0 ? apic__zdef_bound(j->raw.n) : compressBound((uLong)j->raw.n);
+  if (w->zbuf.cap < bound) {
+    uint8_t *p = realloc(w->zbuf.p, bound);
     if (!p) { fail(w, APIC_E_NOMEM, "out of memory compressing a chunk"); return; }
     w->zbuf.p = p;
-    w->zbuf.cap = zn;
+    w->zbuf.cap = bound;
   }
-  if (compress2(w->zbuf.p, &zn, j->raw.p, (uLong)j->raw.n, w->level) != Z_OK) {
+  uLongf zn = (uLongf)bound;
+  if (w->level < 0) {
+    if (!w->zd && !(w->zd = apic__zdef_new())) {
+      fail(w, APIC_E_NOMEM, "out of memory compressing a chunk");
+      return;
+    }
+    zn = (uLongf)apic__zdef_compress(w->zd, w->zbuf.p, j->raw.p, j->raw.n);
+  } else if (compress2(w->zbuf.p, &zn, j->raw.p, (uLong)j->raw.n, w->level) != Z_OK) {
     fail(w, APIC_E_IO, "zlib could not compress a chunk");
     return;
   }
@@ -272,8 +285,8 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
     return APIC_E_NOMEM;
   }
   w->s = s;
-  w->chunk_records = o.chunk_records ? o.chunk_records : 65536;
-  w->level = o.level < 0 ? 3 : o.level;
+  w->chunk_records = o.chunk_records ? o.chunk_records : APIC__TRC_DEFAULT_RECORDS;
+  w->level = o.level;
   w->f = fopen(path, "wb");
   if (!w->f) {
     if (why_size) snprintf(why, why_size, "cannot create %s", path);
@@ -350,6 +363,7 @@ int apic_trace_writer_close(apic_trace_writer *w) {
   apic__buf_free(&w->raw);
   apic__buf_free(&w->slot.raw);
   apic__buf_free(&w->zbuf);
+  apic__zdef_free(w->zd);
   free(w->index);
   free(w);
   return rc;

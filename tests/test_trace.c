@@ -2309,8 +2309,10 @@ static int prog_storm(apic_cpu *c, void *arg) {
 }
 
 /* FORMAT.md "Goals" (a few bytes per event): a 200k-event IPI storm on 8
-   cores takes under 6 bytes per event with default settings. The figure is
-   printed; size is deterministic, so the bound is exact, not a timing. */
+   cores takes under 3 bytes per event with default settings (docs/BENCH.md's
+   target; random targets, vectors and work make it harder to compress than
+   the bench's storm). The figure is printed; size is deterministic, so the
+   bound is exact, not a timing. */
 START_TEST(storm_size_per_event) {
   apic_config cfg = tu_config(8, APIC_BUS_XAPIC, APIC_MODEL_XAPIC);
   apic_sim *s = tu_sim(&cfg, NULL);
@@ -2336,10 +2338,10 @@ START_TEST(storm_size_per_event) {
   free(f);
   double per = (double)size / (double)st.records;
   printf("trace size: %llu events, %zu bytes, %.3f bytes/event at the default level (before "
-         "zlib: %.2f bytes/event in the first %llu chunks)\n", (unsigned long long)st.records,
+         "compression: %.2f bytes/event in the first %llu chunks)\n", (unsigned long long)st.records,
          size, per, (double)st.raw_bytes / (double)st.records, (unsigned long long)st.chunks);
   fflush(stdout);
-  ck_assert_msg(per < 6.0, "%.3f bytes per event", per);
+  ck_assert_msg(per < 3.0, "%.3f bytes per event", per);
   apic_trace *t = open_ok(path);
   ck_assert_uint_eq(apic_trace_info_get(t)->records, st.records);
   apic_trace_close(t);
