@@ -11,9 +11,11 @@
  *
  * Compression and file writes run on one worker thread per writer (unless
  * opts.inline_compress), so that on a machine with a spare core the run
- * pays only for encoding records. The hand-off is a single slot: the run
- * fills one raw buffer while the worker compresses the other. Chunks are
- * compressed and written in order, so the bytes do not depend on the thread.
+ * pays only for encoding records. The hand-off is a ring of APIC__TRC_QUEUE
+ * chunks: the run fills one raw buffer while the worker compresses the
+ * others, and waits only when the worker is that many chunks behind.
+ * Chunks are compressed and written in order, so the bytes do not depend on
+ * the thread.
  *
  * The default compressor is the format's own deflate encoder (trace_fmt.c,
  * apic__zdef); an explicit opts.level uses zlib's deflate at that level.
@@ -30,6 +32,9 @@
 #include "sim.h"
 #include "trace_fmt.h"
 
+/* Chunks handed to the worker and not yet written: two let the run keep
+   going while the worker is slowed down for a chunk's time. */
+#define APIC__TRC_QUEUE 2
 #define APIC__TRC_DEFAULT_RECORDS 65536u  /* chunk_records when 0 */
 
 typedef struct index_entry {
@@ -62,8 +67,9 @@ struct apic_trace_writer {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int io_failed;          /* owned by whoever writes f */
-  job slot;               /* hand-off: full when has_job */
-  int has_job, stop;
+  job ring[APIC__TRC_QUEUE];  /* hand-off: jobs head.. head+njobs-1 are full */
+  unsigned head, njobs;
+  int stop;
   index_entry *index;
   uint32_t nindex, capindex;
   uint64_t offset;        /* bytes written so far */
@@ -214,20 +220,22 @@ static void *worker(void *arg) {
   apic_trace_writer *w = arg;
   pthread_mutex_lock(&w->mu);
   for (;;) {
-    while (!w->has_job && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
-    if (!w->has_job) break;  /* stop, and nothing left */
+    while (!w->njobs && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
+    if (!w->njobs) break;  /* stop, and nothing left */
+    job *j = &w->ring[w->head];  /* the run does not touch a queued job */
     pthread_mutex_unlock(&w->mu);
-    write_chunk(w, &w->slot);
+    write_chunk(w, j);
     pthread_mutex_lock(&w->mu);
-    w->has_job = 0;
+    w->head = (w->head + 1) % APIC__TRC_QUEUE;
+    w->njobs--;
     pthread_cond_broadcast(&w->cv);
   }
   pthread_mutex_unlock(&w->mu);
   return NULL;
 }
 
-/* Hands the current chunk to the worker (waiting while it is busy with the
-   previous one) and takes its old buffer back for the next chunk. */
+/* Hands the current chunk to the worker (waiting while the ring is full)
+   and takes the buffer of a written chunk back for the next one. */
 static void chunk_flush(apic_trace_writer *w) {
   job j = {w->raw, w->nrec, w->first, w->prev_cycle};
   w->done_records += w->nrec;
@@ -236,11 +244,11 @@ static void chunk_flush(apic_trace_writer *w) {
     return;
   }
   pthread_mutex_lock(&w->mu);
-  while (w->has_job) pthread_cond_wait(&w->cv, &w->mu);
-  apic__buf spare = w->slot.raw;
-  w->slot = j;
-  w->has_job = 1;
-  pthread_cond_broadcast(&w->cv);
+  while (w->njobs == APIC__TRC_QUEUE) pthread_cond_wait(&w->cv, &w->mu);
+  job *slot = &w->ring[(w->head + w->njobs) % APIC__TRC_QUEUE];
+  apic__buf spare = slot->raw;
+  *slot = j;
+  if (w->njobs++ == 0) pthread_cond_broadcast(&w->cv);  /* the worker may be asleep */
   pthread_mutex_unlock(&w->mu);
   w->raw = spare;
   w->raw.n = 0;
@@ -361,7 +369,7 @@ int apic_trace_writer_close(apic_trace_writer *w) {
   if (fclose(w->f) != 0) fail(w, APIC_E_IO, "close failed (disk full or I/O error)");
   int rc = w->err;
   apic__buf_free(&w->raw);
-  apic__buf_free(&w->slot.raw);
+  for (unsigned i = 0; i < APIC__TRC_QUEUE; i++) apic__buf_free(&w->ring[i].raw);
   apic__buf_free(&w->zbuf);
   apic__zdef_free(w->zd);
   free(w->index);
@@ -382,7 +390,7 @@ void apic_trace_writer_stats_get(const apic_trace_writer *w, apic_trace_writer_s
   apic_trace_writer *mw = (apic_trace_writer *)(uintptr_t)w;  /* lock only */
   if (w->threaded) {  /* the worker updates chunks, raw_bytes and offset: let it finish */
     pthread_mutex_lock(&mw->mu);
-    while (mw->has_job) pthread_cond_wait(&mw->cv, &mw->mu);
+    while (mw->njobs) pthread_cond_wait(&mw->cv, &mw->mu);
   }
   *out = w->st;
   out->records = w->done_records + w->nrec;  /* both the run's: no lock needed */
