@@ -244,19 +244,21 @@ int apic__hdr_get(apic__rd *r, apic_config *c, char *name, size_t name_size, cha
 /*
  * A zlib stream (RFC 1950) of deflate blocks (RFC 1951), made for speed on
  * trace chunks, which zlib's deflate compresses at some 500 instructions per
- * record whatever its level: greedy matching on hash chains of 4-byte
+ * record whatever its level: greedy matching on hash chains of 6-byte
  * strings with a few candidates per position, and Huffman codes per block
  * of tokens (dynamic, fixed or stored, whichever is smallest). Any inflate
  * reads it. Same input, same bytes: nothing depends on the thread, the
  * clock or the allocation.
  */
 #define ZD_WINDOW      32768u  /* deflate's farthest distance */
-#define ZD_MIN_MATCH   4u      /* a 3-byte match rarely pays for its distance */
+#define ZD_MIN_MATCH   6u      /* shorter ones barely pay for their distance, and
+                                  chains of 6-byte strings are short: on records
+                                  both smaller and faster than 3 or 4 */
 #define ZD_MAX_MATCH   258u
 #define ZD_HASH_BITS   15u
 #define ZD_DEPTH       8u      /* chain candidates tried per position */
 #define ZD_INSERT_MAX  6u      /* positions inside longer matches are not indexed */
-#define ZD_BLOCK       16384u  /* tokens per block: the codes follow the data */
+#define ZD_BLOCK       32768u  /* tokens per block: the codes follow the data */
 #define ZD_NLITLEN     286u
 #define ZD_NFIXED      288u    /* the fixed code also has 286 and 287 */
 #define ZD_NDIST       30u
@@ -265,6 +267,30 @@ int apic__hdr_get(apic__rd *r, apic_config *c, char *name, size_t name_size, cha
 #define ZD_MAX_BITS    15u     /* longest literal/length or distance code */
 #define ZD_MAX_CLBITS  7u      /* longest code-length code */
 #define ZD_END_BLOCK   256u
+#define ZD_FIRST_LEN   257u    /* first length symbol */
+#define ZD_MIN_NCLEN   4u      /* code-length code lengths always sent */
+/* RFC 1951 3.2.3, 3.2.7: block header (BFINAL, BTYPE), the dynamic block's
+   counts (HLIT, HDIST, HCLEN) and code-length code lengths */
+#define ZD_BTYPE_STORED 0u
+#define ZD_BTYPE_FIXED  1u
+#define ZD_BTYPE_DYN    2u
+#define ZD_HEAD_BITS    3u
+#define ZD_HLIT_BITS    5u
+#define ZD_HDIST_BITS   5u
+#define ZD_HCLEN_BITS   4u
+#define ZD_CLEN_BITS    3u
+#define ZD_STORED_LEN_BITS 32u  /* LEN and NLEN */
+/* code-length symbols that repeat: the previous length 3-6 times, zero
+   3-10 times, zero 11-138 times */
+#define ZD_CL_REPEAT   16u
+#define ZD_CL_ZEROS    17u
+#define ZD_CL_ZEROS7   18u
+#define ZD_RUN_MIN     3u
+#define ZD_REPEAT_MAX  6u
+#define ZD_ZEROS7_MIN  11u
+#define ZD_ZEROS7_MAX  138u
+#define ZD_RLE_SHIFT   5u      /* run-length coded: symbol | extra value << 5 */
+#define ZD_RLE_SYM     31u
 #define ZD_MATCH       0x80000000u  /* token: match, (distance - 1) << 8 | (length - 3) */
 #define ZD_STORED_MAX  65535u  /* bytes in one stored block */
 #define ZD_ZLIB_HEAD0  0x78u   /* deflate, 32 KiB window */
@@ -285,17 +311,36 @@ struct apic__zdef {
 };
 
 /* RFC 1951 3.2.5: base and extra bits of each length and distance symbol. */
-static const uint16_t zd_lbase[ZD_NLEN] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint16_t zd_lbase[ZD_NLEN] = {3,  4,  5,  6,  7,  8,  9,   10,  11,  13,
+                                           15, 17, 19, 23, 27, 31, 35,  43,  51,  59,
+                                           67, 83, 99, 115, 131, 163, 195, 227, 258};
 static const uint8_t zd_lext[ZD_NLEN] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
-                                    2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+                                         2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
 static const uint8_t zd_dext[ZD_NDIST] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
-                                    6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
-/* RFC 1951 3.2.7: the order code-length code lengths are sent in. */
+                                          6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+/* RFC 1951 3.2.7: the order code-length code lengths are sent in, and the
+   extra bits of the three repeat symbols. */
 static const uint8_t zd_clorder[ZD_NCLEN] = {16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
                                              11, 4,  12, 3, 13, 2, 14, 1, 15};
+static const uint8_t zd_clextra[3] = {2, 3, 7};
 
-static inline uint32_t zd_rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+/* RFC 1951 3.2.6: the fixed literal/length code (distances: 5 bits each). */
+static unsigned zd_fixed_len(unsigned s) { return s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8; }
+#define ZD_FIXED_DIST_BITS 5u
+
+/* The ZD_MIN_MATCH bytes at p, read as one word of ZD_STR_LOAD bytes (all
+   of them must be in the input), and their hash. */
+#define ZD_STR_LOAD 8u
+#define ZD_STR_MASK ((1ull << (8 * ZD_MIN_MATCH)) - 1)
+_Static_assert(ZD_MIN_MATCH < ZD_STR_LOAD, "a string fits in the word");
+static inline uint64_t zd_str(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, ZD_STR_LOAD);
+  return v & ZD_STR_MASK;
+}
+static inline uint32_t zd_hash(uint64_t str) {
+  return (uint32_t)((str * 0x9E3779B97F4A7C15ull) >> (64 - ZD_HASH_BITS));  /* 2^64 / golden ratio */
+}
 static inline uint64_t zd_rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /* distance - 1 -> distance symbol: two symbols per power of two from 4 */
@@ -313,6 +358,13 @@ static inline void zd_put(apic__zdef *z, uint64_t v, unsigned n) {
   z->o += z->nbits >> 3;
   z->bits >>= z->nbits & ~7u;
   z->nbits &= 7;
+}
+
+/* A code from zd_codes: the bits, and their number from ZD_CODE_SHIFT up. */
+#define ZD_CODE_SHIFT 16u
+#define ZD_CODE_BITS  0xFFFFu
+static inline void zd_put_code(apic__zdef *z, uint32_t c) {
+  zd_put(z, c & ZD_CODE_BITS, c >> ZD_CODE_SHIFT);
 }
 
 static void zd_align(apic__zdef *z) {
@@ -377,7 +429,7 @@ void apic__huff_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint
 }
 
 /* Canonical codes (RFC 1951 3.2.2), bit-reversed for LSB-first output,
-   with the length in bits 16 and up. */
+   with the length from ZD_CODE_SHIFT up. */
 static void zd_codes(const uint8_t *len, unsigned n, uint32_t *code) {
   unsigned count[ZD_MAX_BITS + 1] = {0}, next[ZD_MAX_BITS + 1];
   for (unsigned i = 0; i < n; i++) count[len[i]]++;
@@ -390,16 +442,16 @@ static void zd_codes(const uint8_t *len, unsigned n, uint32_t *code) {
   for (unsigned i = 0; i < n; i++) {
     unsigned l = len[i], v = l ? next[l]++ : 0, r = 0;
     for (unsigned b = 0; b < l; b++, v >>= 1) r = r << 1 | (v & 1);
-    code[i] = r | (uint32_t)l << 16;
+    code[i] = r | (uint32_t)l << ZD_CODE_SHIFT;
   }
 }
 
 static void zd_stored(apic__zdef *z, size_t from, size_t to, int final) {
   do {
     size_t k = to - from < ZD_STORED_MAX ? to - from : ZD_STORED_MAX;
-    zd_put(z, (uint64_t)(final && from + k == to), 3);  /* BTYPE 00 */
+    zd_put(z, (uint64_t)(final && from + k == to) | ZD_BTYPE_STORED << 1, ZD_HEAD_BITS);
     zd_align(z);
-    zd_put(z, (uint64_t)k | (uint64_t)(~k & 0xFFFF) << 16, 32);
+    zd_put(z, (uint64_t)k | (uint64_t)(~k & ZD_STORED_MAX) << 16, ZD_STORED_LEN_BITS);
     memcpy(z->o, z->src + from, k);
     z->o += k;
     from += k;
@@ -412,22 +464,22 @@ static void zd_tokens(apic__zdef *z, const uint32_t *lc, const uint32_t *dc) {
   uint32_t lfull[256];
   uint8_t lbits[256];
   for (unsigned l = 0; l < 256; l++) {
-    unsigned s = z->lsym[l], c = lc[ZD_END_BLOCK + 1 + s], n = c >> 16;
-    lfull[l] = (c & 0xFFFF) | (l + 3 - zd_lbase[s]) << n;
+    unsigned s = z->lsym[l], c = lc[ZD_FIRST_LEN + s], n = c >> ZD_CODE_SHIFT;
+    lfull[l] = (c & ZD_CODE_BITS) | (l + 3 - zd_lbase[s]) << n;
     lbits[l] = (uint8_t)(n + zd_lext[s]);
   }
   for (uint32_t i = 0; i < z->ntok; i++) {
     uint32_t t = z->tok[i];
     if (!(t & ZD_MATCH)) {
-      zd_put(z, lc[t] & 0xFFFF, lc[t] >> 16);
+      zd_put_code(z, lc[t]);
       continue;
     }
     unsigned l = t & 0xFF, d = (t >> 8) & (ZD_WINDOW - 1), ds = zd_dsym(d);
-    unsigned dn = dc[ds] >> 16, de = zd_dext[ds];
-    uint64_t dv = (dc[ds] & 0xFFFF) | (uint64_t)(d & ((1u << de) - 1)) << dn;
+    unsigned dn = dc[ds] >> ZD_CODE_SHIFT, de = zd_dext[ds];
+    uint64_t dv = (dc[ds] & ZD_CODE_BITS) | (uint64_t)(d & ((1u << de) - 1)) << dn;
     zd_put(z, lfull[l] | dv << lbits[l], lbits[l] + dn + de);
   }
-  zd_put(z, lc[ZD_END_BLOCK] & 0xFFFF, lc[ZD_END_BLOCK] >> 16);
+  zd_put_code(z, lc[ZD_END_BLOCK]);
 }
 
 /* Writes the tokens gathered since blk_start, ending at source byte end. */
@@ -437,9 +489,9 @@ static void zd_block(apic__zdef *z, size_t end, int final) {
   apic__huff_lengths(z->lfreq, ZD_NLITLEN, ZD_MAX_BITS, ll);
   apic__huff_lengths(z->dfreq, ZD_NDIST, ZD_MAX_BITS, dl);
   unsigned nl = ZD_NLITLEN, nd = ZD_NDIST;
-  while (nl > ZD_END_BLOCK + 1 && !ll[nl - 1]) nl--;
+  while (nl > ZD_FIRST_LEN && !ll[nl - 1]) nl--;
   while (nd > 1 && !dl[nd - 1]) nd--;
-  /* the code lengths, run-length coded (3.2.7): symbol | repeat << 5 */
+  /* the code lengths, run-length coded (3.2.7) */
   uint8_t seq[ZD_NLITLEN + ZD_NDIST];
   memcpy(seq, ll, nl);
   memcpy(seq + nl, dl, nd);
@@ -451,69 +503,79 @@ static void zd_block(apic__zdef *z, size_t end, int final) {
     while (i + run < nseq && seq[i + run] == v) run++;
     i += run;
     if (v == 0) {
-      for (; run >= 11; ) {
-        unsigned r = run < 138 ? run : 138;
-        rle[nrle++] = (uint16_t)(18 | (r - 11) << 5), cf[18]++, run -= r;
+      for (; run >= ZD_ZEROS7_MIN; cf[ZD_CL_ZEROS7]++) {
+        unsigned r = run < ZD_ZEROS7_MAX ? run : ZD_ZEROS7_MAX;
+        rle[nrle++] = (uint16_t)(ZD_CL_ZEROS7 | (r - ZD_ZEROS7_MIN) << ZD_RLE_SHIFT);
+        run -= r;
       }
-      if (run >= 3) rle[nrle++] = (uint16_t)(17 | (run - 3) << 5), cf[17]++, run = 0;
+      if (run >= ZD_RUN_MIN) {
+        rle[nrle++] = (uint16_t)(ZD_CL_ZEROS | (run - ZD_RUN_MIN) << ZD_RLE_SHIFT);
+        cf[ZD_CL_ZEROS]++;
+        run = 0;
+      }
     } else {
-      rle[nrle++] = (uint16_t)v, cf[v]++, run--;
-      for (; run >= 3; ) {
-        unsigned r = run < 6 ? run : 6;
-        rle[nrle++] = (uint16_t)(16 | (r - 3) << 5), cf[16]++, run -= r;
+      rle[nrle++] = (uint16_t)v;
+      cf[v]++;
+      for (run--; run >= ZD_RUN_MIN; cf[ZD_CL_REPEAT]++) {
+        unsigned r = run < ZD_REPEAT_MAX ? run : ZD_REPEAT_MAX;
+        rle[nrle++] = (uint16_t)(ZD_CL_REPEAT | (r - ZD_RUN_MIN) << ZD_RLE_SHIFT);
+        run -= r;
       }
     }
-    for (; run > 0; run--) rle[nrle++] = (uint16_t)v, cf[v]++;
+    for (; run > 0; run--, cf[v]++) rle[nrle++] = (uint16_t)v;
   }
   uint8_t cl[ZD_NCLEN];
   uint32_t cc[ZD_NCLEN];
   apic__huff_lengths(cf, ZD_NCLEN, ZD_MAX_CLBITS, cl);
   zd_codes(cl, ZD_NCLEN, cc);
   unsigned ncl = ZD_NCLEN;
-  while (ncl > 4 && !cl[zd_clorder[ncl - 1]]) ncl--;
-  /* sizes in bits of the three kinds of block */
-  static const uint8_t rle_extra[3] = {2, 3, 7};
-  uint64_t extra = 0, dyn = 3 + 5 + 5 + 4 + 3 * (uint64_t)ncl, fix = 3;
+  while (ncl > ZD_MIN_NCLEN && !cl[zd_clorder[ncl - 1]]) ncl--;
+  /* each kind of block's size in bits; stored counts the most padding */
+  uint64_t extra = 0, fix = ZD_HEAD_BITS;
+  uint64_t dyn = ZD_HEAD_BITS + ZD_HLIT_BITS + ZD_HDIST_BITS + ZD_HCLEN_BITS +
+                 ZD_CLEN_BITS * (uint64_t)ncl;
   for (unsigned i = 0; i < nrle; i++) {
-    unsigned s = rle[i] & 31;
-    dyn += cl[s] + (s >= 16 ? rle_extra[s - 16] : 0);
+    unsigned s = rle[i] & ZD_RLE_SYM;
+    dyn += cl[s] + (s >= ZD_CL_REPEAT ? zd_clextra[s - ZD_CL_REPEAT] : 0);
   }
   for (unsigned s = 0; s < ZD_NLITLEN; s++) {
     uint64_t f = z->lfreq[s];
     dyn += f * ll[s];
-    fix += f * (s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8);
-    if (s > ZD_END_BLOCK) extra += f * zd_lext[s - ZD_END_BLOCK - 1];
+    fix += f * zd_fixed_len(s);
+    if (s >= ZD_FIRST_LEN) extra += f * zd_lext[s - ZD_FIRST_LEN];
   }
   for (unsigned s = 0; s < ZD_NDIST; s++) {
     dyn += (uint64_t)z->dfreq[s] * dl[s];
-    fix += (uint64_t)z->dfreq[s] * 5;
+    fix += (uint64_t)z->dfreq[s] * ZD_FIXED_DIST_BITS;
     extra += (uint64_t)z->dfreq[s] * zd_dext[s];
   }
   dyn += extra;
   fix += extra;
-  size_t bytes = end - z->blk_start;
-  uint64_t stored = ((bytes + ZD_STORED_MAX - 1) / ZD_STORED_MAX + !bytes) * (3 + 7 + 32) + 8 * (uint64_t)bytes;
+  size_t bytes = end - z->blk_start, pieces = (bytes + ZD_STORED_MAX - 1) / ZD_STORED_MAX + !bytes;
+  uint64_t stored = pieces * (ZD_HEAD_BITS + 7 + ZD_STORED_LEN_BITS) + 8 * (uint64_t)bytes;
   uint32_t lc[ZD_NFIXED], dc[ZD_NDIST];
   if (stored < dyn && stored < fix) {
     zd_stored(z, z->blk_start, end, final);
   } else if (fix <= dyn) {
     uint8_t fl[ZD_NFIXED + ZD_NDIST];
-    for (unsigned s = 0; s < ZD_NFIXED; s++) fl[s] = s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8;
-    memset(fl + ZD_NFIXED, 5, ZD_NDIST);
+    for (unsigned s = 0; s < ZD_NFIXED; s++) fl[s] = (uint8_t)zd_fixed_len(s);
+    memset(fl + ZD_NFIXED, ZD_FIXED_DIST_BITS, ZD_NDIST);
     zd_codes(fl, ZD_NFIXED, lc);
     zd_codes(fl + ZD_NFIXED, ZD_NDIST, dc);
-    zd_put(z, (uint64_t)final | 1u << 1, 3);
+    zd_put(z, (uint64_t)final | ZD_BTYPE_FIXED << 1, ZD_HEAD_BITS);
     zd_tokens(z, lc, dc);
   } else {
     zd_codes(ll, ZD_NLITLEN, lc);
     zd_codes(dl, ZD_NDIST, dc);
-    zd_put(z, (uint64_t)final | 2u << 1 | (uint64_t)(nl - 257) << 3 | (uint64_t)(nd - 1) << 8 |
-                  (uint64_t)(ncl - 4) << 13, 17);
-    for (unsigned i = 0; i < ncl; i++) zd_put(z, cl[zd_clorder[i]], 3);
+    zd_put(z, (uint64_t)final | ZD_BTYPE_DYN << 1, ZD_HEAD_BITS);
+    zd_put(z, nl - ZD_FIRST_LEN, ZD_HLIT_BITS);
+    zd_put(z, nd - 1, ZD_HDIST_BITS);
+    zd_put(z, ncl - ZD_MIN_NCLEN, ZD_HCLEN_BITS);
+    for (unsigned i = 0; i < ncl; i++) zd_put(z, cl[zd_clorder[i]], ZD_CLEN_BITS);
     for (unsigned i = 0; i < nrle; i++) {
-      unsigned s = rle[i] & 31;
-      zd_put(z, cc[s] & 0xFFFF, cc[s] >> 16);
-      if (s >= 16) zd_put(z, rle[i] >> 5, rle_extra[s - 16]);
+      unsigned s = rle[i] & ZD_RLE_SYM;
+      zd_put_code(z, cc[s]);
+      if (s >= ZD_CL_REPEAT) zd_put(z, rle[i] >> ZD_RLE_SHIFT, zd_clextra[s - ZD_CL_REPEAT]);
     }
     zd_tokens(z, lc, dc);
   }
@@ -557,10 +619,11 @@ size_t apic__zdef_compress(apic__zdef *z, uint8_t *out, const uint8_t *src, size
   z->nbits = 0;
   *z->o++ = ZD_ZLIB_HEAD0;
   *z->o++ = ZD_ZLIB_HEAD1;
-  size_t i = 0, last = n >= ZD_MIN_MATCH ? n - ZD_MIN_MATCH + 1 : 0;
+  size_t i = 0, last = n >= ZD_STR_LOAD ? n - ZD_STR_LOAD + 1 : 0;  /* zd_str may read */
   while (i < last) {
     const uint8_t *q = src + i;
-    uint32_t cur = zd_rd32(q), h = (cur * 2654435761u) >> (32 - ZD_HASH_BITS);
+    uint64_t cur = zd_str(q);
+    uint32_t h = zd_hash(cur);
     uint32_t c = z->head[h];
     z->chain[i & (ZD_WINDOW - 1)] = c;
     z->head[h] = (uint32_t)i + 1;
@@ -569,7 +632,7 @@ size_t apic__zdef_compress(apic__zdef *z, uint8_t *out, const uint8_t *src, size
     for (unsigned k = ZD_DEPTH; c && k; k--) {
       size_t pos = c - 1, dist = i - pos;
       if (dist >= ZD_WINDOW) break;
-      if (src[pos + best] == q[best] && zd_rd32(src + pos) == cur) {
+      if (src[pos + best] == q[best] && zd_str(src + pos) == cur) {
         size_t l = zd_matchlen(src + pos, q, maxl);
         if (l > best) {
           best = l;
@@ -584,12 +647,12 @@ size_t apic__zdef_compress(apic__zdef *z, uint8_t *out, const uint8_t *src, size
       continue;
     }
     z->tok[z->ntok++] = ZD_MATCH | (uint32_t)(bdist - 1) << 8 | (uint32_t)(best - 3);
-    z->lfreq[ZD_END_BLOCK + 1 + z->lsym[best - 3]]++;
+    z->lfreq[ZD_FIRST_LEN + z->lsym[best - 3]]++;
     z->dfreq[zd_dsym((uint32_t)(bdist - 1))]++;
     size_t e = i + best;
     if (best <= ZD_INSERT_MAX) {
       for (i++; i < e && i < last; i++) {
-        uint32_t hh = (zd_rd32(src + i) * 2654435761u) >> (32 - ZD_HASH_BITS);
+        uint32_t hh = zd_hash(zd_str(src + i));
         z->chain[i & (ZD_WINDOW - 1)] = z->head[hh];
         z->head[hh] = (uint32_t)i + 1;
       }
