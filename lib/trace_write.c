@@ -111,12 +111,20 @@ static unsigned idle_below(const apic_cpu *c) {
   return c->frames[0].entered ? APIC__P_IDLE_BELOW : APIC__P_IDLE_BELOW_UNLISTED;
 }
 
+/* Numbers a core takes in a snapshot (FORMAT.md), nested vectors aside,
+   and the most bytes that makes: the snapshot reserves that much per core
+   and writes its varints in place. */
+#define APIC__SNAP_CORE_NUMS (17 + 2 + 3 * 8 + 2 + 2 + 4 + 1)
+#define APIC__UV_MAX 10  /* bytes of a 64-bit varint */
+#define APIC__SNAP_CORE_MAX ((APIC__SNAP_CORE_NUMS + APIC_CORE_MAX_NEST) * APIC__UV_MAX)
+
 static void snapshot(apic_trace_writer *w) {
   apic_sim *s = w->s;
   apic__buf *b = &w->raw;
   const apic_config *cfg = apic_sim_config(s);
   apic__buf_uv(b, apic_sim_now(s));
   for (uint32_t i = 0; i < cfg->ncpus; i++) {
+    if (b->cap - b->n < APIC__SNAP_CORE_MAX && apic__buf_reserve(b, APIC__SNAP_CORE_MAX)) return;
     apic_lapic_state l;
     apic_core_state c;
     apic_lapic_state_get(s, i, &l);
@@ -124,26 +132,29 @@ static void snapshot(apic_trace_writer *w) {
     const uint32_t r32[] = {l.id, l.tpr, l.ldr, l.dfr, l.svr, l.esr, l.icr_lo & ~APIC_ICR_DS,
                             l.icr_hi, l.timer_icr, l.timer_dcr, l.lvt_cmci, l.lvt_timer,
                             l.lvt_thermal, l.lvt_perf, l.lvt_lint0, l.lvt_lint1, l.lvt_error};
-    for (size_t k = 0; k < sizeof r32 / sizeof r32[0]; k++) apic__buf_uv(b, r32[k]);
-    apic__buf_uv(b, l.apic_base);
-    apic__buf_uv(b, l.timer_next);
-    for (int k = 0; k < 8; k++) apic__buf_uv(b, l.irr[k]);
-    for (int k = 0; k < 8; k++) apic__buf_uv(b, l.isr[k]);
-    for (int k = 0; k < 8; k++) apic__buf_uv(b, l.tmr[k]);
-    apic__buf_uv(b, (l.nmi_pending ? APIC__P_NMI : 0u) | (l.smi_pending ? APIC__P_SMI : 0u) |
-                    (l.init_pending ? APIC__P_INIT : 0u) | (l.sipi_pending ? APIC__P_SIPI : 0u) |
-                    (l.extint_pending ? APIC__P_EXTINT : 0u) |
-                    (l.wait_sipi ? APIC__P_WAIT_SIPI : 0u) | idle_below(&s->cpus[i]));
-    apic__buf_uv(b, l.sipi_vector);
-    apic__buf_uv(b, l.ds_until);       /* ICR delivery status derives from these */
-    apic__buf_uv(b, l.sends_pending);
-    apic__buf_uv(b, c.run);
-    apic__buf_uv(b, c.if_flag);
-    apic__buf_uv(b, c.nmi_blocked);
-    apic__buf_uv(b, c.in_smm);
+    uint8_t *p = b->p + b->n;
+    for (size_t k = 0; k < sizeof r32 / sizeof r32[0]; k++) p = apic__put_uv(p, r32[k]);
+    p = apic__put_uv(p, l.apic_base);
+    p = apic__put_uv(p, l.timer_next);
+    for (int k = 0; k < 8; k++) p = apic__put_uv(p, l.irr[k]);
+    for (int k = 0; k < 8; k++) p = apic__put_uv(p, l.isr[k]);
+    for (int k = 0; k < 8; k++) p = apic__put_uv(p, l.tmr[k]);
+    p = apic__put_uv(p, (l.nmi_pending ? APIC__P_NMI : 0u) | (l.smi_pending ? APIC__P_SMI : 0u) |
+                        (l.init_pending ? APIC__P_INIT : 0u) |
+                        (l.sipi_pending ? APIC__P_SIPI : 0u) |
+                        (l.extint_pending ? APIC__P_EXTINT : 0u) |
+                        (l.wait_sipi ? APIC__P_WAIT_SIPI : 0u) | idle_below(&s->cpus[i]));
+    p = apic__put_uv(p, l.sipi_vector);
+    p = apic__put_uv(p, l.ds_until);  /* ICR delivery status derives from these */
+    p = apic__put_uv(p, l.sends_pending);
+    p = apic__put_uv(p, c.run);
+    p = apic__put_uv(p, c.if_flag);
+    p = apic__put_uv(p, c.nmi_blocked);
+    p = apic__put_uv(p, c.in_smm);
     uint32_t nest = c.nest < APIC_CORE_MAX_NEST ? c.nest : APIC_CORE_MAX_NEST;
-    apic__buf_uv(b, nest);
-    for (uint32_t k = 0; k < nest; k++) apic__buf_uv(b, c.vectors[k]);
+    p = apic__put_uv(p, nest);
+    for (uint32_t k = 0; k < nest; k++) p = apic__put_uv(p, c.vectors[k]);
+    b->n = (size_t)(p - b->p);
   }
   for (uint32_t io = 0; io < cfg->nioapics; io++)
     for (uint32_t pin = 0; pin < cfg->ioapic_pins[io]; pin++) {
