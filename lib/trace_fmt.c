@@ -296,6 +296,15 @@ int apic__hdr_get(apic__rd *r, apic_config *c, char *name, size_t name_size, cha
 #define ZD_ZLIB_HEAD0  0x78u   /* deflate, 32 KiB window */
 #define ZD_ZLIB_HEAD1  0x01u   /* no dictionary, check bits: 0x7801 % 31 == 0 */
 
+/* The output: bits not yet stored, low first (0..7 between puts). Kept in
+   a local copy in the loops, where stores through o could otherwise alias
+   the struct and force every field back to memory. */
+typedef struct zd_bits {
+  uint8_t *o;
+  uint64_t bits;
+  unsigned n;
+} zd_bits;
+
 struct apic__zdef {
   uint32_t head[1u << ZD_HASH_BITS];  /* latest position + 1 with this hash, 0: none */
   uint32_t chain[ZD_WINDOW];           /* the one before, by position mod the window */
@@ -305,9 +314,7 @@ struct apic__zdef {
   uint32_t ntok;
   size_t blk_start;                    /* first source byte of the block */
   const uint8_t *src;
-  uint8_t *o;                          /* output cursor */
-  uint64_t bits;                       /* pending bits, low first */
-  unsigned nbits;                      /* 0..7 between puts */
+  zd_bits out;
 };
 
 /* RFC 1951 3.2.5: base and extra bits of each length and distance symbol. */
@@ -351,24 +358,24 @@ static inline unsigned zd_dsym(uint32_t d) {
 }
 
 /* Appends n <= 56 bits; always stores 8 bytes, so the output keeps 8 spare. */
-static inline void zd_put(apic__zdef *z, uint64_t v, unsigned n) {
-  z->bits |= v << z->nbits;
-  z->nbits += n;
-  memcpy(z->o, &z->bits, 8);
-  z->o += z->nbits >> 3;
-  z->bits >>= z->nbits & ~7u;
-  z->nbits &= 7;
+static inline void zd_put(zd_bits *b, uint64_t v, unsigned n) {
+  b->bits |= v << b->n;
+  b->n += n;
+  memcpy(b->o, &b->bits, 8);
+  b->o += b->n >> 3;
+  b->bits >>= b->n & ~7u;
+  b->n &= 7;
 }
 
 /* A code from zd_codes: the bits, and their number from ZD_CODE_SHIFT up. */
 #define ZD_CODE_SHIFT 16u
 #define ZD_CODE_BITS  0xFFFFu
-static inline void zd_put_code(apic__zdef *z, uint32_t c) {
-  zd_put(z, c & ZD_CODE_BITS, c >> ZD_CODE_SHIFT);
+static inline void zd_put_code(zd_bits *b, uint32_t c) {
+  zd_put(b, c & ZD_CODE_BITS, c >> ZD_CODE_SHIFT);
 }
 
-static void zd_align(apic__zdef *z) {
-  if (z->nbits) zd_put(z, 0, 8 - z->nbits);
+static void zd_align(zd_bits *b) {
+  if (b->n) zd_put(b, 0, 8 - b->n);
 }
 
 void apic__huff_lengths(const uint32_t *freq, unsigned n, unsigned maxbits, uint8_t *len) {
@@ -446,20 +453,20 @@ static void zd_codes(const uint8_t *len, unsigned n, uint32_t *code) {
   }
 }
 
-static void zd_stored(apic__zdef *z, size_t from, size_t to, int final) {
+static void zd_stored(const apic__zdef *z, zd_bits *b, size_t from, size_t to, int final) {
   do {
     size_t k = to - from < ZD_STORED_MAX ? to - from : ZD_STORED_MAX;
-    zd_put(z, (uint64_t)(final && from + k == to) | ZD_BTYPE_STORED << 1, ZD_HEAD_BITS);
-    zd_align(z);
-    zd_put(z, (uint64_t)k | (uint64_t)(~k & ZD_STORED_MAX) << 16, ZD_STORED_LEN_BITS);
-    memcpy(z->o, z->src + from, k);
-    z->o += k;
+    zd_put(b, (uint64_t)(final && from + k == to) | ZD_BTYPE_STORED << 1, ZD_HEAD_BITS);
+    zd_align(b);
+    zd_put(b, (uint64_t)k | (uint64_t)(~k & ZD_STORED_MAX) << 16, ZD_STORED_LEN_BITS);
+    memcpy(b->o, z->src + from, k);
+    b->o += k;
     from += k;
   } while (from < to);
 }
 
 /* Writes the block's tokens with the codes in lc (literal/length) and dc. */
-static void zd_tokens(apic__zdef *z, const uint32_t *lc, const uint32_t *dc) {
+static void zd_tokens(const apic__zdef *z, zd_bits *out, const uint32_t *lc, const uint32_t *dc) {
   /* a length's code and extra bits in one number, for all 256 lengths */
   uint32_t lfull[256];
   uint8_t lbits[256];
@@ -468,18 +475,20 @@ static void zd_tokens(apic__zdef *z, const uint32_t *lc, const uint32_t *dc) {
     lfull[l] = (c & ZD_CODE_BITS) | (l + 3 - zd_lbase[s]) << n;
     lbits[l] = (uint8_t)(n + zd_lext[s]);
   }
+  zd_bits b = *out;
   for (uint32_t i = 0; i < z->ntok; i++) {
     uint32_t t = z->tok[i];
     if (!(t & ZD_MATCH)) {
-      zd_put_code(z, lc[t]);
+      zd_put_code(&b, lc[t]);
       continue;
     }
     unsigned l = t & 0xFF, d = (t >> 8) & (ZD_WINDOW - 1), ds = zd_dsym(d);
     unsigned dn = dc[ds] >> ZD_CODE_SHIFT, de = zd_dext[ds];
     uint64_t dv = (dc[ds] & ZD_CODE_BITS) | (uint64_t)(d & ((1u << de) - 1)) << dn;
-    zd_put(z, lfull[l] | dv << lbits[l], lbits[l] + dn + de);
+    zd_put(&b, lfull[l] | dv << lbits[l], lbits[l] + dn + de);
   }
-  zd_put_code(z, lc[ZD_END_BLOCK]);
+  zd_put_code(&b, lc[ZD_END_BLOCK]);
+  *out = b;
 }
 
 /* Writes the tokens gathered since blk_start, ending at source byte end. */
@@ -554,42 +563,36 @@ static void zd_block(apic__zdef *z, size_t end, int final) {
   size_t bytes = end - z->blk_start, pieces = (bytes + ZD_STORED_MAX - 1) / ZD_STORED_MAX + !bytes;
   uint64_t stored = pieces * (ZD_HEAD_BITS + 7 + ZD_STORED_LEN_BITS) + 8 * (uint64_t)bytes;
   uint32_t lc[ZD_NFIXED], dc[ZD_NDIST];
+  zd_bits *b = &z->out;
   if (stored < dyn && stored < fix) {
-    zd_stored(z, z->blk_start, end, final);
+    zd_stored(z, b, z->blk_start, end, final);
   } else if (fix <= dyn) {
     uint8_t fl[ZD_NFIXED + ZD_NDIST];
     for (unsigned s = 0; s < ZD_NFIXED; s++) fl[s] = (uint8_t)zd_fixed_len(s);
     memset(fl + ZD_NFIXED, ZD_FIXED_DIST_BITS, ZD_NDIST);
     zd_codes(fl, ZD_NFIXED, lc);
     zd_codes(fl + ZD_NFIXED, ZD_NDIST, dc);
-    zd_put(z, (uint64_t)final | ZD_BTYPE_FIXED << 1, ZD_HEAD_BITS);
-    zd_tokens(z, lc, dc);
+    zd_put(b, (uint64_t)final | ZD_BTYPE_FIXED << 1, ZD_HEAD_BITS);
+    zd_tokens(z, b, lc, dc);
   } else {
     zd_codes(ll, ZD_NLITLEN, lc);
     zd_codes(dl, ZD_NDIST, dc);
-    zd_put(z, (uint64_t)final | ZD_BTYPE_DYN << 1, ZD_HEAD_BITS);
-    zd_put(z, nl - ZD_FIRST_LEN, ZD_HLIT_BITS);
-    zd_put(z, nd - 1, ZD_HDIST_BITS);
-    zd_put(z, ncl - ZD_MIN_NCLEN, ZD_HCLEN_BITS);
-    for (unsigned i = 0; i < ncl; i++) zd_put(z, cl[zd_clorder[i]], ZD_CLEN_BITS);
+    zd_put(b, (uint64_t)final | ZD_BTYPE_DYN << 1, ZD_HEAD_BITS);
+    zd_put(b, nl - ZD_FIRST_LEN, ZD_HLIT_BITS);
+    zd_put(b, nd - 1, ZD_HDIST_BITS);
+    zd_put(b, ncl - ZD_MIN_NCLEN, ZD_HCLEN_BITS);
+    for (unsigned i = 0; i < ncl; i++) zd_put(b, cl[zd_clorder[i]], ZD_CLEN_BITS);
     for (unsigned i = 0; i < nrle; i++) {
       unsigned s = rle[i] & ZD_RLE_SYM;
-      zd_put_code(z, cc[s]);
-      if (s >= ZD_CL_REPEAT) zd_put(z, rle[i] >> ZD_RLE_SHIFT, zd_clextra[s - ZD_CL_REPEAT]);
+      zd_put_code(b, cc[s]);
+      if (s >= ZD_CL_REPEAT) zd_put(b, rle[i] >> ZD_RLE_SHIFT, zd_clextra[s - ZD_CL_REPEAT]);
     }
-    zd_tokens(z, lc, dc);
+    zd_tokens(z, b, lc, dc);
   }
   z->ntok = 0;
   z->blk_start = end;
   memset(z->lfreq, 0, sizeof z->lfreq);
   memset(z->dfreq, 0, sizeof z->dfreq);
-}
-
-static inline void zd_literal(apic__zdef *z, size_t i) {
-  uint8_t c = z->src[i];
-  z->tok[z->ntok++] = c;
-  z->lfreq[c]++;
-  if (z->ntok == ZD_BLOCK) zd_block(z, i + 1, 0);
 }
 
 static size_t zd_matchlen(const uint8_t *a, const uint8_t *b, size_t maxn) {
@@ -611,22 +614,21 @@ size_t apic__zdef_compress(apic__zdef *z, uint8_t *out, const uint8_t *src, size
   memset(z->head, 0, sizeof z->head);
   memset(z->lfreq, 0, sizeof z->lfreq);
   memset(z->dfreq, 0, sizeof z->dfreq);
-  z->ntok = 0;
   z->blk_start = 0;
   z->src = src;
-  z->o = out;
-  z->bits = 0;
-  z->nbits = 0;
-  *z->o++ = ZD_ZLIB_HEAD0;
-  *z->o++ = ZD_ZLIB_HEAD1;
+  z->out = (zd_bits){out, 0, 0};
+  *z->out.o++ = ZD_ZLIB_HEAD0;
+  *z->out.o++ = ZD_ZLIB_HEAD1;
+  uint32_t *head = z->head, *chain = z->chain, *tok = z->tok, *lfreq = z->lfreq;
+  uint32_t ntok = 0;  /* a local: the stores into the arrays cannot touch it */
   size_t i = 0, last = n >= ZD_STR_LOAD ? n - ZD_STR_LOAD + 1 : 0;  /* zd_str may read */
   while (i < last) {
     const uint8_t *q = src + i;
     uint64_t cur = zd_str(q);
     uint32_t h = zd_hash(cur);
-    uint32_t c = z->head[h];
-    z->chain[i & (ZD_WINDOW - 1)] = c;
-    z->head[h] = (uint32_t)i + 1;
+    uint32_t c = head[h];
+    chain[i & (ZD_WINDOW - 1)] = c;
+    head[h] = (uint32_t)i + 1;
     size_t maxl = n - i < ZD_MAX_MATCH ? n - i : ZD_MAX_MATCH;
     size_t best = ZD_MIN_MATCH - 1, bdist = 0;
     for (unsigned k = ZD_DEPTH; c && k; k--) {
@@ -640,32 +642,47 @@ size_t apic__zdef_compress(apic__zdef *z, uint8_t *out, const uint8_t *src, size
           if (l == maxl) break;
         }
       }
-      c = z->chain[pos & (ZD_WINDOW - 1)];
+      c = chain[pos & (ZD_WINDOW - 1)];
     }
     if (!bdist) {
-      zd_literal(z, i++);
-      continue;
-    }
-    z->tok[z->ntok++] = ZD_MATCH | (uint32_t)(bdist - 1) << 8 | (uint32_t)(best - 3);
-    z->lfreq[ZD_FIRST_LEN + z->lsym[best - 3]]++;
-    z->dfreq[zd_dsym((uint32_t)(bdist - 1))]++;
-    size_t e = i + best;
-    if (best <= ZD_INSERT_MAX) {
-      for (i++; i < e && i < last; i++) {
-        uint32_t hh = zd_hash(zd_str(src + i));
-        z->chain[i & (ZD_WINDOW - 1)] = z->head[hh];
-        z->head[hh] = (uint32_t)i + 1;
+      tok[ntok++] = *q;
+      lfreq[*q]++;
+      i++;
+    } else {
+      tok[ntok++] = ZD_MATCH | (uint32_t)(bdist - 1) << 8 | (uint32_t)(best - 3);
+      lfreq[ZD_FIRST_LEN + z->lsym[best - 3]]++;
+      z->dfreq[zd_dsym((uint32_t)(bdist - 1))]++;
+      size_t e = i + best;
+      if (best <= ZD_INSERT_MAX) {
+        for (i++; i < e && i < last; i++) {
+          uint32_t hh = zd_hash(zd_str(src + i));
+          chain[i & (ZD_WINDOW - 1)] = head[hh];
+          head[hh] = (uint32_t)i + 1;
+        }
       }
+      i = e;
     }
-    i = e;
-    if (z->ntok == ZD_BLOCK) zd_block(z, i, 0);
+    if (ntok == ZD_BLOCK) {
+      z->ntok = ntok;
+      zd_block(z, i, 0);
+      ntok = 0;
+    }
   }
-  while (i < n) zd_literal(z, i++);
+  for (; i < n; i++) {
+    tok[ntok++] = src[i];
+    lfreq[src[i]]++;
+    if (ntok == ZD_BLOCK) {
+      z->ntok = ntok;
+      zd_block(z, i + 1, 0);
+      ntok = 0;
+    }
+  }
+  z->ntok = ntok;
   zd_block(z, n, 1);
-  zd_align(z);
+  zd_align(&z->out);
   uint32_t adler = (uint32_t)adler32(1, src, (uInt)n);  /* chunks are at most 256 MiB */
-  for (int k = 3; k >= 0; k--) *z->o++ = (uint8_t)(adler >> (8 * k));
-  return (size_t)(z->o - out);
+  for (int k = 3; k >= 0; k--) *z->out.o++ = (uint8_t)(adler >> (8 * k));
+  return (size_t)(z->out.o - out);
 }
 
 apic__zdef *apic__zdef_new(void) {
