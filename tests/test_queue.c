@@ -30,10 +30,12 @@ START_TEST(pops_in_total_order) {
 }
 END_TEST
 
-/* Pushes and pops interleaved, as the engine does, into both lanes: every
-   pop returns the least entry still queued (checked against a plain scan).
-   Loop 0 pushes at random times (mostly heaps); loop 1 pushes near events
-   in increasing order, so they take the FIFO, which wraps and grows. */
+/* Pushes and pops interleaved, as the engine does, into every part of the
+   queue: each pop returns the least entry still queued (checked against a
+   plain scan). Loop 0: near events soon, at random (mostly the heap);
+   loop 1: near events in increasing order (the FIFO, which wraps and
+   grows); loop 2: near events up to 40000 cycles ahead. Far events
+   (timers) come 1000-6000 cycles ahead. */
 START_TEST(interleaved_matches_scan) {
   enum { N = 4000 };
   static apic__qent ref[N];
@@ -44,8 +46,9 @@ START_TEST(interleaved_matches_scan) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;
     if (nref < N && ((x >> 40) % 3 != 0 || nref == 0)) {
       int far = (int)((x >> 13) & 1);
-      /* near events come soon, far ones (timers) later: as in the engine */
-      uint64_t t = _i == 1 && !far ? now + i / 4 : now + (far ? 1000 + (x >> 30) % 5000 : (x >> 30) % 50);
+      uint64_t r = x >> 30;
+      uint64_t t = far ? now + 1000 + r % 5000
+                 : _i == 0 ? now + r % 50 : _i == 1 ? now + i / 4 : now + r % 40000;
       apic__qent e = {t, APIC__ORD((x >> 20) % 6, (x >> 8) % 64, i), i, 0};
       ck_assert_int_eq(apic__queue_push(&q, &e, far, grow, NULL), 0);
       ref[nref++] = e;
@@ -54,6 +57,8 @@ START_TEST(interleaved_matches_scan) {
       for (size_t k = 1; k < nref; k++)
         if (apic__qless(&ref[k], &ref[m])) m = k;
       apic__qent e;
+      ck_assert_ptr_nonnull(apic__queue_top(&q));
+      ck_assert_uint_eq(apic__queue_top(&q)->ord, ref[m].ord);
       ck_assert_int_eq(apic__queue_pop(&q, &e), 0);
       ck_assert_uint_eq(e.t, ref[m].t);
       ck_assert_uint_eq(e.ord, ref[m].ord);
@@ -63,9 +68,13 @@ START_TEST(interleaved_matches_scan) {
   }
   if (_i == 1) ck_assert_uint_gt(q.near.fcap, 64);  /* the FIFO grew while wrapped */
   while (nref) {
+    size_t m = 0;
+    for (size_t k = 1; k < nref; k++)
+      if (apic__qless(&ref[k], &ref[m])) m = k;
     apic__qent e;
     ck_assert_int_eq(apic__queue_pop(&q, &e), 0);
-    nref--;
+    ck_assert_uint_eq(e.ord, ref[m].ord);
+    ref[m] = ref[--nref];
   }
   apic__qent e;
   ck_assert_int_eq(apic__queue_pop(&q, &e), -1);
@@ -86,7 +95,7 @@ int main(void) {
   Suite *s = suite_create("queue");
   TCase *tc = tcase_create("heap");
   tcase_add_test(tc, pops_in_total_order);
-  tcase_add_loop_test(tc, interleaved_matches_scan, 0, 2);
+  tcase_add_loop_test(tc, interleaved_matches_scan, 0, 3);
   tcase_add_test(tc, ord_packs_kind_before_cpu_before_seq);
   suite_add_tcase(s, tc);
   SRunner *r = srunner_create(s);
