@@ -99,6 +99,18 @@ int apic__buf_reserve(apic__buf *b, size_t need) {
   return 0;
 }
 
+void apic__rec_put_any(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
+                       uint64_t *prev_msg) {
+  size_t text_n = ev->text ? strlen(ev->text) : 0;
+  if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
+  /* after an out-of-memory cap stays short: nothing more is written */
+  if (b->cap - b->n < APIC__TRC_REC_MAX + text_n &&
+      apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
+    return;
+  uint8_t *end = apic__rec_encode(b->p + b->n, ev, ev->text, text_n, prev_cycle, prev_msg);
+  b->n = (size_t)(end - b->p);
+}
+
 /* A field that must fit in 32 (or 8) bits. */
 static uint32_t get32(apic__rd *r, uint64_t limit) {
   uint64_t v = apic__rd_uv(r);

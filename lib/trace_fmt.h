@@ -97,22 +97,17 @@ static inline uint8_t *apic__put_uv(uint8_t *p, uint64_t v) {
 
 /*
  * Record codec: prev_cycle and prev_msg are the running values of a chunk.
- * The encoder is inline because it runs once per event on the simulation's
- * thread; it makes one pass over the fields.
+ *
+ * apic__rec_encode writes one record at p, where the caller made room for
+ * it (APIC__TRC_REC_MAX bytes and the text), and returns the end. It makes
+ * one pass over the fields: the mask's length (1 or 2 bytes) depends only
+ * on the fields from bit 7 up, so they are looked at first, the other
+ * fields are written after the mask's room, and the mask goes in last.
+ * text is the event's text (its first text_n bytes) or NULL.
  */
-static inline void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
-                                 uint64_t *prev_msg) {
-  size_t text_n = 0;
-  if (ev->text) {
-    text_n = strlen(ev->text);
-    if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
-  }
-  /* room for the largest record, then writes in place without checks; after
-     an out-of-memory cap stays short, so this test also skips the write */
-  if (b->cap - b->n < APIC__TRC_REC_MAX + text_n &&
-      apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
-    return;
-  uint8_t *p = b->p + b->n;
+static inline uint8_t *apic__rec_encode(uint8_t *p, const apic_event *ev, const char *text,
+                                        size_t text_n, uint64_t *prev_cycle,
+                                        uint64_t *prev_msg) {
   uint64_t delta = ev->cycle - *prev_cycle;
   *prev_cycle = ev->cycle;
   if (delta) {
@@ -121,11 +116,8 @@ static inline void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *p
   } else {
     *p++ = (uint8_t)ev->kind;
   }
-  /* The mask's length (1 or 2 bytes) depends only on the fields from bit 7
-     up, so they are looked at first; the other fields are written after the
-     mask's room, and the mask goes in last. */
   uint32_t mask = (ev->dest ? APIC__F_DEST : 0u) | (ev->flags ? APIC__F_FLAGS : 0u) |
-                  (ev->x ? APIC__F_X : 0u) | (ev->text ? APIC__F_TEXT : 0u);
+                  (ev->x ? APIC__F_X : 0u) | (text ? APIC__F_TEXT : 0u);
   uint8_t *m = p;
   p += mask ? 2 : 1;
   if (ev->cpu != APIC_NONE) { mask |= APIC__F_CPU; p = apic__put_uv(p, ev->cpu); }
@@ -143,9 +135,9 @@ static inline void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *p
     if (ev->dest) p = apic__put_uv(p, ev->dest);
     if (ev->flags) p = apic__put_uv(p, ev->flags);
     if (ev->x) p = apic__put_uv(p, ev->x);
-    if (ev->text) {
+    if (text) {
       p = apic__put_uv(p, text_n);
-      memcpy(p, ev->text, text_n);
+      memcpy(p, text, text_n);
       p += text_n;
     }
     m[0] = (uint8_t)(mask | 0x80);
@@ -153,7 +145,23 @@ static inline void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *p
   } else {
     m[0] = (uint8_t)mask;
   }
-  b->n = (size_t)(p - b->p);
+  return p;
+}
+
+/* Appends a record to b, growing it; one with text too. */
+void apic__rec_put_any(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
+                       uint64_t *prev_msg);
+
+/* Appends a record to b. It runs once per event on the simulation's thread,
+   so the common case is inline: no text, and room for the largest record
+   (text_n is then 0 and the text branches fold away). */
+static inline void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
+                                 uint64_t *prev_msg) {
+  if (ev->text || b->cap - b->n < APIC__TRC_REC_MAX) {
+    apic__rec_put_any(b, ev, prev_cycle, prev_msg);
+    return;
+  }
+  b->n = (size_t)(apic__rec_encode(b->p + b->n, ev, NULL, 0, prev_cycle, prev_msg) - b->p);
 }
 
 /* Decodes one record; text points into the reader's bytes. 0 or -1 if bad. */
