@@ -32,7 +32,7 @@ typedef struct apic_trace_writer apic_trace_writer;
 typedef struct apic_trace_opts {
   uint32_t chunk_records;  /* records per chunk before a snapshot; 0 = 65536 */
   int level;               /* -1 = default: the writer's own deflate encoder (2-3
-                              bytes/record, several times cheaper than zlib);
+                              bytes/record, some 2.5 times cheaper than zlib);
                               0..9: zlib's deflate at that level */
   const char *name;        /* scenario name written in the header; may be NULL */
   int inline_compress;     /* 1: compress on the calling thread instead of a
