@@ -1445,6 +1445,109 @@ static void sweep(vw_model *m, uint64_t first, uint64_t end, uint64_t *seed) {
   }
 }
 
+/* Two frames with the same lanes, messages, arrows and pin levels. */
+static void check_same_frame(const vw_frame *a, const vw_frame *b, uint32_t ncpus,
+                             uint32_t npins, uint64_t from, uint64_t to) {
+  const char *what = NULL;
+  for (uint32_t c = 0; c < ncpus && !what; c++) {
+    if (a->nlane[c] != b->nlane[c]) what = "lane length";
+    for (uint32_t i = 0; i < a->nlane[c] && !what; i++) {
+      const vw_seg *x = &a->lane[c][i], *y = &b->lane[c][i];
+      if (x->from != y->from || x->to != y->to || x->state != y->state ||
+          x->vector != y->vector || x->depth != y->depth || x->mixed != y->mixed)
+        what = "lane segment";
+    }
+  }
+  if (!what && (a->nmsgs != b->nmsgs || a->narrows != b->narrows)) what = "message or arrow count";
+  for (uint32_t i = 0; i < a->nmsgs && !what; i++)
+    if (a->msgs[i].id != b->msgs[i].id || a->msgs[i].sent != b->msgs[i].sent ||
+        a->msgs[i].left != b->msgs[i].left || a->msgs[i].done != b->msgs[i].done)
+      what = "message";
+  for (uint32_t i = 0; i < a->narrows && !what; i++) {
+    const vw_arrow *x = &a->arrows[i], *y = &b->arrows[i];
+    if (x->from_cycle != y->from_cycle || x->to_cycle != y->to_cycle ||
+        x->from_lane != y->from_lane || x->to_lane != y->to_lane || x->msg != y->msg ||
+        x->vector != y->vector || x->kind != y->kind)
+      what = "arrow";
+  }
+  for (uint32_t p = 0; p < npins && !what; p++) {
+    if (a->npin[p] != b->npin[p]) what = "pin length";
+    for (uint32_t i = 0; i < a->npin[p] && !what; i++)
+      if (a->pin[p][i].from != b->pin[p][i].from || a->pin[p][i].to != b->pin[p][i].to ||
+          a->pin[p][i].level != b->pin[p][i].level)
+        what = "pin segment";
+  }
+  if (what)
+    ck_abort_msg("[%llu, %llu): %s differs", (unsigned long long)from, (unsigned long long)to,
+                 what);
+}
+
+/* viewer.h vw_model_overview_step: blocks decoded ahead of a pan on the
+   model's thread give the same frames as blocks decoded when a query needs
+   them, on a whole trace and on one with a damaged chunk, whatever else
+   (find, pick, statistics) uses the cache's reader in between. */
+START_TEST(prefetched_blocks_equal_decoded_ones) {
+  trace_run r;
+  make_chatter(&r, 6, 120, 64, 0);
+  size_t n;
+  uint8_t *p = slurp(r.path, &n);
+  size_t off[4096];
+  size_t nch = chunk_offsets(p, n, off, 4096);
+  ck_assert_uint_gt(nch, 40);
+  p[off[nch / 3] + 40 + 5] ^= 0x55;
+  char damaged[256];
+  tmp_path(damaged, sizeof damaged);
+  spill(damaged, p, n);
+  const char *paths[2] = {r.path, damaged};
+  for (int k = 0; k < 2; k++) {
+    vw_model *a = open_model(paths[k]), *b = open_model(paths[k]);
+    build_overview(a);  /* b's too, before any query: it never decodes ahead */
+    build_overview(b);
+    const apic_trace_info *info = vw_model_info(a);
+    uint64_t first = info->first_cycle, end = info->last_cycle + 1, span = end - first;
+    uint32_t npins = vw_model_pins(a, 0, NULL, NULL);
+    ck_assert_uint_eq(npins, vw_model_pins(b, 0, NULL, NULL));
+    uint64_t seed = 11 + (uint64_t)k, w = span / 40, at = first;
+    vw_filter fl = {APIC_NONE, -1, APIC_EV_HANDLER_ENTER};
+    for (int i = 0; i < 600; i++) {
+      uint64_t r0 = rnd(&seed) % 100;
+      if (r0 < 75) at += w / 8;                                     /* panning right */
+      else if (r0 < 88) at = at > first + w / 8 ? at - w / 8 : first; /* left */
+      else if (r0 < 93) at = first + rnd(&seed) % span;              /* a jump */
+      else if (r0 < 95) w = span / (10 + rnd(&seed) % 200);          /* a zoom */
+      if (at + w > end) at = first;
+      const vw_frame *fa = vw_model_query(a, at, at + w, 800);
+      const vw_frame *fb = vw_model_query(b, at, at + w, 800);
+      check_same_frame(fa, fb, 6, npins, at, at + w);
+      vw_model_overview_step(a, 0.0);   /* queues what comes next */
+      apic_event ea, eb;
+      if (r0 % 10 == 1) {               /* the cache's reader, while the worker has it */
+        ck_assert_int_eq(vw_model_find(a, at, 1, &fl, &ea), vw_model_find(b, at, 1, &fl, &eb));
+        ck_assert_uint_eq(ea.cycle, eb.cycle);
+      } else if (r0 % 10 == 2) {
+        ck_assert_int_eq(vw_model_pick(a, 1, at + w / 2, w / 4, &ea),
+                         vw_model_pick(b, 1, at + w / 2, w / 4, &eb));
+      } else if (r0 % 10 == 3) {
+        vw_stats sa, sb;
+        ck_assert_int_eq(vw_model_stats(a, at, at + 3 * w, &sa), APIC_OK);
+        ck_assert_int_eq(vw_model_stats(b, at, at + 3 * w, &sb), APIC_OK);
+        ck_assert_uint_eq(sa.deliveries, sb.deliveries);
+        vw_stats_free(&sa);
+        vw_stats_free(&sb);
+      } else if (r0 % 10 == 4) {
+        SDL_Delay(1);                   /* let it finish some */
+      }
+    }
+    ck_assert_uint_eq(vw_model_pins(a, 0, NULL, NULL), vw_model_pins(b, 0, NULL, NULL));
+    vw_model_close(a);
+    vw_model_close(b);
+  }
+  unlink(damaged);
+  free(p);
+  drop_run(&r);
+}
+END_TEST
+
 /* viewer.h vw_model_open: a file cut mid-write opens and shows every whole
    chunk (lanes as the reader on the cut file says); a file with no whole
    chunk, or no trace at all, fails with the reader's message. */
@@ -1755,6 +1858,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, truncated_trace_shows_whole_chunks);
   tcase_add_test(tc, damaged_chunk_is_skipped);
   tcase_add_test(tc, sliding_sweep_never_crashes);
+  tcase_add_test(tc, prefetched_blocks_equal_decoded_ones);
   suite_add_tcase(s, tc);
   TCase *bench = tcase_create("bench");
   tcase_set_timeout(bench, 3600);

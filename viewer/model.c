@@ -23,15 +23,27 @@
  * snapshots, i.e. with what apic_trace_seek answers anywhere; the tests
  * compare the two at every cycle.
  *
- * Readers: one for the block cache (and statistics), one for the overview,
- * and one handed out by vw_model_trace() for the state panel, so that no
- * user moves another's position.
+ * Readers: one for the block cache (and statistics, and the worker's
+ * prefetches), one for the overview, and one handed out by vw_model_trace()
+ * for the state panel, so that no user moves another's position.
  *
  * Block cache. A decoded block keeps its records (find, pick), a compact
  * copy of the records linking needs, per core lane segments covering the
  * whole block, and pin level changes. It holds about CACHE_RECORDS records
  * (at least CACHE_MIN_BLOCKS blocks) and evicts the least recently used
  * block that the current call does not need; buffers are reused.
+ *
+ * Prefetching. Every vw_model_overview_step queues the blocks a pan will
+ * want next: those of the last zoomed-in window not cached, then PF_AHEAD
+ * more in the way it moves and PF_BEHIND the other. A worker thread
+ * decodes them, whole, with the cache's reader, into slots taken for them;
+ * the main thread takes each finished one into the cache on a later call,
+ * with what the worker found on the way (new pins, a failure), which only
+ * the main thread records. Whenever the main thread needs the cache's
+ * reader itself (a block not prefetched, statistics) it first drops the
+ * queued ones and waits for the one being decoded. Without a worker (no
+ * thread could be made) one block at a time is decoded in slices, within
+ * the step's budget.
  *
  * Links. Messages and arrows come from linking, in order, the blocks of the
  * window (plus a neighbour block when the window is within its own width
@@ -46,7 +58,9 @@
  * frame not yet entered). Every arrow with both ends in the window is
  * found, since the blocks between are linked too. Links are kept: a window
  * inside the linked blocks only filters, panning right continues them
- * (dropping what ended before), anything else links again.
+ * (dropping what ended before), anything else links again. Messages stay
+ * in the order they were sent and arrows in the order they ended, so the
+ * filter looks only at those within the longest life (reach) seen so far.
  *
  * Overview. vw_model_overview_step decodes every block once, in order, in
  * slices, and folds lane spans into per core buckets (dominant state by
@@ -55,13 +69,17 @@
  * DETAIL_RECORDS records) is drawn from it, one pass per pixel column;
  * buckets not built yet read as VW_NONE. The pass also notes which event
  * kinds and vectors each block holds, so that find skips blocks. Each call
- * first spends its budget decoding, in slices, the blocks of the last
- * zoomed-in window (and its neighbours) that are not cached, so that
- * panning finds them ready.
+ * first queues the prefetches (above). Event counts per core and bucket
+ * also give the minimap its density, summed to the width asked for in a
+ * table brought up to date only where the overview grew.
  *
  * Damaged traces: a block whose chunk fails to decode keeps the records
  * read before the failure and is marked; the next block repositions the
  * reader (past the damage if need be). Nothing fails beyond that block.
+ *
+ * State panel. vw_model_trace_at moves the panel's reader to the playhead
+ * by reading on from where it stands when the records between are fewer
+ * than a seek would replay (counted in the cached blocks), else seeks.
  *
  * No global state; every buffer belongs to the model and is reused; the
  * last query and the last two statistics are answered again for free.
@@ -91,6 +109,12 @@ enum {
   PANEL_SEEK_RECORDS = 4096,      /* what a seek costs besides its replay (reading the chunk),
                                      in records read */
   MAX_TEXT = 65536
+};
+
+enum {
+  PF_JOBS = 3,              /* prefetches queued for the worker at once */
+  PF_AHEAD = 4,             /* blocks decoded ahead of a window, in the way it moves */
+  PF_BEHIND = 2             /* and behind it */
 };
 
 /* Records that can change apic_core_state (lib/trace_read.c apply()). */
@@ -273,6 +297,19 @@ typedef struct block {
   uint32_t *pcoff;          /* npins + 1 */
 } block;
 
+/* A block being decoded ahead of need, into a cache slot. */
+enum { JOB_FREE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+typedef struct pfjob {
+  int state;                /* JOB_* (under wk_mu if there is a worker) */
+  int used;                 /* not JOB_FREE: what the main thread reads without the lock */
+  uint64_t seq;             /* queued in this order */
+  uint32_t slot, blk;
+  block *b;                 /* m->slots[slot] (the worker does not read m->slots) */
+  int rc;                   /* the decoder's error */
+  uint32_t *found, nfound;  /* pins seen first in it, in order (npins) */
+  uint8_t *seen;            /* npins */
+} pfjob;
+
 /* A reader standing between two blocks, and the lane state there. */
 typedef struct dec {
   apic_trace *t;
@@ -285,6 +322,12 @@ typedef struct dec {
   int rc;                   /* its reader error so far */
   lane *cur;                /* ncpus: lane state at the position */
   uint8_t *pin;             /* npins: levels at the position */
+  char err[256];            /* its last reader error, for the curious */
+  /* on the worker: what the model learns is kept for the main thread */
+  int defer;
+  uint32_t *found;          /* pins found, in order: its job's arrays */
+  uint32_t nfound;
+  uint8_t *seen;
 } dec;
 
 struct vw_model;
@@ -340,6 +383,10 @@ typedef struct linker {
   sacc *acc;
   uint64_t open;            /* stats: messages from the window in flight, or waiting for a
                                handler */
+  /* messages are kept in the order they were sent, arrows in the order they
+     ended; these bound how far from that a window's ones can be: the longest
+     a message lasted, how far an arrow reaches after its end, and before */
+  uint64_t maxlife, maxfwd, maxback;
   int nomem;
 } linker;
 
@@ -375,8 +422,13 @@ struct vw_model {
   uint32_t nslots;
   size_t slotcap;
   uint32_t *where;          /* block -> slot, or NONE32 */
-  uint32_t pf_slot, pf_blk; /* block being prefetched into slot pf_slot, or NONE32 */
-  sink pfsink;
+  pfjob pf[PF_JOBS];        /* prefetches (state under wk_mu) */
+  uint64_t pf_seq;
+  sink pfsink;              /* without a worker: the one being decoded */
+  SDL_Thread *wk;           /* the worker that decodes them, or NULL */
+  SDL_mutex *wk_mu;
+  SDL_cond *wk_cv;          /* a job queued or done, or quit */
+  int wk_quit;
   uint32_t d_b0, d_b1;      /* blocks of the last zoomed-in window */
   int d_valid, d_right;     /* (d_right: it moved right) */
   uint64_t cached_records, opstamp;
@@ -425,8 +477,6 @@ struct vw_model {
   vw_frame frame;
   size_t *lanecap;
   size_t *pincap;
-  vw_seg *scratch;
-  size_t scratchcap;
   block **qblk;             /* the blocks of the current query */
   size_t qblkcap;
   uint64_t *colx;           /* overview columns: first cycle, first bucket */
@@ -435,7 +485,6 @@ struct vw_model {
   vw_pinseg *pscratch;
   size_t pscratchcap;
   size_t msgcap, arrowcap;
-  char err[256];            /* last decode error, for the curious */
   uint64_t gen;             /* bumped whenever what a query sees may change */
   vw_stats st[2];           /* the last two statistics, for [st_from, st_to) */
   uint64_t st_from[2], st_to[2];
@@ -545,7 +594,7 @@ static int dec_position(vw_model *m, dec *d, uint32_t i) {
   d->la = 0;
   if (rc) {
     d->pos = NONE32;
-    snprintf(m->err, sizeof m->err, "%s", apic_trace_errmsg(d->t));
+    snprintf(d->err, sizeof d->err, "%s", apic_trace_errmsg(d->t));
     return rc;
   }
   dec_sync_all(m, d);
@@ -564,7 +613,8 @@ static void dec_record(vw_model *m, dec *d, const apic_event *ev, const sink *k)
   uint32_t g;
   if (ev->kind == APIC_EV_PIN && pin_global(m, ev, &g)) {
     uint8_t level = ev->b != 0;
-    pin_found(m, g);
+    if (!d->defer) pin_found(m, g);
+    else if (!d->seen[g]) d->seen[g] = 1, d->found[d->nfound++] = g;
     if (k->pin) k->pin(m, k->ctx, g, ev->cycle, level);
     d->pin[g] = level;
   }
@@ -622,8 +672,8 @@ static int dec_step(vw_model *m, dec *d, const sink *k, size_t max) {
   }
   if (!done) return 0;
   if (d->rc) {
-    m->bbad[i] = 1;
-    snprintf(m->err, sizeof m->err, "%s", apic_trace_errmsg(d->t));
+    if (!d->defer) m->bbad[i] = 1;
+    snprintf(d->err, sizeof d->err, "%s", apic_trace_errmsg(d->t));
     d->pos = NONE32;
   } else {
     d->pos = i + 1 < m->nblocks ? i + 1 : NONE32;
@@ -781,6 +831,13 @@ static void bb_end(vw_model *m, void *ctx, uint32_t blk, int rc) {
     if (m->textat[k] < b->nev) b->ev[m->textat[k]].text = b->text + m->textat[k + 1];
 }
 
+/* 1 if slot s is being filled by a prefetch (it must not be taken). */
+static int slot_busy(const vw_model *m, uint32_t s) {
+  for (int k = 0; k < PF_JOBS; k++)
+    if (m->pf[k].used && m->pf[k].slot == s) return 1;
+  return 0;
+}
+
 /* A slot for block i: a new one while the cache has room, else the least
    recently used block not needed by the current call (nor being
    prefetched). NONE32 if out of memory. */
@@ -789,7 +846,7 @@ static uint32_t slot_take(vw_model *m, uint32_t i) {
   if (m->nslots >= CACHE_MIN_BLOCKS &&
       m->cached_records + (m->brec[i + 1] - m->brec[i]) > CACHE_RECORDS)
     for (uint32_t k = 0; k < m->nslots; k++)
-      if (k != m->pf_slot && m->slots[k]->stamp != m->opstamp &&
+      if (!slot_busy(m, k) && m->slots[k]->stamp != m->opstamp &&
           (victim == NONE32 || m->slots[k]->stamp < m->slots[victim]->stamp))
         victim = k;
   if (victim != NONE32) {
@@ -819,12 +876,130 @@ static void slot_fill(vw_model *m, uint32_t s, uint32_t i) {
   m->cached_records += m->slots[s]->nev;
 }
 
-/* Completes a prefetch in progress (the cache decoder is needed). */
+/* ---- prefetching: decoding ahead of the view ---- */
+
+/* A finished prefetch into the cache, with what the decoder learnt on the
+   way (pins, a failure) that the main thread keeps. */
+static void job_harvest(vw_model *m, pfjob *j) {
+  for (uint32_t k = 0; k < j->nfound; k++) {
+    pin_found(m, j->found[k]);
+    j->seen[j->found[k]] = 0;
+  }
+  j->nfound = 0;
+  if (j->rc) m->bbad[j->blk] = 1;
+  slot_fill(m, j->slot, j->blk);
+  j->state = JOB_FREE;
+  j->used = 0;
+}
+
+/* The finished prefetches, oldest first (under wk_mu if there is a worker). */
+static void harvest_done(vw_model *m) {
+  for (;;) {
+    pfjob *first = NULL;
+    for (int k = 0; k < PF_JOBS; k++)
+      if (m->pf[k].state == JOB_DONE && (!first || m->pf[k].seq < first->seq)) first = &m->pf[k];
+    if (!first) return;
+    job_harvest(m, first);
+  }
+}
+
+/* Ends every prefetch (the cache decoder is needed): the one being decoded
+   is finished, those not started are dropped. */
 static void prefetch_finish(vw_model *m) {
-  if (m->pf_slot == NONE32) return;
-  while (!dec_step(m, &m->dcache, &m->pfsink, SIZE_MAX)) {}
-  slot_fill(m, m->pf_slot, m->pf_blk);
-  m->pf_slot = NONE32;
+  if (m->wk) {
+    SDL_LockMutex(m->wk_mu);
+    for (int k = 0; k < PF_JOBS; k++)
+      if (m->pf[k].state == JOB_QUEUED) m->pf[k].state = JOB_FREE, m->pf[k].used = 0;
+    for (;;) {
+      int running = 0;
+      for (int k = 0; k < PF_JOBS; k++) running |= m->pf[k].state == JOB_RUNNING;
+      if (!running) break;
+      SDL_CondWait(m->wk_cv, m->wk_mu);
+    }
+    harvest_done(m);
+    SDL_UnlockMutex(m->wk_mu);
+    return;
+  }
+  pfjob *j = &m->pf[0];   /* without a worker: one at a time, in slices */
+  if (j->state == JOB_RUNNING) {
+    while (!dec_step(m, &m->dcache, &m->pfsink, SIZE_MAX)) {}
+    j->rc = m->dcache.rc;
+    job_harvest(m, j);
+  }
+  j->state = JOB_FREE;
+  j->used = 0;
+}
+
+/* The worker: decodes the queued blocks, oldest first, each whole into its
+   slot. While it decodes one it alone uses the cache decoder and the block
+   building scratch; the main thread ends the prefetches (prefetch_finish)
+   before it touches them, and keeps everything else. */
+static int worker_main(void *arg) {
+  vw_model *m = arg;
+  dec *d = &m->dcache;
+  SDL_LockMutex(m->wk_mu);
+  for (;;) {
+    pfjob *j = NULL;
+    for (int k = 0; k < PF_JOBS; k++)
+      if (m->pf[k].state == JOB_QUEUED && (!j || m->pf[k].seq < j->seq)) j = &m->pf[k];
+    if (m->wk_quit) break;
+    if (!j) {
+      SDL_CondWait(m->wk_cv, m->wk_mu);
+      continue;
+    }
+    j->state = JOB_RUNNING;
+    SDL_UnlockMutex(m->wk_mu);
+    sink k = {bb_begin, bb_event, bb_lane, bb_pin, bb_end, j->b};
+    d->defer = 1;
+    d->found = j->found;
+    d->seen = j->seen;
+    d->nfound = 0;
+    dec_block(m, d, j->blk, &k);
+    j->rc = d->rc;
+    j->nfound = d->nfound;
+    d->defer = 0;
+    SDL_LockMutex(m->wk_mu);
+    j->state = JOB_DONE;
+    SDL_CondBroadcast(m->wk_cv);
+  }
+  SDL_UnlockMutex(m->wk_mu);
+  return 0;
+}
+
+/* Starts the worker; without one, prefetches run in slices on the caller's
+   thread, one at a time. */
+static void worker_start(vw_model *m) {
+  if (getenv("NOWK")) return;
+  for (int k = 0; k < PF_JOBS; k++) {
+    m->pf[k].found = calloc((size_t)m->npins + 1, sizeof *m->pf[k].found);
+    m->pf[k].seen = calloc((size_t)m->npins + 1, 1);
+    if (!m->pf[k].found || !m->pf[k].seen) return;
+  }
+  if (!(m->wk_mu = SDL_CreateMutex()) || !(m->wk_cv = SDL_CreateCond()) ||
+      !(m->wk = SDL_CreateThread(worker_main, "apicview-decode", m))) {
+    if (m->wk_cv) SDL_DestroyCond(m->wk_cv);
+    if (m->wk_mu) SDL_DestroyMutex(m->wk_mu);
+    m->wk_cv = NULL;
+    m->wk_mu = NULL;
+  }
+}
+
+static void worker_stop(vw_model *m) {
+  if (m->wk) {
+    prefetch_finish(m);
+    SDL_LockMutex(m->wk_mu);
+    m->wk_quit = 1;
+    SDL_CondBroadcast(m->wk_cv);
+    SDL_UnlockMutex(m->wk_mu);
+    SDL_WaitThread(m->wk, NULL);
+    SDL_DestroyCond(m->wk_cv);
+    SDL_DestroyMutex(m->wk_mu);
+    m->wk = NULL;
+  }
+  for (int k = 0; k < PF_JOBS; k++) {
+    free(m->pf[k].found);
+    free(m->pf[k].seen);
+  }
 }
 
 /* Block i, decoded if it is not cached; NULL only if out of memory. */
@@ -843,37 +1018,78 @@ static block *cache_get(vw_model *m, uint32_t i) {
   return b;
 }
 
-/* Decodes, in slices, the block next to the last zoomed-in window that
-   panning will reach first; 1 if there was something to do. */
+/* 1 if block i is worth prefetching: it exists, is not cached and is not
+   being prefetched. */
+static int pf_wants(const vw_model *m, uint32_t i) {
+  if (i >= m->nblocks || m->where[i] != NONE32) return 0;
+  for (int k = 0; k < PF_JOBS; k++)
+    if (m->pf[k].used && m->pf[k].blk == i) return 0;
+  return 1;
+}
+
+/*
+ * Decodes ahead of the last zoomed-in window: its own blocks (it may have
+ * been drawn from the overview), in the direction it moves, then PF_AHEAD
+ * blocks further that way and PF_BEHIND the other. With the worker, queues
+ * them (PF_JOBS at a time) and returns at once; without, decodes one in
+ * slices for budget_ms. 1 if there was something to do.
+ */
 static int prefetch_step(vw_model *m, double t0, double budget_ms) {
-  if (m->pf_slot == NONE32) {
-    if (!m->d_valid) return 0;
-    uint32_t want = NONE32, b0 = m->d_b0, b1 = m->d_b1;
-    /* the window's own blocks (it may have been drawn from the overview),
-       in the direction it moves, then its neighbours */
-    for (uint32_t k = 0; k <= b1 - b0 && want == NONE32; k++) {
-      uint32_t i = m->d_right ? b1 - k : b0 + k;
-      if (m->where[i] == NONE32) want = i;
+  int njobs = m->wk ? PF_JOBS : 1, busy = 0;
+  if (m->wk) SDL_LockMutex(m->wk_mu);
+  harvest_done(m);
+  for (int k = 0; k < njobs; k++) busy += m->pf[k].used;
+  if (m->wk) SDL_UnlockMutex(m->wk_mu);
+  if (busy < njobs && m->d_valid) {
+    uint32_t b0 = m->d_b0, b1 = m->d_b1, want[PF_JOBS], nwant = 0;
+    int dir = m->d_right ? 1 : -1;
+    uint32_t lead = m->d_right ? b1 : b0, trail = m->d_right ? b0 : b1;
+    for (uint32_t k = 0; k <= b1 - b0 && busy + (int)nwant < njobs; k++)
+      if (pf_wants(m, lead - (uint32_t)dir * k)) want[nwant++] = lead - (uint32_t)dir * k;
+    for (uint32_t k = 1; k <= PF_AHEAD && busy + (int)nwant < njobs; k++)  /* (may wrap: */
+      if (pf_wants(m, lead + (uint32_t)dir * k)) want[nwant++] = lead + (uint32_t)dir * k;
+    for (uint32_t k = 1; k <= PF_BEHIND && busy + (int)nwant < njobs; k++)  /* no block) */
+      if (pf_wants(m, trail - (uint32_t)dir * k)) want[nwant++] = trail - (uint32_t)dir * k;
+    if (nwant) {
+      m->opstamp++;  /* the blocks of the last window stay */
+      for (uint32_t i = b0; i <= b1; i++)
+        if (m->where[i] != NONE32) m->slots[m->where[i]]->stamp = m->opstamp;
     }
-    uint32_t cand[4] = {m->d_right ? b1 + 1 : b0 - 1, m->d_right ? b0 - 1 : b1 + 1,
-                        m->d_right ? b1 + 2 : b0 - 2, m->d_right ? b0 - 2 : b1 + 2};
-    for (int k = 0; k < 4 && want == NONE32; k++)  /* (b0 - 1 wraps when b0 is 0) */
-      if (cand[k] < m->nblocks && m->where[cand[k]] == NONE32) want = cand[k];
-    if (want == NONE32) return 0;
-    m->opstamp++;  /* the blocks of the last window stay */
-    for (uint32_t i = b0; i <= b1; i++)
-      if (m->where[i] != NONE32) m->slots[m->where[i]]->stamp = m->opstamp;
-    uint32_t s = slot_take(m, want);
-    if (s == NONE32) return 0;
-    m->pf_slot = s;
-    m->pf_blk = want;
-    m->pfsink = (sink){bb_begin, bb_event, bb_lane, bb_pin, bb_end, m->slots[s]};
-    dec_open(m, &m->dcache, want, &m->pfsink);
+    for (uint32_t w = 0; w < nwant; w++) {
+      pfjob *j = NULL;
+      for (int k = 0; k < njobs && !j; k++)
+        if (!m->pf[k].used) j = &m->pf[k];
+      uint32_t s = slot_take(m, want[w]);
+      if (!j || s == NONE32) break;
+      if (m->wk) SDL_LockMutex(m->wk_mu);
+      j->slot = s;
+      j->blk = want[w];
+      j->b = m->slots[s];
+      j->seq = ++m->pf_seq;
+      j->state = JOB_QUEUED;
+      j->used = 1;
+      if (m->wk) {
+        SDL_CondBroadcast(m->wk_cv);
+        SDL_UnlockMutex(m->wk_mu);
+      }
+    }
+  }
+  if (m->wk) {
+    int any = 0;
+    for (int k = 0; k < PF_JOBS; k++) any |= m->pf[k].used;
+    return any;
+  }
+  pfjob *j = &m->pf[0];
+  if (j->state == JOB_FREE) return 0;
+  if (j->state == JOB_QUEUED) {
+    m->pfsink = (sink){bb_begin, bb_event, bb_lane, bb_pin, bb_end, j->b};
+    dec_open(m, &m->dcache, j->blk, &m->pfsink);
+    j->state = JOB_RUNNING;
   }
   while (now_ms() - t0 < budget_ms)
     if (dec_step(m, &m->dcache, &m->pfsink, 2048)) {
-      slot_fill(m, m->pf_slot, m->pf_blk);
-      m->pf_slot = NONE32;
+      j->rc = m->dcache.rc;
+      job_harvest(m, j);
       break;
     }
   return 1;
@@ -1154,6 +1370,7 @@ static void lk_reset(vw_model *m, linker *l) {
   memset(l->armed, 0, ((size_t)m->npins + 1) * sizeof *l->armed);
   for (uint32_t c = 0; c < m->ncpus; c++) l->frames[c].n = 0;
   l->open = 0;
+  l->maxlife = l->maxfwd = l->maxback = 0;
   l->nomem = 0;
 }
 
@@ -1232,6 +1449,8 @@ static void sacc_arrow(sacc *s, const vw_arrow *a) {
 static void lk_arrow(linker *l, const lmsg *g, uint64_t cycle, uint32_t cpu, uint8_t vector,
                      uint8_t kind) {
   vw_arrow a = {g->ocycle, cycle, g->olane, cpu, g->v.id, vector, kind};
+  if (a.from_cycle > cycle && a.from_cycle - cycle > l->maxfwd) l->maxfwd = a.from_cycle - cycle;
+  if (a.from_cycle < cycle && cycle - a.from_cycle > l->maxback) l->maxback = cycle - a.from_cycle;
   if (l->stats) {
     if (l->acc) sacc_arrow(l->acc, &a);
     return;
@@ -1481,6 +1700,10 @@ static void lk_event(vw_model *m, linker *l, const lrec *ev) {
   default:
     break;
   }
+  if (g) {  /* (it may have been delivered, or left, later than any before) */
+    uint64_t end = g->v.left > g->v.done ? g->v.left : g->v.done;
+    if (end - g->v.sent > l->maxlife) l->maxlife = end - g->v.sent;
+  }
 }
 
 static void lk_sink_event(vw_model *m, void *ctx, const apic_event *ev) {
@@ -1506,47 +1729,100 @@ static int seg_push(vw_seg **v, size_t *cap, uint32_t *n, vw_seg s) {
 }
 
 /*
- * Writes in[0..n) to the lane: runs of neighbouring segments shorter than a
- * column (px cycles) become one mixed segment per column or so, taking the
- * handler if any ran (the longest one), else the state that covers most.
+ * A lane from its segments in time order: clipped to the window, merged
+ * with a neighbour that matches, then aggregated: runs of neighbouring
+ * segments shorter than a column (px cycles) become one mixed segment per
+ * column or so, taking the handler if any ran (the longest one), else the
+ * state that covers most. One segment at a time, nothing held but the run
+ * being aggregated: a frame's lanes come from far more segments than they
+ * end with.
  */
-static void aggregate(const vw_seg *in, size_t n, uint64_t px, vw_seg **out, size_t *cap,
-                      uint32_t *nout) {
-  size_t i = 0;
-  while (i < n) {
-    if (px <= 1 || in[i].to - in[i].from >= px) {
-      seg_push(out, cap, nout, in[i]);
-      i++;
-      continue;
-    }
-    uint64_t t[VW_STATE_COUNT] = {0}, hbest = 0, gfrom = in[i].from, gto = in[i].from;
-    size_t j = i, hk = i;
-    while (j < n && in[j].to - in[j].from < px && gto - gfrom < px) {
-      uint64_t len = in[j].to - in[j].from;
-      t[in[j].state] += len;
-      if (in[j].state == VW_HANDLER && len >= hbest) {
-        hbest = len;
-        hk = j;
-      }
-      gto = in[j].to;
-      j++;
-    }
-    if (j - i == 1) {
-      seg_push(out, cap, nout, in[i]);
+typedef struct lanebuild {
+  vw_seg **out;
+  size_t *cap;
+  uint32_t *n;
+  uint64_t from, to, px;
+  int have;                 /* cur: a merged segment not yet aggregated */
+  vw_seg cur;
+  uint32_t ng;              /* segments in the run being aggregated */
+  vw_seg g1, hseg;          /* its first one; its longest handler (ties: the later) */
+  uint64_t gfrom, gto, hbest, t[VW_STATE_COUNT];
+} lanebuild;
+
+static void lb_start(lanebuild *b, vw_seg **out, size_t *cap, uint32_t *n, uint64_t from,
+                     uint64_t to, uint64_t px) {
+  b->out = out;
+  b->cap = cap;
+  b->n = n;
+  b->from = from;
+  b->to = to;
+  b->px = px;
+  b->have = 0;
+  b->ng = 0;
+}
+
+/* The open group out: its only segment, or one mixed segment for all. */
+static void lb_close(lanebuild *b) {
+  if (!b->ng) return;
+  if (b->ng == 1) {
+    seg_push(b->out, b->cap, b->n, b->g1);
+  } else {
+    vw_seg g = {b->gfrom, b->gto, VW_NONE, 0, 0, 1};
+    if (b->t[VW_HANDLER]) {
+      g.state = VW_HANDLER;
+      g.vector = b->hseg.vector;
+      g.depth = b->hseg.depth;
     } else {
-      vw_seg g = {gfrom, gto, VW_NONE, 0, 0, 1};
-      if (t[VW_HANDLER]) {
-        g.state = VW_HANDLER;
-        g.vector = in[hk].vector;
-        g.depth = in[hk].depth;
-      } else {
-        for (uint8_t s = 0; s < VW_STATE_COUNT; s++)
-          if (t[s] >= t[g.state]) g.state = s;
-      }
-      seg_push(out, cap, nout, g);
+      for (uint8_t k = 0; k < VW_STATE_COUNT; k++)
+        if (b->t[k] >= b->t[g.state]) g.state = k;
     }
-    i = j;
+    seg_push(b->out, b->cap, b->n, g);
   }
+  b->ng = 0;
+}
+
+/* The aggregation: the open run takes s, or is closed and s starts anew. */
+static void lb_feed(lanebuild *b, vw_seg s) {
+  uint64_t len = s.to - s.from;
+  if (!b->ng || len >= b->px || b->gto - b->gfrom >= b->px) {
+    lb_close(b);
+    if (b->px <= 1 || len >= b->px) {
+      seg_push(b->out, b->cap, b->n, s);
+      return;
+    }
+    b->g1 = s;
+    b->gfrom = s.from;
+    b->hbest = 0;
+    memset(b->t, 0, sizeof b->t);
+  }
+  b->ng++;
+  b->t[s.state] += len;
+  if (s.state == VW_HANDLER && len >= b->hbest) {
+    b->hbest = len;
+    b->hseg = s;
+  }
+  b->gto = s.to;
+}
+
+/* The next segment of the lane: clipped, merged, then aggregated. */
+static void lb_put(lanebuild *b, vw_seg s) {
+  if (s.from < b->from) s.from = b->from;
+  if (s.to > b->to) s.to = b->to;
+  if (s.from >= s.to) return;
+  if (b->have && b->cur.to == s.from && b->cur.state == s.state && b->cur.vector == s.vector &&
+      b->cur.depth == s.depth && b->cur.mixed == s.mixed) {
+    b->cur.to = s.to;
+    return;
+  }
+  if (b->have) lb_feed(b, b->cur);
+  b->cur = s;
+  b->have = 1;
+}
+
+static void lb_end(lanebuild *b) {
+  if (b->have) lb_feed(b, b->cur);
+  b->have = 0;
+  lb_close(b);
 }
 
 static int pin_push(vw_pinseg **v, size_t *cap, uint32_t *n, vw_pinseg s) {
@@ -1562,7 +1838,8 @@ static int pin_push(vw_pinseg **v, size_t *cap, uint32_t *n, vw_pinseg s) {
   return 0;
 }
 
-/* As aggregate, for pin levels: short runs take the level held longest. */
+/* As a lane's aggregation, for pin levels: short runs take the level held
+   longest. */
 static void pin_aggregate(const vw_pinseg *in, size_t n, uint64_t px, vw_pinseg **out,
                           size_t *cap, uint32_t *nout) {
   size_t i = 0;
@@ -1582,15 +1859,6 @@ static void pin_aggregate(const vw_pinseg *in, size_t n, uint64_t px, vw_pinseg 
     pin_push(out, cap, nout, (vw_pinseg){gfrom, gto, (uint8_t)(hi > lo)});
     i = j;
   }
-}
-
-static void clip_push(vw_model *m, size_t *n, vw_seg s, uint64_t from, uint64_t to) {
-  if (s.from < from) s.from = from;
-  if (s.to > to) s.to = to;
-  if (s.from >= s.to) return;
-  uint32_t k = (uint32_t)*n;
-  seg_push(&m->scratch, &m->scratchcap, &k, s);
-  *n = k;
 }
 
 static void pclip_push(vw_model *m, size_t *n, vw_pinseg s, uint64_t from, uint64_t to) {
@@ -1617,7 +1885,7 @@ static uint32_t cell_bits(const ovcell *x) {
 }
 
 /* Zoomed far out (several buckets a column): one pass over the buckets of
-   each column, the same rule as aggregate(). */
+   each column, the same rule as a lane's aggregation (lanebuild). */
 static void overview_columns(vw_model *m, uint64_t from, uint64_t to, uint64_t px) {
   vw_frame *f = &m->frame;
   uint64_t ncols = (to - from) / px;
@@ -1679,7 +1947,8 @@ static void query_overview(vw_model *m, uint64_t from, uint64_t to, uint64_t px)
   uint32_t b0 = bucket(m, from), b1 = bucket(m, to - 1);
   if (px >= 2 * m->bw) overview_columns(m, from, to, px);
   for (uint32_t c = 0; px < 2 * m->bw && c < m->ncpus; c++) {
-    size_t n = 0;
+    lanebuild lb;
+    lb_start(&lb, &f->lane[c], &m->lanecap[c], &f->nlane[c], from, to, px);
     const ovcell *row = &m->cells[(size_t)c * m->nb];
     for (uint32_t b = b0; b <= b1; b++) {
       const ovcell *x = &row[b];
@@ -1687,10 +1956,10 @@ static void query_overview(vw_model *m, uint64_t from, uint64_t to, uint64_t px)
       while (e < b1 && !memcmp(&row[e + 1], x, sizeof *x)) e++;
       vw_seg s = {bucket_start(m, b), bucket_end(m, e), x->state, x->vector,
                   (uint8_t)(x->dm & 0x7F), (uint8_t)((x->dm & OV_MIXED) != 0)};
-      clip_push(m, &n, s, from, to);
+      lb_put(&lb, s);
       b = e;
     }
-    aggregate(m->scratch, n, px, &f->lane[c], &m->lanecap[c], &f->nlane[c]);
+    lb_end(&lb);
   }
   for (uint32_t i = 0; i < m->npinlist; i++) {
     uint32_t g = m->pinlist[i];
@@ -1717,7 +1986,8 @@ static void query_detail(vw_model *m, uint64_t from, uint64_t to, uint64_t px, u
   for (uint32_t i = lo; i <= hi; i++) blk[i - lo] = cache_get(m, i);
   /* lanes */
   for (uint32_t c = 0; c < m->ncpus; c++) {
-    size_t n = 0;
+    lanebuild lb;
+    lb_start(&lb, &f->lane[c], &m->lanecap[c], &f->nlane[c], from, to, px);
     for (uint32_t i = b0; i <= b1; i++) {
       const block *b = blk[i - lo];
       if (!b) continue;
@@ -1727,9 +1997,9 @@ static void query_detail(vw_model *m, uint64_t from, uint64_t to, uint64_t px, u
         uint32_t mid = a + (z - a) / 2;
         if (s[mid].to <= from) a = mid + 1; else z = mid;
       }
-      for (uint32_t k = a; k < ns && s[k].from < to; k++) clip_push(m, &n, s[k], from, to);
+      for (uint32_t k = a; k < ns && s[k].from < to; k++) lb_put(&lb, s[k]);
     }
-    aggregate(m->scratch, n, px, &f->lane[c], &m->lanecap[c], &f->nlane[c]);
+    lb_end(&lb);
   }
   /* pins */
   for (uint32_t p = 0; p < m->npinlist; p++) {
@@ -1773,21 +2043,38 @@ static void query_detail(vw_model *m, uint64_t from, uint64_t to, uint64_t px, u
     m->lk_hi = i;
   }
   if (m->lk.nomem) m->lk_lo = m->lk_hi = NONE32;  /* try again next time */
+  /* the links cover more than the window (twice it, panning): only the
+     messages sent, and arrows ended, near enough to it are looked at */
   const linker *l = &m->lk;
-  for (size_t k = 0; k < l->nmsgs; k++) {
+  uint64_t lo_sent = from > l->maxlife ? from - l->maxlife : 0;
+  size_t a = 0, z = l->nmsgs;
+  while (a < z) {  /* the first message sent at or after lo_sent */
+    size_t mid = a + (z - a) / 2;
+    if (l->msgs[mid].v.sent < lo_sent) a = mid + 1; else z = mid;
+  }
+  for (size_t k = a; k < l->nmsgs; k++) {
     const vw_msg *g = &l->msgs[k].v;
     uint64_t end = g->left > g->done ? g->left : g->done;
-    if (g->sent >= to || end < from) continue;
+    if (g->sent >= to) break;
+    if (end < from) continue;
     if (grow(&f->msgs, &m->msgcap, (size_t)f->nmsgs + 1, sizeof *f->msgs)) break;
     f->msgs[f->nmsgs++] = *g;
   }
-  for (size_t k = 0; k < l->narrows; k++) {
-    const vw_arrow *a = &l->arrows[k];
-    uint64_t a0 = a->from_cycle < a->to_cycle ? a->from_cycle : a->to_cycle;
-    uint64_t a1 = a->from_cycle < a->to_cycle ? a->to_cycle : a->from_cycle;
+  uint64_t lo_end = from > l->maxfwd ? from - l->maxfwd : 0;
+  a = 0;
+  z = l->narrows;
+  while (a < z) {  /* the first arrow ending at or after lo_end */
+    size_t mid = a + (z - a) / 2;
+    if (l->arrows[mid].to_cycle < lo_end) a = mid + 1; else z = mid;
+  }
+  for (size_t k = a; k < l->narrows; k++) {
+    const vw_arrow *ar = &l->arrows[k];
+    if (ar->to_cycle >= to && ar->to_cycle - to >= l->maxback) break;  /* starts after the window */
+    uint64_t a0 = ar->from_cycle < ar->to_cycle ? ar->from_cycle : ar->to_cycle;
+    uint64_t a1 = ar->from_cycle < ar->to_cycle ? ar->to_cycle : ar->from_cycle;
     if (a0 >= to || a1 < from) continue;
     if (grow(&f->arrows, &m->arrowcap, (size_t)f->narrows + 1, sizeof *f->arrows)) break;
-    f->arrows[f->narrows++] = *a;
+    f->arrows[f->narrows++] = *ar;
   }
 }
 
@@ -2131,7 +2418,6 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) 
   m->first = m->info->first_cycle;
   m->end = sat_add(m->info->last_cycle, 1);
   m->lk_lo = m->lk_hi = NONE32;
-  m->pf_slot = m->pf_blk = NONE32;
 
   uint32_t n = m->nblocks, nc = m->ncpus, np = m->npins + 1;
   m->bs = malloc(n * sizeof *m->bs);
@@ -2197,12 +2483,14 @@ int vw_model_open(vw_model **out, const char *path, char *why, size_t why_size) 
     vw_model_close(m);
     return rc;
   }
+  worker_start(m);
   *out = m;
   return APIC_OK;
 }
 
 void vw_model_close(vw_model *m) {
   if (!m) return;
+  worker_stop(m);
   for (uint32_t i = 0; i < m->nslots; i++) block_free(m->slots[i]);
   free(m->slots);
   dec_free(&m->dcache);
@@ -2223,7 +2511,6 @@ void vw_model_close(vw_model *m) {
   free(m->frame.arrows);
   free(m->lanecap);
   free(m->pincap);
-  free(m->scratch);
   free(m->pscratch);
   free(m->qblk);
   free(m->colx);

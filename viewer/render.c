@@ -120,16 +120,29 @@ static void fill(const cv *c, int x, int y, int w, int h, uint32_t rgb) {
   }
 }
 
-/* Darkens every other pixel: a span that aggregates several states. */
-static void stipple(const cv *c, int x, int y, int w, int h) {
+/* A filled rectangle; if mixed (a span that aggregates several states)
+   every other pixel is darkened, in a checkerboard: those with x + y even.
+   Lanes are mostly bands a pixel or two wide: one row pointer, moved on by
+   the pitch, and no inner loop for a single column. */
+static void band(const cv *c, int x, int y, int w, int h, uint32_t rgb, int mixed) {
   int x0 = x > c->clip.x ? x : c->clip.x, y0 = y > c->clip.y ? y : c->clip.y;
   int x1 = x + w, y1 = y + h;
   if (x1 > c->clip.x + c->clip.w) x1 = c->clip.x + c->clip.w;
   if (y1 > c->clip.y + c->clip.h) y1 = c->clip.y + c->clip.h;
-  for (int yy = y0; yy < y1; yy++) {
-    uint32_t *r = row_of(c, yy);
-    for (int xx = x0 + ((x0 + yy) & 1); xx < x1; xx += 2)
-      r[xx] = mix(r[xx] & 0xFFFFFFu, 0, 90) | c->amask;
+  if (x0 >= x1 || y0 >= y1) return;
+  uint32_t px = rgb | c->amask, dark = mixed ? mix(rgb & 0xFFFFFFu, 0, 90) | c->amask : px;
+  uint8_t *row = (uint8_t *)row_of(c, y0);
+  size_t pitch = (size_t)c->s->pitch;
+  if (x1 - x0 == 1) {
+    for (int yy = y0; yy < y1; yy++, row += pitch)
+      ((uint32_t *)row)[x0] = ((x0 + yy) & 1) ? px : dark;
+    return;
+  }
+  for (int yy = y0; yy < y1; yy++, row += pitch) {
+    uint32_t *r = (uint32_t *)row;
+    for (int xx = x0; xx < x1; xx++) r[xx] = px;
+    if (mixed)
+      for (int xx = x0 + ((x0 + yy) & 1); xx < x1; xx += 2) r[xx] = dark;
   }
 }
 
@@ -250,11 +263,22 @@ typedef struct rc {
   uint32_t ncpus;
   int32_t *row;           /* visible row of each core, -1 if hidden */
   const vw_frame *f;
+  uint64_t t0;            /* tx(): the window start, its span (at least 1), */
+  double span, x0, tw;    /* the time axis' first pixel and width */
   int npins;
   uint32_t *pin_io, *pin_no;
 } rc;
 
-static int tx(const rc *r, uint64_t cycle) { return vw_cycle_to_x(r->v, &r->l, cycle); }
+/* vw_cycle_to_x, the same arithmetic with the view's terms taken once a
+   frame and no libm floor: it runs twice for every segment drawn. */
+static int tx(const rc *r, uint64_t cycle) {
+  double d = cycle >= r->t0 ? (double)(cycle - r->t0) : -(double)(r->t0 - cycle);
+  double x = r->x0 + d * r->tw / r->span;
+  if (x < -1e6) return -1000000;
+  if (x > 1e6) return 1000000;
+  int i = (int)x;   /* truncates towards 0: one less below 0, as floor */
+  return i - (x < (double)i);
+}
 
 static int density_block(const rc *r) { return r->l.bus_y - GAP - r->l.lanes_y; }
 
@@ -323,9 +347,14 @@ static void draw_lane(rc *r, uint32_t cpu, int y, int h) {
   if (r->row[cpu] & 1) fill(c, r->l.timeline_x, y, r->l.timeline_w, h, RGB_LANE_ALT);
   if (f && cpu < r->ncpus && f->lane && f->nlane) {
     const vw_seg *s = f->lane[cpu];
+    uint64_t last = 0;   /* a segment starts where the last ended: its x is known */
+    int last_x = 0, have = 0;
     for (uint32_t i = 0; s && i < f->nlane[cpu]; i++) {
       if (s[i].state == VW_NONE) continue;
-      int x0 = tx(r, s[i].from), x1 = tx(r, s[i].to);
+      int x0 = have && s[i].from == last ? last_x : tx(r, s[i].from), x1 = tx(r, s[i].to);
+      last = s[i].to;
+      last_x = x1;
+      have = 1;
       if (x1 <= x0) x1 = x0 + 1;
       uint32_t col = vw_state_rgb(s[i].state, s[i].vector);
       if (v->vector_filter >= 0 && s[i].state == VW_HANDLER && s[i].vector != v->vector_filter)
@@ -333,8 +362,7 @@ static void draw_lane(rc *r, uint32_t cpu, int y, int h) {
       int inset = s[i].state == VW_HANDLER ? (s[i].depth < 3 ? s[i].depth : 3) * 2 : 0;
       int top = y + 1 + inset, hh = h - 2 - inset;
       if (hh < 1) top = y, hh = h > 0 ? h : 1;
-      fill(c, x0, top, x1 - x0, hh, col);
-      if (s[i].mixed) stipple(c, x0, top, x1 - x0, hh);
+      band(c, x0, top, x1 - x0, hh, col, s[i].mixed);
       if (s[i].state == VW_HANDLER && h >= VW_FONT_H + 1 && !s[i].mixed) {
         char lab[16];
         if (s[i].vector == 2) snprintf(lab, sizeof lab, "NMI");
@@ -1197,6 +1225,10 @@ static void render32(SDL_Surface *s, vw_model *m, const vw_view *view, vw_render
   unclip(&r.c);
   fill(&r.c, 0, 0, s->w, s->h, VW_RGB_BG);
   vw_layout_get(&v, m, &r.l);
+  r.t0 = v.t0;
+  r.span = v.t1 - v.t0 > 0 ? (double)(v.t1 - v.t0) : 1;
+  r.x0 = r.l.timeline_x;
+  r.tw = r.l.timeline_w;
   r.info = vw_model_info(m);
   r.ncpus = r.info->config.ncpus;
   r.row = malloc((r.ncpus ? r.ncpus : 1) * sizeof *r.row);

@@ -4,8 +4,9 @@
  *
  *   model.c   trace -> what there is to draw in a cycle window: per-core
  *             state segments, messages, arrows, pin levels, events; a chunk
- *             cache decoded on demand and an overview built progressively,
- *             so opening is instant and zoomed-out frames stay cheap
+ *             cache decoded on demand and ahead of a pan (on a thread of its
+ *             own) and an overview built progressively, so opening is
+ *             instant and zoomed-out frames stay cheap
  *   view.c    the view state (window, selection, markers, playhead, filters)
  *             and how keys, wheel and mouse change it: pure logic, testable
  *   render.c  draws a frame into an SDL_Surface with plain pixel writes
@@ -93,7 +94,9 @@ uint32_t vw_model_pins(const vw_model *m, uint32_t i, uint32_t *io, uint32_t *pi
 /*
  * Builds more of the overview (per-core state and event density over the
  * whole trace, used when a window covers many chunks and for the minimap),
- * for at most budget_ms; returns 1 when complete. Call once per frame.
+ * for at most budget_ms; returns 1 when complete. Call once per frame: it
+ * also hands the blocks a pan will want next to the model's decoding
+ * thread (the model has one from open to close).
  */
 int vw_model_overview_step(vw_model *m, double budget_ms);
 /* Events per core in bucket b of nbuckets over the whole trace (minimap). */
