@@ -795,7 +795,9 @@ static const uint16_t watched_off[] = {
   APIC_REG_TIMER_DCR, APIC_REG_ICR_HI, APIC_REG_ICR_LO};
 #define NWATCHED (sizeof watched_off / sizeof watched_off[0])
 #define WATCHED_LVT 5u  /* index of APIC_REG_LVT_CMCI in watched_off */
-typedef struct watch { uint32_t v[NWATCHED]; } watch;
+#define WATCHED_ICR_HI 14u
+/* The registers a write may change, as indices into watched_off. */
+typedef struct watch { uint32_t v[NWATCHED]; uint8_t idx[NWATCHED]; unsigned n; } watch;
 
 static uint32_t watched(const apic__lapic *l, unsigned i) {
   switch (watched_off[i]) {
@@ -812,27 +814,24 @@ static uint32_t watched(const apic__lapic *l, unsigned i) {
   }
 }
 
-/* Most writes change only the register written; SVR (it masks the LVT)
-   and LVT_TIMER (a mode switch clears the count) change others, and resets
-   change everything: off = 0 watches all. */
-static int watches(uint32_t off, unsigned i) {
-  if (off == 0 || off == APIC_REG_SVR || off == APIC_REG_LVT_TIMER) return 1;
-  return watched_off[i] == off ||  /* an x2APIC ICR write sets both halves */
-         (off == APIC_REG_ICR_LO && watched_off[i] == APIC_REG_ICR_HI);
-}
-
+/* Most writes change only the register written (an x2APIC ICR write sets
+   both halves); SVR (it masks the LVT) and LVT_TIMER (a mode switch clears
+   the count) change others, and resets change everything: off = 0. The
+   common case costs one or two registers, not a pass over all of them. */
 static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint32_t off) {
+  w->n = 0;
   if (!apic__tracing(s)) return;
+  int all = off == 0 || off == APIC_REG_SVR || off == APIC_REG_LVT_TIMER;
   for (unsigned i = 0; i < NWATCHED; i++)
-    if (watches(off, i)) w->v[i] = watched(l, i);
+    if (all || watched_off[i] == off || (off == APIC_REG_ICR_LO && i == WATCHED_ICR_HI))
+      w->idx[w->n++] = (uint8_t)i;
+  for (unsigned k = 0; k < w->n; k++) w->v[k] = watched(l, w->idx[k]);
 }
 
-static void watch_end(apic_sim *s, const apic__lapic *l, const watch *w, uint32_t off) {
-  if (!apic__tracing(s)) return;
-  for (unsigned i = 0; i < NWATCHED; i++) {
-    if (!watches(off, i)) continue;
-    uint32_t v = watched(l, i);
-    if (v != w->v[i]) apic__event(s, APIC_EV_REG, l->cpu, 0, watched_off[i], v);
+static void watch_end(apic_sim *s, const apic__lapic *l, const watch *w) {
+  for (unsigned k = 0; k < w->n; k++) {
+    uint32_t v = watched(l, w->idx[k]);
+    if (v != w->v[k]) apic__event(s, APIC_EV_REG, l->cpu, 0, watched_off[w->idx[k]], v);
   }
 }
 
@@ -849,7 +848,7 @@ int apic__lapic_mmio_write(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t v
     watch w;
     watch_begin(s, l, &w, off);
     ops[k].wr(&a, val);
-    watch_end(s, l, &w, off);
+    watch_end(s, l, &w);
   }
   return APIC_OK;
 }
@@ -904,7 +903,7 @@ static void reset(apic_sim *s, apic__lapic *l, uint32_t id) {
   l->id = id;
   set_mode_regs(l);
   if (apic__tracing(s)) apic__event(s, APIC_EV_RESET, l->cpu, 0, 0, 0);
-  watch_end(s, l, &w, 0);
+  watch_end(s, l, &w);
   if (l->timer_next) timer_arm(s, l, 0);
   note_ppr(s, l, old);
   apic__ids_changed(s);
@@ -938,7 +937,7 @@ static int wr_apic_base(apic_sim *s, apic__lapic *l, uint64_t v) {
     watch w;
     watch_begin(s, l, &w, 0);
     set_mode_regs(l);
-    watch_end(s, l, &w, 0);
+    watch_end(s, l, &w);
   }
   if (old != l->base) apic__ids_changed(s);
   return APIC_OK;
@@ -987,6 +986,6 @@ int apic__lapic_wrmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t val) {
   watch w;
   watch_begin(s, l, &w, off);
   int rc = ops[k].wr(&a, val);
-  watch_end(s, l, &w, off);
+  watch_end(s, l, &w);
   return rc;
 }
