@@ -788,14 +788,28 @@ int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *v
  * emitted by diffing them around every write and reset. TPR, IRR, ISR and
  * TMR have events of their own.
  */
-static const uint16_t watched_off[] = {
-  APIC_REG_ID, APIC_REG_LDR, APIC_REG_DFR, APIC_REG_SVR, APIC_REG_ESR,
-  APIC_REG_LVT_CMCI, APIC_REG_LVT_TIMER, APIC_REG_LVT_THERMAL, APIC_REG_LVT_PERF,
-  APIC_REG_LVT_LINT0, APIC_REG_LVT_LINT1, APIC_REG_LVT_ERROR, APIC_REG_TIMER_ICR,
-  APIC_REG_TIMER_DCR, APIC_REG_ICR_HI, APIC_REG_ICR_LO};
-#define NWATCHED (sizeof watched_off / sizeof watched_off[0])
-#define WATCHED_LVT 5u  /* index of APIC_REG_LVT_CMCI in watched_off */
-#define WATCHED_ICR_HI 14u
+#define WATCHED_REGS(X)                                                      \
+  X(ID) X(LDR) X(DFR) X(SVR) X(ESR) X(LVT_CMCI) X(LVT_TIMER) X(LVT_THERMAL)   \
+  X(LVT_PERF) X(LVT_LINT0) X(LVT_LINT1) X(LVT_ERROR) X(TIMER_ICR) X(TIMER_DCR) \
+  X(ICR_HI) X(ICR_LO)
+enum {
+#define X(r) W_##r,
+  WATCHED_REGS(X)
+#undef X
+  NWATCHED
+};
+static const uint16_t watched_off[NWATCHED] = {
+#define X(r) APIC_REG_##r,
+  WATCHED_REGS(X)
+#undef X
+};
+/* Register page slot -> index into watched_off + 1 (0: not watched). */
+static const uint8_t watched_slot[APIC_REG_PAGE / APIC_REG_STRIDE] = {
+#define X(r) [APIC_REG_##r / APIC_REG_STRIDE] = W_##r + 1,
+  WATCHED_REGS(X)
+#undef X
+};
+#define WATCHED_LVT W_LVT_CMCI  /* the LVT block starts here, in apic__lapic order */
 /* The registers a write may change, as indices into watched_off. */
 typedef struct watch { uint32_t v[NWATCHED]; uint8_t idx[NWATCHED]; unsigned n; } watch;
 
@@ -821,10 +835,13 @@ static uint32_t watched(const apic__lapic *l, unsigned i) {
 static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint32_t off) {
   w->n = 0;
   if (!apic__tracing(s)) return;
-  int all = off == 0 || off == APIC_REG_SVR || off == APIC_REG_LVT_TIMER;
-  for (unsigned i = 0; i < NWATCHED; i++)
-    if (all || watched_off[i] == off || (off == APIC_REG_ICR_LO && i == WATCHED_ICR_HI))
-      w->idx[w->n++] = (uint8_t)i;
+  if (off == 0 || off == APIC_REG_SVR || off == APIC_REG_LVT_TIMER) {
+    for (unsigned i = 0; i < NWATCHED; i++) w->idx[w->n++] = (uint8_t)i;
+  } else {
+    if (off == APIC_REG_ICR_LO) w->idx[w->n++] = W_ICR_HI;
+    unsigned k = off < APIC_REG_PAGE ? watched_slot[off / APIC_REG_STRIDE] : 0;
+    if (k) w->idx[w->n++] = (uint8_t)(k - 1);
+  }
   for (unsigned k = 0; k < w->n; k++) w->v[k] = watched(l, w->idx[k]);
 }
 
