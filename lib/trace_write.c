@@ -30,6 +30,7 @@
 #include <zlib.h>
 #include "apicsim/trace.h"
 #include "sim.h"
+#include "deflate.h"
 #include "trace_fmt.h"
 
 /* Chunks handed to the worker and not yet written: two let the run keep

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "testutil.h"
-#include "../lib/trace_fmt.h"
+#include "../lib/deflate.h"
 
 #define BIG (1u << 20)   /* spans blocks, stored-block pieces and the window */
 
