@@ -528,7 +528,10 @@ static void draw_bus(rc *r) {
   enum { MAXROWS = 8 };
   uint32_t n = r->f->nmsgs;
   uint8_t *rowof = malloc(n ? n : 1);
-  if (!rowof) {
+  int *xs = malloc((n ? n : 1) * 2 * sizeof *xs);   /* sent and done, for both passes */
+  if (!rowof || !xs) {
+    free(rowof);
+    free(xs);
     unclip(c);
     return;
   }
@@ -536,7 +539,7 @@ static void draw_bus(rc *r) {
   for (int i = 0; i < MAXROWS; i++) end[i] = -1000000;
   for (uint32_t i = 0; i < n; i++) {
     const vw_msg *g = &r->f->msgs[i];
-    int x0 = tx(r, g->sent), x1 = tx(r, g->done);
+    int x0 = xs[2 * i] = tx(r, g->sent), x1 = xs[2 * i + 1] = tx(r, g->done);
     if (x1 <= x0) x1 = x0 + 1;
     int k = 0;
     for (int j = 0; j < MAXROWS; j++) {
@@ -551,7 +554,8 @@ static void draw_bus(rc *r) {
   if (rh < 2) rh = 2;
   for (uint32_t i = 0; i < n; i++) {
     const vw_msg *g = &r->f->msgs[i];
-    int x0 = tx(r, g->sent), xl = tx(r, g->left), x1 = tx(r, g->done);
+    int x0 = xs[2 * i], x1 = xs[2 * i + 1];
+    int xl = g->left == g->sent ? x0 : g->left == g->done ? x1 : tx(r, g->left);
     if (x1 <= x0) x1 = x0 + 1;
     if (xl < x0) xl = x0;
     if (xl > x1) xl = x1;
@@ -574,6 +578,7 @@ static void draw_bus(rc *r) {
     }
   }
   free(rowof);
+  free(xs);
   unclip(c);
 }
 
