@@ -758,6 +758,12 @@ START_TEST(cached_minimap_equals_fresh) {
   hits = vw_render_cache_hits(k);
   check_cached(a, b, m2, &v2, k, "another model again");
   ck_assert_uint_eq(vw_render_cache_hits(k), hits + 1);
+  uint64_t ver = vw_model_density_version(m2);
+  vw_model_close(m2);   /* the next model may get its address, and its version */
+  m2 = NULL;
+  ck_assert_msg(vw_model_open(&m2, path, why, sizeof why) == 0, "%s", why);
+  while (vw_model_density_version(m2) < ver && !vw_model_overview_step(m2, 0.0)) {}
+  check_cached(a, b, m2, &v, k, "a model opened after one was closed");
   vw_render_cache_free(k);
   vw_render_cache_free(NULL);
   ck_assert_uint_eq(vw_render_cache_hits(NULL), 0);

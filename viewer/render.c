@@ -245,7 +245,8 @@ struct vw_render_cache {
   int32_t *row;             /* visible row of each core */
   size_t rowcap;
   int valid;
-  const vw_model *m;
+  const vw_model *m;        /* and its trace (another model may get its address) */
+  uint64_t records, first, last;
   uint64_t ver;             /* vw_model_density_version */
   SDL_Rect rect;            /* where, already clipped to the surface */
   int x0, y0, w, h, nvis;
@@ -821,7 +822,9 @@ static void minimap_heat(rc *r, int x0, int y0, int w, int h) {
 /* 1 if the cache holds the heat map this frame would draw at (x0, y0, w, h). */
 static int minimap_cached(const rc *r, int x0, int y0, int w, int h) {
   const vw_render_cache *k = r->cache;
-  return k && k->valid && k->m == r->m && k->ver == vw_model_density_version(r->m) &&
+  return k && k->valid && k->m == r->m && k->records == r->info->records &&
+         k->first == r->info->first_cycle && k->last == r->info->last_cycle &&
+         k->ver == vw_model_density_version(r->m) &&
          k->x0 == x0 && k->y0 == y0 && k->w == w && k->h == h && k->nvis == r->l.nlanes &&
          k->ncpus == r->ncpus && k->amask == r->c.amask &&
          !memcmp(k->row, r->row, r->ncpus * sizeof *r->row);
@@ -860,6 +863,9 @@ static void minimap_copy(rc *r, int x0, int y0, int w, int h, int save) {
   if (!save) return;
   memcpy(k->row, r->row, r->ncpus * sizeof *r->row);
   k->m = r->m;
+  k->records = r->info->records;
+  k->first = r->info->first_cycle;
+  k->last = r->info->last_cycle;
   k->ver = vw_model_density_version(r->m);
   k->x0 = x0;
   k->y0 = y0;
