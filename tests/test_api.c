@@ -886,9 +886,5 @@ int main(void) {
   tcase_add_test(tc, create_fails_cleanly_at_every_allocation);
   tcase_add_test(tc, nomem_during_run_is_reported);
   suite_add_tcase(s, tc);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

@@ -931,9 +931,5 @@ int main(void) {
   tcase_add_loop_test(det, determinism_sliced_run_matches, 0, 3);
   suite_add_tcase(s, det);
 
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

@@ -1160,9 +1160,5 @@ int main(void) {
   tcase_add_test(tc, send_ipi_xapic_is_two_mmio_writes);
   tcase_add_test(tc, send_ipi_x2apic_is_one_wrmsr);
   suite_add_tcase(s, tc);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

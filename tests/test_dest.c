@@ -726,9 +726,5 @@ int main(void) {
   tcase_add_test(lp, lowest_priority_x2apic_cluster);
   suite_add_tcase(s, lp);
 
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

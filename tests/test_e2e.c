@@ -648,9 +648,5 @@ int main(void) {
   tcase_add_test(tc, calibration_mesh_same_socket);
   tcase_add_test(tc, calibration_xapic_matches_same_socket);
   suite_add_tcase(s, tc);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

@@ -834,9 +834,5 @@ int main(void) {
   tcase_add_test(rob, odd_records_do_not_break_exports);
   tcase_add_test(rob, cut_trace_exports);
   suite_add_tcase(s, rob);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

@@ -2109,9 +2109,5 @@ int main(void) {
   tcase_add_test(tc, apic_base_p6_no_x2apic_10_12_1);
   tcase_add_test(tc, apic_base_bsp_read_only_10_4_4);
 
-  SRunner *r = srunner_create(su);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(su);
 }

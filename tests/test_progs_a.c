@@ -689,9 +689,5 @@ int main(void) {
   tcase_add_test(tc, timer_short_run_is_not_a_violation);
   tcase_add_test(tc, timer_bad_arguments);
   suite_add_tcase(s, tc);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

@@ -475,9 +475,5 @@ int main(void) {
   tcase_add_test(tc, in_progress_is_not_a_violation);
   tcase_add_test(tc, randomness_follows_the_seed);
   suite_add_tcase(s, tc);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

@@ -98,9 +98,5 @@ int main(void) {
   tcase_add_loop_test(tc, interleaved_matches_scan, 0, 3);
   tcase_add_test(tc, ord_packs_kind_before_cpu_before_seq);
   suite_add_tcase(s, tc);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

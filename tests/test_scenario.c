@@ -1038,9 +1038,5 @@ int main(void) {
     tcase_add_test(tc, fixed_bug_expansion_allocates_before_limit);
     suite_add_tcase(s, tc);
   }
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

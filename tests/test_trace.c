@@ -2385,9 +2385,5 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, storm_size_per_event);
   suite_add_tcase(s, tc);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_ENV);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

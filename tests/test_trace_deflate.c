@@ -158,9 +158,5 @@ int main(void) {
   tcase_add_test(tc, same_input_same_bytes);
   tcase_add_test(tc, huffman_lengths_are_complete_and_limited);
   suite_add_tcase(s, tc);
-  SRunner *r = srunner_create(s);
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? 1 : 0;
+  return tu_run(s);
 }

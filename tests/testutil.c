@@ -98,3 +98,11 @@ int tu_handler_count(apic_cpu *c, void *arg) {
   APIC_EOI(c);
   APIC_END(c);
 }
+
+int tu_run(Suite *s) {
+  SRunner *r = srunner_create(s);
+  srunner_run_all(r, CK_ENV);  /* CK_VERBOSITY=verbose lists every test */
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? 1 : 0;
+}

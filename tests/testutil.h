@@ -10,6 +10,9 @@
 #include "apicsim/apicsim.h"
 #include "apicsim/guest.h"
 
+/* Runs every test of the suite and frees it; the exit status for main. */
+int tu_run(Suite *s);
+
 /* Every event of a run, in order. */
 typedef struct tu_log {
   apic_event *ev;
