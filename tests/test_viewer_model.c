@@ -1483,9 +1483,10 @@ static void check_same_frame(const vw_frame *a, const vw_frame *b, uint32_t ncpu
 }
 
 /* viewer.h vw_model_overview_step: blocks decoded ahead of a pan on the
-   model's thread give the same frames as blocks decoded when a query needs
-   them, on a whole trace and on one with a damaged chunk, whatever else
-   (find, pick, statistics) uses the cache's reader in between. */
+   model's thread (or, with APICVIEW_NO_WORKER, in slices on the caller's)
+   give the same frames as blocks decoded when a query needs them, on a
+   whole trace and on one with a damaged chunk, whatever else (find, pick,
+   statistics) uses the cache's reader in between. */
 START_TEST(prefetched_blocks_equal_decoded_ones) {
   trace_run r;
   make_chatter(&r, 6, 120, 64, 0);
@@ -1499,8 +1500,10 @@ START_TEST(prefetched_blocks_equal_decoded_ones) {
   tmp_path(damaged, sizeof damaged);
   spill(damaged, p, n);
   const char *paths[2] = {r.path, damaged};
-  for (int k = 0; k < 2; k++) {
-    vw_model *a = open_model(paths[k]), *b = open_model(paths[k]);
+  for (int k = 0; k < 4; k++) {
+    if (k >= 2) setenv("APICVIEW_NO_WORKER", "1", 1);
+    vw_model *a = open_model(paths[k % 2]), *b = open_model(paths[k % 2]);
+    unsetenv("APICVIEW_NO_WORKER");
     build_overview(a);  /* b's too, before any query: it never decodes ahead */
     build_overview(b);
     const apic_trace_info *info = vw_model_info(a);
@@ -1519,7 +1522,7 @@ START_TEST(prefetched_blocks_equal_decoded_ones) {
       const vw_frame *fa = vw_model_query(a, at, at + w, 800);
       const vw_frame *fb = vw_model_query(b, at, at + w, 800);
       check_same_frame(fa, fb, 6, npins, at, at + w);
-      vw_model_overview_step(a, 0.0);   /* queues what comes next */
+      vw_model_overview_step(a, k >= 2 ? 0.05 : 0.0);   /* queues (decodes) what comes next */
       apic_event ea, eb;
       if (r0 % 10 == 1) {               /* the cache's reader, while the worker has it */
         ck_assert_int_eq(vw_model_find(a, at, 1, &fl, &ea), vw_model_find(b, at, 1, &fl, &eb));

@@ -42,8 +42,8 @@
  * the main thread records. Whenever the main thread needs the cache's
  * reader itself (a block not prefetched, statistics) it first drops the
  * queued ones and waits for the one being decoded. Without a worker (no
- * thread could be made) one block at a time is decoded in slices, within
- * the step's budget.
+ * thread could be made, or APICVIEW_NO_WORKER is set) one block at a time
+ * is decoded in slices, within the step's budget.
  *
  * Links. Messages and arrows come from linking, in order, the blocks of the
  * window (plus a neighbour block when the window is within its own width
@@ -967,9 +967,11 @@ static int worker_main(void *arg) {
 }
 
 /* Starts the worker; without one, prefetches run in slices on the caller's
-   thread, one at a time. */
+   thread, one at a time (also when APICVIEW_NO_WORKER is set: for tests,
+   and to compare). */
 static void worker_start(vw_model *m) {
-  if (getenv("NOWK")) return;
+  const char *no = getenv("APICVIEW_NO_WORKER");
+  if (no && *no && strcmp(no, "0")) return;
   for (int k = 0; k < PF_JOBS; k++) {
     m->pf[k].found = calloc((size_t)m->npins + 1, sizeof *m->pf[k].found);
     m->pf[k].seen = calloc((size_t)m->npins + 1, 1);
@@ -1059,8 +1061,8 @@ static int prefetch_step(vw_model *m, double t0, double budget_ms) {
       pfjob *j = NULL;
       for (int k = 0; k < njobs && !j; k++)
         if (!m->pf[k].used) j = &m->pf[k];
-      uint32_t s = slot_take(m, want[w]);
-      if (!j || s == NONE32) break;
+      uint32_t s = j ? slot_take(m, want[w]) : NONE32;
+      if (s == NONE32) break;
       if (m->wk) SDL_LockMutex(m->wk_mu);
       j->slot = s;
       j->blk = want[w];
