@@ -421,7 +421,7 @@ int main(int argc, char **argv) {
     bench_broadcast(1024, quick ? 20 : 2000);
     bench_fanout(1024, quick ? 20 : 2000);
   }
-  if (all || !strcmp(which, "timers")) bench_timers(4096, quick ? 2 : 50);
+  if (all || !strcmp(which, "timers")) bench_timers(4096, quick ? 2 : 200);
   if (all || !strcmp(which, "storm")) bench_storm(quick ? 200000 : 300000000);
   return 0;
 }
