@@ -43,11 +43,13 @@ static void *count_alloc(void *ud, void *p, size_t n) {
   return nh + 2;
 }
 
-static double host_sec(void) {
+static double clock_sec(clockid_t id) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(id, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+static double host_sec(void) { return clock_sec(CLOCK_MONOTONIC); }
 
 static long peak_rss_kib(void) {
   struct rusage ru;
@@ -320,12 +322,6 @@ static int st_start(apic_cpu *c, void *arg) {
    (the trace writer's compression worker is the difference). */
 typedef struct st_times { double wall, thread, process; } st_times;
 
-static double st_clock(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* A hook that only counts: what the engine's events cost before any writer. */
 static void st_count(void *ud, const apic_event *ev) {
   (void)ev;
@@ -346,7 +342,7 @@ static st_times storm_once(uint64_t cycles, const char *path, apic_trace_writer_
   if (counted) apic_sim_set_hook(s, st_count, counted);
   apic_trace_writer *w = NULL;
   char why[256];
-  st_times t0 = {host_sec(), st_clock(CLOCK_THREAD_CPUTIME_ID), st_clock(CLOCK_PROCESS_CPUTIME_ID)};
+  st_times t0 = {host_sec(), clock_sec(CLOCK_THREAD_CPUTIME_ID), clock_sec(CLOCK_PROCESS_CPUTIME_ID)};
   if (path && apic_trace_writer_open(&w, s, path, NULL, why, sizeof why)) {
     fprintf(stderr, "apicsim-bench: %s\n", why);
     exit(1);
@@ -356,8 +352,8 @@ static st_times storm_once(uint64_t cycles, const char *path, apic_trace_writer_
     apic_trace_writer_stats_get(w, ws);
     if (apic_trace_writer_close(w)) { fprintf(stderr, "apicsim-bench: trace write failed\n"); exit(1); }
   }
-  st_times t = {host_sec() - t0.wall, st_clock(CLOCK_THREAD_CPUTIME_ID) - t0.thread,
-                st_clock(CLOCK_PROCESS_CPUTIME_ID) - t0.process};
+  st_times t = {host_sec() - t0.wall, clock_sec(CLOCK_THREAD_CPUTIME_ID) - t0.thread,
+                clock_sec(CLOCK_PROCESS_CPUTIME_ID) - t0.process};
   apic_stats sst;
   apic_sim_stats(s, &sst);
   if (!path && !counted)

@@ -1425,6 +1425,24 @@ static size_t chunk_offsets(const uint8_t *p, size_t n, size_t *off, size_t max)
   return k;
 }
 
+/* A trace's bytes and the file offsets of its chunks, to damage or cut. */
+typedef struct trace_bytes {
+  uint8_t *p;
+  size_t n, nch, off[4096];
+} trace_bytes;
+
+static void load_chunks(trace_bytes *b, const char *path, size_t min_chunks) {
+  b->p = slurp(path, &b->n);
+  b->nch = chunk_offsets(b->p, b->n, b->off, sizeof b->off / sizeof b->off[0]);
+  ck_assert_uint_gt(b->nch, min_chunks);
+}
+
+/* Writes the first n bytes of b to a new temporary file named in path. */
+static void spill_tmp(char path[256], const trace_bytes *b, size_t n) {
+  tmp_path(path, 256);
+  spill(path, b->p, n);
+}
+
 static void sweep(vw_model *m, uint64_t first, uint64_t end, uint64_t *seed) {
   uint32_t ncpus = vw_model_info(m)->config.ncpus;
   uint64_t span = end - first;
@@ -1490,15 +1508,11 @@ static void check_same_frame(const vw_frame *a, const vw_frame *b, uint32_t ncpu
 START_TEST(prefetched_blocks_equal_decoded_ones) {
   trace_run r;
   make_chatter(&r, 6, 120, 64, 0);
-  size_t n;
-  uint8_t *p = slurp(r.path, &n);
-  size_t off[4096];
-  size_t nch = chunk_offsets(p, n, off, 4096);
-  ck_assert_uint_gt(nch, 40);
-  p[off[nch / 3] + 40 + 5] ^= 0x55;
+  static trace_bytes tb;
+  load_chunks(&tb, r.path, 40);
+  tb.p[tb.off[tb.nch / 3] + 40 + 5] ^= 0x55;
   char damaged[256];
-  tmp_path(damaged, sizeof damaged);
-  spill(damaged, p, n);
+  spill_tmp(damaged, &tb, tb.n);
   const char *paths[2] = {r.path, damaged};
   for (int k = 0; k < 4; k++) {
     if (k >= 2) setenv("APICVIEW_NO_WORKER", "1", 1);
@@ -1546,7 +1560,7 @@ START_TEST(prefetched_blocks_equal_decoded_ones) {
     vw_model_close(b);
   }
   unlink(damaged);
-  free(p);
+  free(tb.p);
   drop_run(&r);
 }
 END_TEST
@@ -1557,18 +1571,14 @@ END_TEST
 START_TEST(truncated_trace_shows_whole_chunks) {
   trace_run r;
   make_chatter(&r, 6, 60, 64, 0);
-  size_t n;
-  uint8_t *p = slurp(r.path, &n);
-  size_t off[4096];
-  size_t nch = chunk_offsets(p, n, off, 4096);
-  ck_assert_uint_gt(nch, 20);
+  static trace_bytes tb;
+  load_chunks(&tb, r.path, 20);
   char cut[256];
-  tmp_path(cut, sizeof cut);
-  spill(cut, p, off[nch / 2] + 57);  /* inside chunk nch/2 */
+  spill_tmp(cut, &tb, tb.off[tb.nch / 2] + 57);  /* inside chunk nch/2 */
   vw_model *m = open_model(cut);
   const apic_trace_info *info = vw_model_info(m);
   ck_assert_int_eq(info->cut, 1);
-  ck_assert_uint_eq(info->chunks, nch / 2);
+  ck_assert_uint_eq(info->chunks, tb.nch / 2);
   ck_assert_str_ne(info->warning, "");
   apic_trace *t = open_reader(cut);
   uint64_t seed = 1;
@@ -1579,7 +1589,7 @@ START_TEST(truncated_trace_shows_whole_chunks) {
   vw_model_close(m);
 
   /* no whole chunk: the reader's message */
-  spill(cut, p, off[0] + 20);
+  spill(cut, tb.p, tb.off[0] + 20);
   vw_model *bad = (vw_model *)&seed;
   char why[512];
   ck_assert_int_ne(vw_model_open(&bad, cut, why, sizeof why), APIC_OK);
@@ -1591,7 +1601,7 @@ START_TEST(truncated_trace_shows_whole_chunks) {
   ck_assert_int_eq(vw_model_open(&bad, "/nonexistent/x.trace", why, sizeof why), APIC_E_IO);
   ck_assert_int_eq(vw_model_open(NULL, cut, why, sizeof why), APIC_E_ARG);
   unlink(cut);
-  free(p);
+  free(tb.p);
   drop_run(&r);
 }
 END_TEST
@@ -1602,16 +1612,12 @@ END_TEST
 START_TEST(damaged_chunk_is_skipped) {
   trace_run r;
   make_chatter(&r, 6, 60, 64, 0);
-  size_t n;
-  uint8_t *p = slurp(r.path, &n);
-  size_t off[4096];
-  size_t nch = chunk_offsets(p, n, off, 4096);
-  ck_assert_uint_gt(nch, 20);
-  size_t k = nch / 2;
-  p[off[k] + 40 + 5] ^= 0x55;
+  static trace_bytes tb;
+  load_chunks(&tb, r.path, 20);
+  size_t k = tb.nch / 2;
+  tb.p[tb.off[k] + 40 + 5] ^= 0x55;
   char path[256];
-  tmp_path(path, sizeof path);
-  spill(path, p, n);
+  spill_tmp(path, &tb, tb.n);
   vw_model *m = open_model(path);
   apic_trace *t = open_reader(path);
   const apic_trace_info *info = vw_model_info(m);
@@ -1643,7 +1649,7 @@ START_TEST(damaged_chunk_is_skipped) {
   apic_trace_close(t);
   vw_model_close(m);
   unlink(path);
-  free(p);
+  free(tb.p);
   drop_run(&r);
 }
 END_TEST
@@ -1870,10 +1876,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return tu_run(suite()); }
