@@ -40,16 +40,13 @@ void apic__bus_post(apic_sim *s, uint32_t slot) {
     return;
   }
   /* The leave time is known now, so delivery status is derived from it
-     (ds_until); the LEFT event exists only to tell a hook (MSG_DONE). */
+     (ds_until); only a hook needs to hear of it then (MSG_DONE). */
   apic__lapic *l = &s->cpus[m->src].apic;
   uint64_t leave = (l->ds_until > s->now ? l->ds_until : s->now) + t->post;
   l->ds_until = leave;
   apic__msg_sent(s, slot, leave);
   s->msgs[slot].refs++;
-  if (apic__tracing(s)) {
-    s->msgs[slot].refs++;
-    apic__schedule(s, leave, APIC__EV_LEFT, m->src, slot, 0);
-  }
+  if (apic__tracing(s)) apic__left_at(s, leave, slot);
   if (s->cfg.bus == APIC_BUS_XAPIC) {
     apic__schedule(s, leave + t->xapic_latency, APIC__EV_ARRIVE, m->src, slot, 3);
     return;

@@ -25,6 +25,7 @@
  * Access checks come first (mode, existence, direction, reserved bits), then
  * a small handler per register from the table below does the work.
  */
+#include <stddef.h>
 #include <string.h>
 #include "lapic.h"
 #include "sim.h"
@@ -788,44 +789,43 @@ int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *v
  * emitted by diffing them around every write and reset. TPR, IRR, ISR and
  * TMR have events of their own.
  */
-#define WATCHED_REGS(X)                                                      \
-  X(ID) X(LDR) X(DFR) X(SVR) X(ESR) X(LVT_CMCI) X(LVT_TIMER) X(LVT_THERMAL)   \
-  X(LVT_PERF) X(LVT_LINT0) X(LVT_LINT1) X(LVT_ERROR) X(TIMER_ICR) X(TIMER_DCR) \
-  X(ICR_HI) X(ICR_LO)
+#define WATCHED_REGS(X)                                                         \
+  X(ID, id) X(LDR, ldr) X(DFR, dfr) X(SVR, svr) X(ESR, esr)                      \
+  X(LVT_CMCI, lvt[APIC__LVT_CMCI]) X(LVT_TIMER, lvt[APIC__LVT_TIMER])             \
+  X(LVT_THERMAL, lvt[APIC__LVT_THERMAL]) X(LVT_PERF, lvt[APIC__LVT_PERF])         \
+  X(LVT_LINT0, lvt[APIC__LVT_LINT0]) X(LVT_LINT1, lvt[APIC__LVT_LINT1])           \
+  X(LVT_ERROR, lvt[APIC__LVT_ERROR]) X(TIMER_ICR, timer_icr) X(TIMER_DCR, timer_dcr) \
+  X(ICR_HI, icr_hi) X(ICR_LO, icr_lo)  /* ICR low as written: delivery status is derived */
 enum {
-#define X(r) W_##r,
+#define X(r, f) W_##r,
   WATCHED_REGS(X)
 #undef X
   NWATCHED
 };
 static const uint16_t watched_off[NWATCHED] = {
-#define X(r) APIC_REG_##r,
+#define X(r, f) APIC_REG_##r,
+  WATCHED_REGS(X)
+#undef X
+};
+/* Where each one is kept in apic__lapic: a load, not a switch, per register. */
+static const uint16_t watched_field[NWATCHED] = {
+#define X(r, f) offsetof(apic__lapic, f),
   WATCHED_REGS(X)
 #undef X
 };
 /* Register page slot -> index into watched_off + 1 (0: not watched). */
 static const uint8_t watched_slot[APIC_REG_PAGE / APIC_REG_STRIDE] = {
-#define X(r) [APIC_REG_##r / APIC_REG_STRIDE] = W_##r + 1,
+#define X(r, f) [APIC_REG_##r / APIC_REG_STRIDE] = W_##r + 1,
   WATCHED_REGS(X)
 #undef X
 };
-#define WATCHED_LVT W_LVT_CMCI  /* the LVT block starts here, in apic__lapic order */
 /* The registers a write may change, as indices into watched_off. */
 typedef struct watch { uint32_t v[NWATCHED]; uint8_t idx[NWATCHED]; unsigned n; } watch;
 
 static uint32_t watched(const apic__lapic *l, unsigned i) {
-  switch (watched_off[i]) {
-  case APIC_REG_ID: return l->id;
-  case APIC_REG_LDR: return l->ldr;
-  case APIC_REG_DFR: return l->dfr;
-  case APIC_REG_SVR: return l->svr;
-  case APIC_REG_ESR: return l->esr;
-  case APIC_REG_TIMER_ICR: return l->timer_icr;
-  case APIC_REG_TIMER_DCR: return l->timer_dcr;
-  case APIC_REG_ICR_HI: return l->icr_hi;
-  case APIC_REG_ICR_LO: return l->icr_lo;  /* as written: delivery status is derived */
-  default: return l->lvt[i - WATCHED_LVT];  /* the LVT block, CMCI first */
-  }
+  uint32_t v;
+  memcpy(&v, (const char *)l + watched_field[i], sizeof v);
+  return v;
 }
 
 /* Most writes change only the register written (an x2APIC ICR write sets

@@ -6,7 +6,7 @@
 #include <string.h>
 #include "queue.h"
 
-static int heap_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud) {
+static inline int heap_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 64;
     apic__qent *h = grow(ud, l->h, cap * sizeof *h);
@@ -25,7 +25,7 @@ static int heap_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, voi
   return 0;
 }
 
-static void heap_pop(apic__lane *l) {
+static inline void heap_pop(apic__lane *l) {
   apic__qent last = l->h[--l->n];
   size_t i = 0, n = l->n;
   for (;;) {
@@ -40,7 +40,7 @@ static void heap_pop(apic__lane *l) {
   if (n) l->h[i] = last;
 }
 
-static int fifo_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud) {
+static inline int fifo_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud) {
   if (l->fn == l->fcap) {
     size_t cap = l->fcap ? l->fcap * 2 : 64;
     apic__qent *v = grow(ud, l->fifo, cap * sizeof *v);
@@ -53,6 +53,11 @@ static int fifo_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, voi
   }
   l->fifo[(l->fhead + l->fn++) & (l->fcap - 1)] = *e;
   return 0;
+}
+
+/* e comes after the FIFO's last entry (or the FIFO is empty). */
+static inline int fifo_takes(const apic__lane *l, const apic__qent *e) {
+  return l->fn == 0 || !apic__qless(e, &l->fifo[(l->fhead + l->fn - 1) & (l->fcap - 1)]);
 }
 
 static void set_lmin(apic__queue *q, apic__lane *l, int heap) {
@@ -72,10 +77,10 @@ static void find_lmin(apic__queue *q) {
   }
 }
 
-static int lane_push(apic__queue *q, const apic__qent *e, int far,
+static inline int lane_push(apic__queue *q, const apic__qent *e, int far,
                      apic__grow_fn grow, void *ud) {
   apic__lane *l = far ? &q->far : &q->near;
-  int to_fifo = l->fn == 0 || !apic__qless(e, &l->fifo[(l->fhead + l->fn - 1) & (l->fcap - 1)]);
+  int to_fifo = fifo_takes(l, e);
   int smaller = !q->lmin || apic__qless(e, q->lmin);
   const apic__qent *fifo = l->fifo, *h = l->h;
   if (to_fifo ? fifo_push(l, e, grow, ud) : heap_push(l, e, grow, ud)) return -1;
@@ -110,13 +115,28 @@ int apic__queue_pop_lane(apic__queue *q, apic__qent *out) {
   return 0;
 }
 
-void apic__queue_free(apic__queue *q, apic__grow_fn grow, void *ud) {
-  apic__lane *lanes[2] = {&q->near, &q->far};
-  for (int i = 0; i < 2; i++) {
-    if (lanes[i]->h) grow(ud, lanes[i]->h, 0);
-    if (lanes[i]->fifo) grow(ud, lanes[i]->fifo, 0);
-    memset(lanes[i], 0, sizeof *lanes[i]);
+int apic__lane_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud) {
+  return fifo_takes(l, e) ? fifo_push(l, e, grow, ud) : heap_push(l, e, grow, ud);
+}
+
+void apic__lane_pop(apic__lane *l) {
+  if (l->n && (!l->fn || apic__qless(&l->h[0], &l->fifo[l->fhead]))) {
+    heap_pop(l);
+  } else if (l->fn) {
+    l->fhead = (l->fhead + 1) & (l->fcap - 1);
+    l->fn--;
   }
+}
+
+void apic__lane_free(apic__lane *l, apic__grow_fn grow, void *ud) {
+  if (l->h) grow(ud, l->h, 0);
+  if (l->fifo) grow(ud, l->fifo, 0);
+  memset(l, 0, sizeof *l);
+}
+
+void apic__queue_free(apic__queue *q, apic__grow_fn grow, void *ud) {
+  apic__lane_free(&q->near, grow, ud);
+  apic__lane_free(&q->far, grow, ud);
   q->has_first = 0;
   q->lmin = NULL;
 }

@@ -100,4 +100,16 @@ static inline int apic__queue_pop(apic__queue *q, apic__qent *out) {
 /* Frees the queue's arrays with the same realloc-like fn. */
 void apic__queue_free(apic__queue *q, apic__grow_fn grow, void *ud);
 
+/* A lane on its own, for a list that is merged with the queue by hand. */
+int apic__lane_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud);
+void apic__lane_pop(apic__lane *l);  /* removes apic__lane_top */
+void apic__lane_free(apic__lane *l, apic__grow_fn grow, void *ud);
+
+/* The lane's least entry, or NULL. */
+static inline const apic__qent *apic__lane_top(const apic__lane *l) {
+  const apic__qent *f = l->fn ? &l->fifo[l->fhead] : NULL;
+  if (!l->n) return f;
+  return f && !apic__qless(&l->h[0], f) ? f : &l->h[0];
+}
+
 #endif

@@ -208,6 +208,7 @@ void apic_sim_destroy(apic_sim *s) {
   apic__alloc(s, s->scratch, 0);
   apic__alloc(s, s->watch_head, 0);
   apic__queue_free(&s->q, grow_cb, s);
+  apic__lane_free(&s->left, grow_cb, s);
   apic__alloc(s, s->msgs, 0);
   apic__alloc(s, s->pinchg, 0);
   s->cfg.alloc(s->cfg.alloc_ud, s, 0);
@@ -407,6 +408,12 @@ void apic__left(apic_sim *s, uint32_t slot) {
   apic__msg_unref(s, slot);
 }
 
+void apic__left_at(apic_sim *s, uint64_t t, uint32_t slot) {
+  apic__qent e = {t, APIC__ORD(APIC__EV_LEFT, s->msgs[slot].m.src, s->seq++), slot, 0};
+  if (apic__lane_push(&s->left, &e, grow_cb, s)) { s->nomem = 1; return; }
+  s->msgs[slot].refs++;
+}
+
 void apic__timer_changed(apic_sim *s, uint32_t cpu) {
   const apic__lapic *l = &s->cpus[cpu].apic;
   if (l->timer_next) apic__schedule(s, l->timer_next, APIC__EV_TIMER, cpu, 0, l->timer_gen);
@@ -454,9 +461,6 @@ static void dispatch(apic_sim *s, const apic__qent *e) {
   case APIC__EV_ARRIVE:
     apic__arrive(s, e->a, e->b);
     break;
-  case APIC__EV_LEFT:
-    apic__left(s, e->a);
-    break;
   case APIC__EV_TIMER: {
     apic__lapic *l = &s->cpus[cpu].apic;
     if (e->b == l->timer_gen && l->timer_next == e->t) apic__lapic_timer_expire(s, l);
@@ -495,13 +499,30 @@ int apic_sim_run(apic_sim *s, uint64_t until) {
   return rc;
 }
 
+/* The left list's least entry if it comes before top (the queue's), else
+   NULL. The list is empty unless a hook listens. */
+static inline const apic__qent *left_before(const apic_sim *s, const apic__qent *top) {
+  if (!(s->left.fn | s->left.n)) return NULL;
+  const apic__qent *l = apic__lane_top(&s->left);
+  return !top || apic__qless(l, top) ? l : NULL;
+}
+
 static int run_loop(apic_sim *s, uint64_t until) {
-  const apic__qent *top;
   if (s->quiet_wanted) run_quiet(s);
-  while ((top = apic__queue_top(&s->q)) && top->t <= until) {
+  for (;;) {
+    const apic__qent *top = apic__queue_top(&s->q), *left = left_before(s, top);
+    if (left) top = left;
+    if (!top || top->t > until) break;
     if (s->quiet_wanted) {
       run_quiet(s);
       continue;  /* a quiet callback may not schedule, but re-read the top */
+    }
+    if (left) {  /* not an engine event: a hook hears that a message left */
+      s->now = left->t;
+      uint32_t slot = left->a;
+      apic__lane_pop(&s->left);
+      apic__left(s, slot);
+      continue;
     }
     apic__qent e;
     apic__queue_pop(&s->q, &e);
@@ -510,7 +531,7 @@ static int run_loop(apic_sim *s, uint64_t until) {
     dispatch(s, &e);
     if (s->nomem) return apic__check_nomem(s, APIC_E_NOMEM);
   }
-  if (apic__queue_top(&s->q)) {
+  if (apic__queue_top(&s->q) || s->left.fn || s->left.n) {
     if (until > s->now) s->now = until;
     return APIC_RUN_LIMIT;
   }
@@ -520,6 +541,7 @@ static int run_loop(apic_sim *s, uint64_t until) {
 
 uint64_t apic_sim_next_event(const apic_sim *s) {
   if (!s) return UINT64_MAX;
-  const apic__qent *top = apic__queue_top(&s->q);
+  const apic__qent *top = apic__queue_top(&s->q), *left = left_before(s, top);
+  if (left) top = left;
   return top ? top->t : UINT64_MAX;
 }

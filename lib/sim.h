@@ -73,7 +73,7 @@ enum {
   APIC__EV_PIN = 0,  /* scheduled I/O APIC pin change (a = slot) */
   APIC__EV_BUS,      /* p6 bus: current message finishes */
   APIC__EV_ARRIVE,   /* message reaches receivers (a = msg slot, b = class) */
-  APIC__EV_LEFT,     /* message left its sender: delivery status (a = slot) */
+  APIC__EV_LEFT,     /* message left its sender (a = slot): only in s->left */
   APIC__EV_TIMER,    /* local APIC timer expiry (b = timer_gen) */
   APIC__EV_STEP      /* core instruction boundary (b = step_gen) */
 };
@@ -117,6 +117,12 @@ struct apic_sim {
   uint32_t nioapics;
 
   apic__queue q;
+  /* xapic/mesh messages that will have left their senders, for MSG_DONE
+     when a hook listens: keyed like APIC__EV_LEFT events and merged with
+     q by the loop, but kept apart - the sender's delivery status is
+     derived from ds_until, so only hooks need them, and a list that is
+     nearly always in order costs less than sorting them among the steps. */
+  apic__lane left;
   apic__msgslot *msgs;
   uint32_t nmsgs, msg_free;
   apic__pinchg *pinchg;
@@ -180,6 +186,8 @@ void apic__msg_unref(apic_sim *s, uint32_t slot);
 void apic__arrive(apic_sim *s, uint32_t slot, uint32_t cls);
 /* the message left its sender (delivery status) */
 void apic__left(apic_sim *s, uint32_t slot);
+/* ...and will at cycle t: apic__left then, if a hook listens (xapic, mesh). */
+void apic__left_at(apic_sim *s, uint64_t t, uint32_t slot);
 
 /* dest.c */
 /* Fills s->scratch with the cores a message reaches; returns the count. */
