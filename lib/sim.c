@@ -217,10 +217,21 @@ void apic_sim_destroy(apic_sim *s) {
 uint32_t apic_sim_ncpus(const apic_sim *s) { return s ? s->ncpus : 0; }
 uint64_t apic_sim_now(const apic_sim *s) { return s ? s->now : 0; }
 const apic_config *apic_sim_config(const apic_sim *s) { return s ? &s->cfg : NULL; }
-void apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
-  if (!s) return;
-  s->nhooks = 0;
-  if (fn) apic_sim_add_hook(s, fn, NULL, ud);
+static void remove_at(apic_sim *s, uint32_t i) {
+  for (; i + 1 < s->nhooks; i++) s->hooks[i] = s->hooks[i + 1];
+  s->nhooks--;
+}
+
+/* Only the hook of the previous call goes: the ones added with
+   apic_sim_add_hook (a trace writer, a library program's) stay. */
+int apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
+  if (!s) return APIC_E_ARG;
+  for (uint32_t i = 0; i < s->nhooks; i++)
+    if (s->hooks[i].set) { remove_at(s, i); break; }
+  if (!fn) return APIC_OK;
+  int rc = apic_sim_add_hook(s, fn, NULL, ud);
+  if (rc == APIC_OK) s->hooks[s->nhooks - 1].set = 1;
+  return rc;
 }
 
 int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *ud) {
@@ -231,6 +242,7 @@ int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *u
   s->hooks[s->nhooks].fn = fn;
   s->hooks[s->nhooks].quiet = quiet;
   s->hooks[s->nhooks].ud = ud;
+  s->hooks[s->nhooks].set = 0;
   s->nhooks++;
   return APIC_OK;
 }
@@ -239,8 +251,7 @@ int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
   if (!s) return APIC_E_ARG;
   for (uint32_t i = 0; i < s->nhooks; i++)
     if (s->hooks[i].fn == fn && s->hooks[i].ud == ud) {
-      for (; i + 1 < s->nhooks; i++) s->hooks[i] = s->hooks[i + 1];
-      s->nhooks--;
+      remove_at(s, i);
       return APIC_OK;
     }
   return apic__fail(s, APIC_E_ARG, "no such hook installed");

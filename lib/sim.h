@@ -106,7 +106,7 @@ struct apic_sim {
   uint64_t now;
   uint64_t seq;          /* event and message sequence numbers */
   uint64_t msg_ids;
-  struct { apic_hook_fn fn; apic_quiet_fn quiet; void *ud; } hooks[APIC_MAX_HOOKS];
+  struct { apic_hook_fn fn; apic_quiet_fn quiet; void *ud; uint8_t set; } hooks[APIC_MAX_HOOKS];
   uint32_t nhooks;
   uint8_t quiet_wanted;  /* call the quiet callbacks before the next event */
   apic_stats stats;

@@ -518,12 +518,48 @@ START_TEST(hook_limits_and_misuse) {
   ck_assert_uint_eq(h[1].n, before);  /* removed: sees nothing more */
   ck_assert_uint_gt(h[APIC_MAX_HOOKS].n, 0);
   ck_assert_int_ge(h[APIC_MAX_HOOKS].quiet, 1);
-  /* set_hook(NULL) removes them all */
-  apic_sim_set_hook(s, NULL, NULL);
+  /* set_hook(NULL) removes no hook added with add_hook */
+  ck_assert_int_eq(apic_sim_set_hook(s, NULL, NULL), APIC_OK);
   size_t n0 = h[0].n;
   tu_wr(s, 1, APIC_REG_ICR_LO, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0));
   ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_RUN_IDLE);
-  ck_assert_uint_eq(h[0].n, n0);
+  ck_assert_uint_gt(h[0].n, n0);
+  /* full: set_hook says so */
+  hook_rec extra = {0};
+  expect_err(s, apic_sim_set_hook(s, hook_count, &extra), APIC_E_STATE, NULL, "set_hook when full");
+  ck_assert_int_eq(apic_sim_set_hook(NULL, hook_count, &extra), APIC_E_ARG);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+/* apicsim.h apic_sim_set_hook: each call replaces the hook of the previous
+   one and no other; the hooks added with add_hook (here a trace writer's
+   stand-in) keep every event. */
+START_TEST(set_hook_replaces_only_its_own) {
+  apic_config cfg = xcfg(2);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  hook_rec added = {0}, first = {0}, second = {0};
+  ck_assert_int_eq(apic_sim_add_hook(s, hook_count, NULL, &added), APIC_OK);
+  ck_assert_int_eq(apic_sim_set_hook(s, hook_count, &first), APIC_OK);
+  apic_sim_set_program(s, 0, tu_prog_idle, NULL);
+  apic_sim_set_program(s, 1, tu_prog_idle, NULL);
+  ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_RUN_IDLE);
+  ck_assert_uint_gt(first.n, 0);
+  ck_assert_uint_eq(first.n, added.n);
+  ck_assert_int_eq(apic_sim_set_hook(s, hook_count, &second), APIC_OK);
+  size_t f0 = first.n, a0 = added.n;
+  tu_wr(s, 1, APIC_REG_ICR_HI, 0);
+  tu_wr(s, 1, APIC_REG_ICR_LO, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0));
+  ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_RUN_IDLE);
+  ck_assert_uint_eq(first.n, f0);           /* replaced */
+  ck_assert_uint_gt(second.n, 0);
+  ck_assert_uint_eq(added.n - a0, second.n); /* kept, sees the same events */
+  ck_assert_int_eq(apic_sim_set_hook(s, NULL, NULL), APIC_OK);
+  size_t s0 = second.n, a1 = added.n;
+  tu_wr(s, 1, APIC_REG_ICR_LO, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0));
+  ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_RUN_IDLE);
+  ck_assert_uint_eq(second.n, s0);
+  ck_assert_uint_gt(added.n, a1);
   apic_sim_destroy(s);
 }
 END_TEST
@@ -870,6 +906,7 @@ int main(void) {
   tcase_add_test(tc, set_program_twice_is_state_error);
   tcase_add_test(tc, ack_of_nothing_pending_is_state_error);
   tcase_add_test(tc, hook_limits_and_misuse);
+  tcase_add_test(tc, set_hook_replaces_only_its_own);
   suite_add_tcase(s, tc);
   tc = tcase_create("names");
   tcase_add_test(tc, strerror_and_err_name_for_every_code);

@@ -254,8 +254,13 @@ APIC_API uint32_t apic_sim_ncpus(const apic_sim *s);
 APIC_API uint64_t apic_sim_now(const apic_sim *s);
 APIC_API const apic_config *apic_sim_config(const apic_sim *s);
 
-/* Installs the state-change hook, replacing all others (NULL removes all). */
-APIC_API void apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud);
+/*
+ * Installs a state-change hook in place of the one the previous call
+ * installed (fn NULL: just removes that one). Hooks added with
+ * apic_sim_add_hook - a trace writer's, a library program's - stay.
+ * Returns APIC_E_STATE when APIC_MAX_HOOKS are installed.
+ */
+APIC_API int apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud);
 
 /*
  * Adds a hook (up to APIC_MAX_HOOKS; each gets every event in order).
