@@ -151,8 +151,9 @@ int apic_core_state_get(apic_sim *s, uint32_t cpu, apic_core_state *o) {
   o->nmi_blocked = c->nmi_blocked;
   o->in_smm = c->in_smm;
   for (uint32_t i = 0; i < c->depth; i++) {  /* handlers that have started */
-    if (c->frames[i].kind == APIC__FRAME_PROGRAM || !c->frames[i].entered) continue;
-    if (o->nest < APIC_CORE_MAX_NEST) o->vectors[o->nest] = c->frames[i].vector;
+    const apic__frame *f = &c->frames[i];
+    if (f->kind == APIC__FRAME_PROGRAM || f->kind == APIC__FRAME_CALL || !f->entered) continue;
+    if (o->nest < APIC_CORE_MAX_NEST) o->vectors[o->nest] = f->vector;
     o->nest++;
   }
   return APIC_OK;

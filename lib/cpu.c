@@ -26,11 +26,16 @@
 
 static apic__frame *top(apic_cpu *c) { return &c->frames[c->depth - 1]; }
 
+static int is_handler(const apic__frame *f) {
+  return f->kind != APIC__FRAME_PROGRAM && f->kind != APIC__FRAME_CALL;
+}
+
 /* Nesting depth of the top handler frame: handler frames below it (0 = it
    interrupted the program, or a core whose program has finished). */
 static uint32_t nesting(const apic_cpu *c) {
-  uint32_t n = c->depth - 1u;
-  return c->frames[0].kind == APIC__FRAME_PROGRAM ? n - 1u : n;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i + 1u < c->depth; i++) n += (uint32_t)is_handler(&c->frames[i]);
+  return n;
 }
 
 void apic__cpu_schedule(apic_sim *s, apic_cpu *c, uint64_t t) {
@@ -42,7 +47,7 @@ void apic__cpu_schedule(apic_sim *s, apic_cpu *c, uint64_t t) {
 int apic__cpu_frame_push(apic_sim *s, apic_cpu *c, apic_guest_fn fn, void *arg,
                          uint8_t kind, uint16_t vector) {
   if (c->depth == c->cap) {
-    uint16_t cap = c->cap ? (uint16_t)(c->cap * 2) : 4;
+    uint16_t cap = c->cap ? (uint16_t)(c->cap * 2) : 4;  /* at most APIC__MAX_FRAMES */
     apic__frame *f = apic__alloc(s, c->frames, cap * sizeof *f);
     if (!f) { s->nomem = 1; return APIC_E_NOMEM; }
     c->frames = f;
@@ -259,12 +264,46 @@ static void iret(apic_sim *s, apic_cpu *c) {
   set_if(s, c, saved_if);
 }
 
+/* The top frame returned APIC_DONE: a call returns to its caller (which
+   finishes too if it had), a handler IRETs, a program ends. */
+static void frame_done(apic_sim *s, apic_cpu *c) {
+  while (top(c)->kind == APIC__FRAME_CALL) {
+    c->depth--;
+    c->cost += s->cfg.timing.insn;  /* RET */
+    if (!top(c)->finished) return;
+  }
+  if (top(c)->kind == APIC__FRAME_PROGRAM) {
+    c->depth--;
+    c->state = APIC__CORE_DONE;
+    if (apic__tracing(s)) apic__event(s, APIC_EV_PROGRAM_DONE, c->index, 0, 0, 0);
+  } else {
+    iret(s, c);
+  }
+}
+
+/* The step called a function: its frame goes on top now that the caller's
+   step is over (its yield saved the caller's resume point). */
+static void push_call(apic_sim *s, apic_cpu *c, int caller_done) {
+  apic_guest_fn fn = c->call_fn;
+  c->call_fn = NULL;
+  if (s->fault) return;
+  if (c->depth >= APIC__MAX_FRAMES) {
+    s->fault = 1;
+    apic__fail(s, APIC_E_STATE, "cpu %u: guest calls nest deeper than %u frames at cycle %llu "
+               "(unbounded recursion?)", c->index, APIC__MAX_FRAMES, (unsigned long long)s->now);
+    return;
+  }
+  top(c)->finished = (uint8_t)caller_done;
+  uint16_t vector = top(c)->vector;
+  apic__cpu_frame_push(s, c, fn, c->call_arg, APIC__FRAME_CALL, vector);
+}
+
 void apic__cpu_step(apic_sim *s, apic_cpu *c) {
   c->step_at = UINT64_MAX;
   if (boundary(s, c)) return;
   if (c->state != APIC__CORE_RUN || c->depth == 0) return;  /* nothing to run */
   apic__frame *f = top(c);
-  if (f->kind != APIC__FRAME_PROGRAM && !f->entered) {
+  if (is_handler(f) && !f->entered) {
     f->entered = 1;
     s->stats.handlers++;
     if (apic__tracing(s))
@@ -274,15 +313,8 @@ void apic__cpu_step(apic_sim *s, apic_cpu *c) {
   c->cost = 0;
   int r = f->fn(c, f->arg);
   if (c->cost == 0) c->cost = s->cfg.timing.insn;
-  if (r == APIC_DONE) {
-    if (top(c)->kind == APIC__FRAME_PROGRAM) {
-      c->depth--;
-      c->state = APIC__CORE_DONE;
-      if (apic__tracing(s)) apic__event(s, APIC_EV_PROGRAM_DONE, c->index, 0, 0, 0);
-    } else {
-      iret(s, c);
-    }
-  }
+  if (c->call_fn) push_call(s, c, r == APIC_DONE);
+  else if (r == APIC_DONE) frame_done(s, c);
   uint64_t next = s->now + c->cost;
   if (c->state == APIC__CORE_RUN) {
     apic__cpu_schedule(s, c, next);
@@ -300,6 +332,20 @@ uint8_t apic_cpu_vector(const apic_cpu *c) {
   return c->depth ? (uint8_t)c->frames[c->depth - 1].vector : 0;
 }
 uint32_t *apic_cpu_pc(apic_cpu *c) { return &top(c)->pc; }
+
+void apic_cpu_call(apic_cpu *c, apic_guest_fn fn, void *arg) {
+  apic_sim *s = c->sim;
+  c->cost += s->cfg.timing.insn;  /* CALL */
+  if (!fn || c->call_fn) {
+    s->fault = 1;
+    apic__fail(s, APIC_E_ARG, "cpu %u: %s at cycle %llu", c->index,
+               fn ? "two apic_cpu_call in one step" : "apic_cpu_call with a NULL function",
+               (unsigned long long)s->now);
+    return;
+  }
+  c->call_fn = fn;
+  c->call_arg = arg;
+}
 uint64_t *apic_cpu_locals(apic_cpu *c) { return top(c)->locals; }
 int apic_cpu_x2apic(const apic_cpu *c) { return apic__lapic_x2apic(&c->apic); }
 int apic_cpu_if(const apic_cpu *c) { return c->if_flag; }

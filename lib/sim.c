@@ -492,7 +492,7 @@ static int run_loop(apic_sim *s, uint64_t until);
 int apic__check_nomem(apic_sim *s, int rc) {
   if (!s->nomem) return rc;
   s->nomem = 0;
-  s->broken = 1;
+  s->broken = APIC__BROKEN_NOMEM;
   return apic__fail(s, APIC_E_NOMEM, "out of memory at cycle %llu: events were lost, the "
                     "machine cannot continue", (unsigned long long)s->now);
 }
@@ -500,8 +500,9 @@ int apic__check_nomem(apic_sim *s, int rc) {
 int apic_sim_run(apic_sim *s, uint64_t until) {
   if (!s) return APIC_E_ARG;
   if (s->broken)
-    return apic__fail(s, APIC_E_STATE, "the machine ran out of memory earlier and lost "
-                      "events; destroy it");
+    return apic__fail(s, APIC_E_STATE, "the machine %s earlier; destroy it",
+                      s->broken == APIC__BROKEN_FAULT ? "stopped on a guest fault"
+                                                      : "ran out of memory and lost events");
   if (s->in_run)
     return apic__fail(s, APIC_E_STATE, "apic_sim_run called from inside a guest step or hook");
   s->in_run = 1;
@@ -541,6 +542,11 @@ static int run_loop(apic_sim *s, uint64_t until) {
     s->stats.events++;
     dispatch(s, &e);
     if (s->nomem) return apic__check_nomem(s, APIC_E_NOMEM);
+    if (s->fault) {  /* s->err says what */
+      s->fault = 0;
+      s->broken = APIC__BROKEN_FAULT;
+      return APIC_E_STATE;
+    }
   }
   if (apic__queue_top(&s->q) || s->left.fn || s->left.n) {
     if (until > s->now) s->now = until;

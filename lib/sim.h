@@ -28,8 +28,13 @@ enum {
 
 enum { /* frame kinds */
   APIC__FRAME_PROGRAM = 0, APIC__FRAME_INTR, APIC__FRAME_NMI, APIC__FRAME_SMI,
-  APIC__FRAME_EXTINT     /* vector from the 8259A stand-in: nothing in ISR */
+  APIC__FRAME_EXTINT,    /* vector from the 8259A stand-in: nothing in ISR */
+  APIC__FRAME_CALL       /* a function a program or handler called (apic_cpu_call) */
 };
+/* Frames a core may hold: handlers nest at most ~18 deep (16 priority
+   classes, NMI, SMI), so the rest is guest calls; a guest that recurses
+   past it stops the run instead of growing without end. */
+#define APIC__MAX_FRAMES 1024u
 
 typedef struct apic__frame {
   apic_guest_fn fn;
@@ -40,6 +45,8 @@ typedef struct apic__frame {
   uint8_t saved_if;     /* IF of the interrupted context, restored by IRET */
   uint8_t saved_state;  /* core state to return to (RUN, or DONE) */
   uint8_t entered;      /* handler's first step has run */
+  uint8_t finished;     /* returned APIC_DONE in the step that made a call:
+                           done as soon as that call returns */
   uint64_t locals[APIC_FRAME_LOCALS];
 } apic__frame;
 
@@ -66,6 +73,8 @@ struct apic_cpu {
   const volatile void *watch; /* address waited on in APIC__CORE_SPIN */
   uint32_t watch_next;        /* next core waiting on the same hash bucket */
   apic__handler *idt;         /* per-core overrides, or NULL */
+  apic_guest_fn call_fn;      /* apic_cpu_call of the running step, or NULL */
+  void *call_arg;
 };
 
 /* Engine event kinds, in their tie-break order within a cycle. */
@@ -147,7 +156,10 @@ struct apic_sim {
   apic__p6bus p6;
   uint8_t lapic_slot[APIC_REG_PAGE / APIC_REG_STRIDE]; /* register dispatch */
   uint8_t nomem;         /* an allocation failed inside the event loop */
-  uint8_t broken;        /* ...and state was lost: the machine refuses to run */
+  uint8_t fault;         /* a guest broke a rule the run cannot go on from (err says) */
+#define APIC__BROKEN_NOMEM 1
+#define APIC__BROKEN_FAULT 2
+  uint8_t broken;        /* ...and state was lost, or a fault: the machine refuses to run */
   uint8_t in_run;        /* apic_sim_run is on the stack (no re-entry) */
 };
 

@@ -1120,6 +1120,189 @@ START_TEST(send_ipi_x2apic_is_one_wrmsr) {
 }
 END_TEST
 
+/* ---- guest calls (apic_cpu_call, APIC_CALL) ---- */
+
+/* A callee: its own locals; two TPR writes; records when it starts. */
+static int callee_tpr(apic_cpu *c, void *arg) {
+  rec *r = arg;
+  APIC_BEGIN(c);
+  r->t[r->n++] = apic_cpu_now(c);
+  APIC_L(c, 0) = 99;
+  APIC_WRITE(c, APIC_REG_TPR, 0x20);
+  APIC_WRITE(c, APIC_REG_TPR, (uint32_t)APIC_L(c, 0) == 99 ? 0x30u : 0x10u);
+  APIC_END(c);
+}
+
+static int prog_calls(apic_cpu *c, void *arg) {
+  rec *r = arg;
+  APIC_BEGIN(c);
+  APIC_L(c, 0) = 7;
+  APIC_CALL(c, callee_tpr, r);
+  r->t[r->n++] = apic_cpu_now(c);
+  r->mem = (uint32_t)APIC_L(c, 0);  /* the caller's local, untouched by the callee's */
+  APIC_CALL(c, callee_tpr, r);
+  r->t[r->n++] = apic_cpu_now(c);
+  APIC_END(c);
+}
+
+/* ENGINE.md "Guest cores": APIC_CALL costs timing.insn, runs the callee in a
+   frame of its own from the next step, and the caller resumes after the
+   callee's last step plus timing.insn for the return. */
+START_TEST(call_runs_callee_in_own_frame_then_resumes_caller) {
+  apic_config cfg = cfg4();
+  apic_timing *t = &cfg.timing;
+  t->insn = 3;
+  t->mmio_write = 7;
+  apic_sim *s = tu_sim(&cfg, NULL);
+  rec r = {0};
+  ck_assert_int_eq(apic_sim_set_program(s, 0, prog_calls, &r), APIC_OK);
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  /* CALL at 0; callee at 3: writes at 3 and 10, returns at 17 (a step
+     with no operation, then RET); the caller resumes at 23 */
+  uint64_t callee = t->insn, ret = callee + 2 * t->mmio_write + 2 * t->insn;
+  ck_assert_int_eq(r.n, 4);
+  ck_assert_uint_eq(r.t[0], callee);
+  ck_assert_uint_eq(r.t[1], ret);
+  ck_assert_uint_eq(r.t[2], ret + t->insn);  /* the second call, same again */
+  ck_assert_uint_eq(r.t[3], r.t[2] + (ret - callee));
+  ck_assert_uint_eq(r.mem, 7);
+  ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TPR), 0x30);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+static int callee_sti_work(apic_cpu *c, void *arg) {
+  rec *r = arg;
+  APIC_BEGIN(c);
+  APIC_STI(c);
+  APIC_WORK(c, 2000);
+  r->resumed = apic_cpu_now(c);
+  APIC_END(c);
+}
+
+static int prog_calls_sti_work(apic_cpu *c, void *arg) {
+  APIC_BEGIN(c);
+  APIC_WRITE(c, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  APIC_CALL(c, callee_sti_work, arg);
+  for (;;) APIC_HLT(c);
+  APIC_END(c);
+}
+
+static int eoi_helper(apic_cpu *c, void *arg) {
+  rec *r = arg;
+  APIC_BEGIN(c);
+  r->cpu = apic_cpu_vector(c);  /* the handler's vector, seen from its callee */
+  APIC_EOI(c);
+  APIC_END(c);
+}
+
+static int handler_calls_eoi(apic_cpu *c, void *arg) {
+  rec *r = arg;
+  APIC_BEGIN(c);
+  APIC_CALL(c, eoi_helper, r);
+  r->count++;
+  APIC_END(c);
+}
+
+/* SDM 6.12.1: an interrupt taken while a called function runs is a handler
+   nested in nothing (HANDLER_ENTER a = 0, apic_core_state nest 1): calls are
+   not interrupt frames; the IRET returns into the callee, which finishes. A
+   handler's callee sees the handler's vector and its EOI ends the ISR bit. */
+START_TEST(interrupt_nests_over_callee_and_handler_calls_helper) {
+  apic_config cfg = cfg4();
+  tu_log log = {0};
+  apic_sim *s = tu_sim(&cfg, &log);
+  rec r = {0};
+  apic_sim_set_handler(s, APIC_NONE, 0x40, handler_calls_eoi, &r);
+  ck_assert_int_eq(apic_sim_set_program(s, 0, prog_calls_sti_work, &r), APIC_OK);
+  run_to(s, 200);  /* inside the callee's 2000-cycle step */
+  host_ipi(s, 1, 0, FIXED(0x40));
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  const apic_event *enter = nth(&log, APIC_EV_HANDLER_ENTER, 0, 0x40, 0);
+  ck_assert_uint_eq(enter->a, 0);
+  const apic_event *exit = nth(&log, APIC_EV_HANDLER_EXIT, 0, 0x40, 0);
+  ck_assert_uint_eq(exit->a, 0);
+  ck_assert_int_eq(r.count, 1);
+  ck_assert_uint_eq(r.cpu, 0x40);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_EOI, 0, 0x40), 1);
+  ck_assert_uint_gt(r.resumed, exit->cycle);  /* the callee finished after the IRET */
+  ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_ISR0 + 0x40 / 32 * 0x10), 0);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
+/* A handler that calls a helper and returns APIC_DONE in the same step
+   (apic_cpu_call without APIC_CALL's yield): the helper runs, then the IRET. */
+static int handler_tail_calls(apic_cpu *c, void *arg) {
+  apic_cpu_call(c, eoi_helper, arg);
+  return APIC_DONE;
+}
+
+/* ENGINE.md "Guest cores": a function that returns APIC_DONE in the step
+   that made a call finishes when the callee returns. */
+START_TEST(done_in_the_calling_step_finishes_after_the_callee) {
+  apic_config cfg = cfg4();
+  tu_log log = {0};
+  apic_sim *s = tu_sim(&cfg, &log);
+  rec r = {0};
+  apic_sim_set_handler(s, APIC_NONE, 0x40, handler_tail_calls, &r);
+  ck_assert_int_eq(apic_sim_set_program(s, 0, tu_prog_idle, NULL), APIC_OK);
+  run_to(s, 100);
+  host_ipi(s, 1, 0, FIXED(0x40));
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  const apic_event *eoi = nth(&log, APIC_EV_EOI, 0, 0x40, 0);
+  const apic_event *exit = nth(&log, APIC_EV_HANDLER_EXIT, 0, 0x40, 0);
+  ck_assert_uint_lt(pos(&log, eoi), pos(&log, exit));
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_HANDLER_EXIT, 0, 0x40), 1);
+  apic_core_state cs;
+  ck_assert_int_eq(apic_core_state_get(s, 0, &cs), APIC_OK);
+  ck_assert_uint_eq(cs.nest, 0);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
+static int recurse(apic_cpu *c, void *arg) {
+  APIC_BEGIN(c);
+  APIC_CALL(c, recurse, arg);
+  APIC_END(c);
+}
+
+static int call_null(apic_cpu *c, void *arg) {
+  APIC_BEGIN(c);
+  APIC_CALL(c, NULL, arg);
+  APIC_END(c);
+}
+
+static int call_twice(apic_cpu *c, void *arg) {
+  APIC_BEGIN(c);
+  apic_cpu_call(c, recurse, arg);
+  apic_cpu_call(c, recurse, arg);
+  APIC_YIELD(c);
+  APIC_END(c);
+}
+
+/* apicsim.h apic_cpu_call: a NULL function, two calls in one step and
+   unbounded recursion stop the run with APIC_E_STATE and a message; the
+   machine then refuses to run. */
+START_TEST(bad_calls_stop_the_run_with_a_message) {
+  static const struct { apic_guest_fn fn; const char *says; } cases[] = {
+    {call_null, "NULL function"}, {call_twice, "two apic_cpu_call"}, {recurse, "deeper than 1024"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    apic_config cfg = cfg4();
+    apic_sim *s = tu_sim(&cfg, NULL);
+    ck_assert_int_eq(apic_sim_set_program(s, 0, cases[i].fn, NULL), APIC_OK);
+    ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_E_STATE);
+    ck_assert_msg(strstr(apic_sim_errmsg(s), cases[i].says), "%s", apic_sim_errmsg(s));
+    ck_assert_msg(strstr(apic_sim_errmsg(s), "cpu 0"), "%s", apic_sim_errmsg(s));
+    ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_E_STATE);
+    ck_assert_msg(strstr(apic_sim_errmsg(s), "guest fault"), "%s", apic_sim_errmsg(s));
+    apic_sim_destroy(s);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("cpu");
   TCase *tc = tcase_create("steps");
@@ -1159,6 +1342,12 @@ int main(void) {
   tcase_add_test(tc, per_core_handler_overrides_machine_table);
   tcase_add_test(tc, send_ipi_xapic_is_two_mmio_writes);
   tcase_add_test(tc, send_ipi_x2apic_is_one_wrmsr);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("calls");
+  tcase_add_test(tc, call_runs_callee_in_own_frame_then_resumes_caller);
+  tcase_add_test(tc, interrupt_nests_over_callee_and_handler_calls_helper);
+  tcase_add_test(tc, done_in_the_calling_step_finishes_after_the_callee);
+  tcase_add_test(tc, bad_calls_stop_the_run_with_a_message);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

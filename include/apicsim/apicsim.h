@@ -430,6 +430,15 @@ APIC_API apic_sim *apic_cpu_sim(apic_cpu *c);
 APIC_API uint64_t apic_cpu_now(const apic_cpu *c);
 APIC_API uint8_t apic_cpu_vector(const apic_cpu *c); /* vector of the running handler */
 APIC_API uint32_t *apic_cpu_pc(apic_cpu *c);        /* resume point of this frame */
+/*
+ * Calls another guest function: when this step ends, fn(c, arg) runs in a
+ * frame of its own (its own pc and locals) from the next step on, and when
+ * it returns APIC_DONE the caller resumes after its yield. Interrupts nest
+ * above it as above any code. One call per step (APIC_CALL in guest.h does
+ * it and yields); a NULL fn, a second call in a step or calls nested past
+ * 1024 frames stop the run with APIC_E_STATE and say so.
+ */
+APIC_API void apic_cpu_call(apic_cpu *c, apic_guest_fn fn, void *arg);
 #define APIC_FRAME_LOCALS 4
 APIC_API uint64_t *apic_cpu_locals(apic_cpu *c);    /* this frame's locals */
 APIC_API int apic_cpu_x2apic(const apic_cpu *c);    /* APIC in x2APIC mode */

@@ -6,7 +6,8 @@
  * wrap its body, and every APIC_YIELD ends the current step and resumes
  * right after it on the next one. C locals do not survive a yield: keep
  * state in the argument struct or in APIC_L(c, i), the frame's own locals.
- * Do not yield inside a nested switch statement.
+ * Do not yield inside a nested switch statement. A guest function calls
+ * another with APIC_CALL, which runs it in a frame of its own.
  *
  *   static int send_ipi_mask(apic_cpu *c, void *arg) {
  *     struct ipi *a = arg;
@@ -43,6 +44,8 @@
 #define APIC_WORK(c, n) APIC_DO(c, apic_cpu_work((c), (n)))
 #define APIC_STORE(c, p, v) APIC_DO(c, apic_cpu_store((c), (p), (v)))
 #define APIC_MARK(c, s) apic_cpu_mark((c), (s))
+/* Runs another resumable function to its end, then continues here. */
+#define APIC_CALL(c, fn, arg) APIC_DO(c, apic_cpu_call((c), (fn), (arg)))
 
 /* Spin with PAUSE until cond holds; the core sleeps until a store to p. */
 #define APIC_SPIN_UNTIL(c, p, cond)                                          \
