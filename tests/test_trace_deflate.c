@@ -2,8 +2,10 @@
    apic__zdef): every stream it makes inflates with zlib to its input, for
    inputs that push each part (matches at the window's edge, long runs,
    incompressible bytes in stored blocks, skewed symbol counts that need
-   length-limited codes), within apic__zdef_bound, and the same input gives
-   the same bytes whatever was compressed before. */
+   length-limited codes, bytes of 0xFF that fill the Adler-32 sum's lanes
+   the most), within apic__zdef_bound, and the same input gives the same
+   bytes whatever was compressed before, even once the state's positions
+   have wrapped around. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -50,6 +52,9 @@ START_TEST(every_stream_inflates_to_its_input) {
   ck_assert_uint_le(zn, BIG + BIG / 1000);  /* stored, not expanded by codes */
   memset(b, 0xAB, BIG);
   ck_assert_uint_lt(round_trip(z, b, BIG, "one byte repeated"), BIG / 100);
+  memset(b, 0xFF, BIG);
+  round_trip(z, b, BIG, "0xFF repeated");  /* inflate checks the Adler-32 */
+  for (size_t n = 1; n < 1000; n += 7) round_trip(z, b, n, "0xFF, short");
   for (size_t i = 0; i < BIG; i++) b[i] = (uint8_t)(i % 251);
   round_trip(z, b, BIG, "period 251");
   /* a random 32 KiB block repeated: its copy lies just at deflate's
@@ -98,6 +103,34 @@ START_TEST(same_input_same_bytes) {
   size_t n1 = apic__zdef_compress(z1, o1, b, BIG), n2 = apic__zdef_compress(z2, o2, b, BIG);
   ck_assert_uint_eq(n1, n2);
   ck_assert(memcmp(o1, o2, n1) == 0);
+  free(b);
+  free(o1);
+  free(o2);
+  apic__zdef_free(z1);
+  apic__zdef_free(z2);
+}
+END_TEST
+
+/* The state numbers positions on from one input to the next (past a
+   window between them) and starts again from a clear table before they
+   would wrap around 2^32: some 2^17 small inputs get there. Whatever came
+   before, an input gives the bytes it gives a fresh state. */
+START_TEST(same_bytes_after_positions_wrap) {
+  enum { N = 100000, SMALL = 64, ROUNDS = (1 << 17) + 100 };
+  apic__zdef *z1 = apic__zdef_new(), *z2 = apic__zdef_new();
+  uint8_t *b = malloc(N), *o1 = malloc(apic__zdef_bound(N)), *o2 = malloc(apic__zdef_bound(N));
+  ck_assert(z1 && z2 && b && o1 && o2);
+  uint64_t x = 5;
+  for (size_t i = 0; i < N; i++)
+    b[i] = i > 50 && next(&x) % 3 ? b[i - 1 - next(&x) % 50] : (uint8_t)next(&x);
+  size_t n1 = apic__zdef_compress(z1, o1, b, N);
+  for (int r = 0; r < ROUNDS; r++) {
+    apic__zdef_compress(z2, o2, b + r % (N - SMALL), SMALL);
+    if (r % 8192 == 0 || r > ROUNDS - 8) {  /* every so often, and past the wrap */
+      size_t n2 = apic__zdef_compress(z2, o2, b, N);
+      ck_assert_msg(n2 == n1 && memcmp(o1, o2, n1) == 0, "after %d inputs: other bytes", r);
+    }
+  }
   free(b);
   free(o1);
   free(o2);
@@ -156,6 +189,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, every_stream_inflates_to_its_input);
   tcase_add_test(tc, same_input_same_bytes);
+  tcase_add_test(tc, same_bytes_after_positions_wrap);
   tcase_add_test(tc, huffman_lengths_are_complete_and_limited);
   suite_add_tcase(s, tc);
   return tu_run(s);
