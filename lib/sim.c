@@ -511,39 +511,38 @@ int apic_sim_run(apic_sim *s, uint64_t until) {
   return rc;
 }
 
-/* The left list's least entry if it comes before top (the queue's), else
-   NULL. The list is empty unless a hook listens. */
-static inline const apic__qent *left_before(const apic_sim *s, const apic__qent *top) {
-  if (!(s->left.fn | s->left.n)) return NULL;
-  const apic__qent *l = apic__lane_top(&s->left);
-  return !top || apic__qless(l, top) ? l : NULL;
-}
-
 static int run_loop(apic_sim *s, uint64_t until) {
   if (s->quiet_wanted) run_quiet(s);
   for (;;) {
-    const apic__qent *top = apic__queue_top(&s->q), *left = left_before(s, top);
-    if (left) top = left;
+    const apic__qent *top = apic__queue_top(&s->q);
+    if (s->left.fn | s->left.n) {  /* only while a hook listens */
+      const apic__qent *l = apic__lane_top(&s->left);
+      if ((!top || apic__qless(l, top)) && l->t <= until) {
+        if (s->quiet_wanted) {
+          run_quiet(s);
+          continue;
+        }
+        /* not an engine event: a hook hears that a message left */
+        s->now = l->t;
+        uint32_t slot = l->a;
+        apic__lane_pop(&s->left);
+        apic__left(s, slot);
+        continue;
+      }
+    }
     if (!top || top->t > until) break;
     if (s->quiet_wanted) {
       run_quiet(s);
       continue;  /* a quiet callback may not schedule, but re-read the top */
-    }
-    if (left) {  /* not an engine event: a hook hears that a message left */
-      s->now = left->t;
-      uint32_t slot = left->a;
-      apic__lane_pop(&s->left);
-      apic__left(s, slot);
-      continue;
     }
     apic__qent e;
     apic__queue_pop(&s->q, &e);
     s->now = e.t;
     s->stats.events++;
     dispatch(s, &e);
-    if (s->nomem) return apic__check_nomem(s, APIC_E_NOMEM);
-    if (s->fault) {  /* s->err says what */
-      s->fault = 0;
+    if (s->nomem | s->fault) {
+      if (s->nomem) return apic__check_nomem(s, APIC_E_NOMEM);
+      s->fault = 0;  /* s->err says what */
       s->broken = APIC__BROKEN_FAULT;
       return APIC_E_STATE;
     }
@@ -558,7 +557,10 @@ static int run_loop(apic_sim *s, uint64_t until) {
 
 uint64_t apic_sim_next_event(const apic_sim *s) {
   if (!s) return UINT64_MAX;
-  const apic__qent *top = apic__queue_top(&s->q), *left = left_before(s, top);
-  if (left) top = left;
+  const apic__qent *top = apic__queue_top(&s->q);
+  if (s->left.fn | s->left.n) {
+    const apic__qent *l = apic__lane_top(&s->left);
+    if (!top || apic__qless(l, top)) top = l;
+  }
   return top ? top->t : UINT64_MAX;
 }
