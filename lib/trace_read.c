@@ -662,8 +662,10 @@ int apic_trace_seek(apic_trace *t, uint64_t cycle) {
     if (t->chunks[mid].first <= cycle) lo = mid; else hi = mid;
   }
   while (lo > 0 && t->chunks[lo].first == cycle) lo--;  /* records at `cycle` may start earlier */
-  int rc = load_chunk(t, lo);
-  if (rc) return rc;
+  /* A chunk that ends by the cycle need not be replayed: the next one's
+     snapshot is the state after it (unless that chunk cannot be read). */
+  int rc = lo + 1 < t->info.chunks && t->chunks[lo].last <= cycle ? load_chunk(t, lo + 1) : -1;
+  if (rc && (rc = load_chunk(t, lo))) return rc;
   for (;;) {
     rc = ensure_record(t);
     if (rc == APIC_E_END) break;
@@ -675,7 +677,7 @@ int apic_trace_seek(apic_trace *t, uint64_t cycle) {
     if (ev.cycle > cycle) break;
     if ((rc = consume(t, &ev))) return rc;
   }
-  if (cycle > t->now) t->now = cycle;
+  if (cycle > t->now || t->ci > lo) t->now = cycle;  /* a later snapshot is still `cycle` */
   return APIC_OK;
 }
 
