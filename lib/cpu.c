@@ -46,12 +46,19 @@ void apic__cpu_schedule(apic_sim *s, apic_cpu *c, uint64_t t) {
 
 int apic__cpu_frame_push(apic_sim *s, apic_cpu *c, apic_guest_fn fn, void *arg,
                          uint8_t kind, uint16_t vector) {
+  if (c->depth >= APIC__MAX_FRAMES) {  /* the guest's stack overflows */
+    s->fault = 1;
+    return apic__fail(s, APIC_E_STATE, "cpu %u: calls and interrupt handlers nest deeper than "
+                      "%u frames at cycle %llu (unbounded recursion or nesting?)", c->index,
+                      APIC__MAX_FRAMES, (unsigned long long)s->now);
+  }
   if (c->depth == c->cap) {
-    uint16_t cap = c->cap ? (uint16_t)(c->cap * 2) : 4;  /* at most APIC__MAX_FRAMES */
+    uint32_t cap = c->cap ? c->cap * 2u : 4u;
+    if (cap > APIC__MAX_FRAMES) cap = APIC__MAX_FRAMES;
     apic__frame *f = apic__alloc(s, c->frames, cap * sizeof *f);
     if (!f) { s->nomem = 1; return APIC_E_NOMEM; }
     c->frames = f;
-    c->cap = cap;
+    c->cap = (uint16_t)cap;
   }
   apic__frame *f = &c->frames[c->depth++];
   memset(f, 0, sizeof *f);
@@ -287,12 +294,6 @@ static void push_call(apic_sim *s, apic_cpu *c, int caller_done) {
   apic_guest_fn fn = c->call_fn;
   c->call_fn = NULL;
   if (s->fault) return;
-  if (c->depth >= APIC__MAX_FRAMES) {
-    s->fault = 1;
-    apic__fail(s, APIC_E_STATE, "cpu %u: guest calls nest deeper than %u frames at cycle %llu "
-               "(unbounded recursion?)", c->index, APIC__MAX_FRAMES, (unsigned long long)s->now);
-    return;
-  }
   top(c)->finished = (uint8_t)caller_done;
   uint16_t vector = top(c)->vector;
   apic__cpu_frame_push(s, c, fn, c->call_arg, APIC__FRAME_CALL, vector);
@@ -338,7 +339,7 @@ void apic_cpu_call(apic_cpu *c, apic_guest_fn fn, void *arg) {
   c->cost += s->cfg.timing.insn;  /* CALL */
   if (!fn || c->call_fn) {
     s->fault = 1;
-    apic__fail(s, APIC_E_ARG, "cpu %u: %s at cycle %llu", c->index,
+    apic__fail(s, APIC_E_STATE, "cpu %u: %s at cycle %llu", c->index,
                fn ? "two apic_cpu_call in one step" : "apic_cpu_call with a NULL function",
                (unsigned long long)s->now);
     return;

@@ -222,20 +222,36 @@ static void remove_at(apic_sim *s, uint32_t i) {
   s->nhooks--;
 }
 
-/* Only the hook of the previous call goes: the ones added with
-   apic_sim_add_hook (a trace writer, a library program's) stay. */
+/* While hooks are being called the list stays as it is: a hook removed or
+   added halfway would make the ones after it miss or repeat the event. */
+static int hooks_busy(apic_sim *s) {
+  return s->in_hook ? apic__fail(s, APIC_E_STATE, "hooks cannot be added or removed from "
+                                 "inside a hook or quiet callback") : APIC_OK;
+}
+
+/* Only the hook of the previous call goes, in its place: the ones added
+   with apic_sim_add_hook (a trace writer, a library program's) stay. */
 int apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
   if (!s) return APIC_E_ARG;
+  int rc = hooks_busy(s);
+  if (rc) return rc;
   for (uint32_t i = 0; i < s->nhooks; i++)
-    if (s->hooks[i].set) { remove_at(s, i); break; }
+    if (s->hooks[i].set) {
+      if (!fn) { remove_at(s, i); return APIC_OK; }
+      s->hooks[i].fn = fn;
+      s->hooks[i].ud = ud;
+      return APIC_OK;
+    }
   if (!fn) return APIC_OK;
-  int rc = apic_sim_add_hook(s, fn, NULL, ud);
+  rc = apic_sim_add_hook(s, fn, NULL, ud);
   if (rc == APIC_OK) s->hooks[s->nhooks - 1].set = 1;
   return rc;
 }
 
 int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *ud) {
   if (!s) return APIC_E_ARG;
+  int rc = hooks_busy(s);
+  if (rc) return rc;
   if (!fn) return apic__fail(s, APIC_E_ARG, "hook function is NULL");
   if (s->nhooks == APIC_MAX_HOOKS)
     return apic__fail(s, APIC_E_STATE, "already %d hooks installed", APIC_MAX_HOOKS);
@@ -249,6 +265,8 @@ int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *u
 
 int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
   if (!s) return APIC_E_ARG;
+  int rc = hooks_busy(s);
+  if (rc) return rc;
   for (uint32_t i = 0; i < s->nhooks; i++)
     if (s->hooks[i].fn == fn && s->hooks[i].ud == ud) {
       remove_at(s, i);
@@ -261,8 +279,11 @@ void apic_sim_request_quiet(apic_sim *s) { if (s) s->quiet_wanted = 1; }
 
 static void run_quiet(apic_sim *s) {
   s->quiet_wanted = 0;
+  uint8_t was = s->in_hook;
+  s->in_hook = 1;
   for (uint32_t i = 0; i < s->nhooks; i++)
     if (s->hooks[i].quiet) s->hooks[i].quiet(s->hooks[i].ud, s);
+  s->in_hook = was;
 }
 void apic_sim_stats(const apic_sim *s, apic_stats *out) {
   if (!out) return;
@@ -273,7 +294,10 @@ void apic_sim_stats(const apic_sim *s, apic_stats *out) {
 
 void apic__emit(apic_sim *s, apic_event *ev) {
   ev->cycle = s->now;
+  uint8_t was = s->in_hook;  /* a hook's own register access emits too */
+  s->in_hook = 1;
   for (uint32_t i = 0; i < s->nhooks; i++) s->hooks[i].fn(s->hooks[i].ud, ev);
+  s->in_hook = was;
 }
 
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
@@ -514,33 +538,29 @@ int apic_sim_run(apic_sim *s, uint64_t until) {
 static int run_loop(apic_sim *s, uint64_t until) {
   if (s->quiet_wanted) run_quiet(s);
   for (;;) {
-    const apic__qent *top = apic__queue_top(&s->q);
+    const apic__qent *top = apic__queue_top(&s->q), *left = NULL;
     if (s->left.fn | s->left.n) {  /* only while a hook listens */
       const apic__qent *l = apic__lane_top(&s->left);
-      if ((!top || apic__qless(l, top)) && l->t <= until) {
-        if (s->quiet_wanted) {
-          run_quiet(s);
-          continue;
-        }
-        /* not an engine event: a hook hears that a message left */
-        s->now = l->t;
-        uint32_t slot = l->a;
-        apic__lane_pop(&s->left);
-        apic__left(s, slot);
-        continue;
-      }
+      if (!top || apic__qless(l, top)) top = left = l;
     }
     if (!top || top->t > until) break;
     if (s->quiet_wanted) {
       run_quiet(s);
       continue;  /* a quiet callback may not schedule, but re-read the top */
     }
-    apic__qent e;
-    apic__queue_pop(&s->q, &e);
-    s->now = e.t;
-    s->stats.events++;
-    dispatch(s, &e);
-    if (s->nomem | s->fault) {
+    if (left) {  /* not an engine event: a hook hears that a message left */
+      s->now = left->t;
+      uint32_t slot = left->a;
+      apic__lane_pop(&s->left);
+      apic__left(s, slot);
+    } else {
+      apic__qent e;
+      apic__queue_pop(&s->q, &e);
+      s->now = e.t;
+      s->stats.events++;
+      dispatch(s, &e);
+    }
+    if (s->nomem | s->fault) {  /* a hook's host calls may have failed too */
       if (s->nomem) return apic__check_nomem(s, APIC_E_NOMEM);
       s->fault = 0;  /* s->err says what */
       s->broken = APIC__BROKEN_FAULT;

@@ -31,9 +31,10 @@ enum { /* frame kinds */
   APIC__FRAME_EXTINT,    /* vector from the 8259A stand-in: nothing in ISR */
   APIC__FRAME_CALL       /* a function a program or handler called (apic_cpu_call) */
 };
-/* Frames a core may hold: handlers nest at most ~18 deep (16 priority
-   classes, NMI, SMI), so the rest is guest calls; a guest that recurses
-   past it stops the run instead of growing without end. */
+/* Frames a core may hold, calls and handlers together: fixed-vector
+   handlers nest at most ~18 deep (16 priority classes, NMI, SMI), but calls
+   and ExtINT handlers that STI can go on without end; past the limit the
+   run stops with a fault (a stack overflow on real hardware). */
 #define APIC__MAX_FRAMES 1024u
 
 typedef struct apic__frame {
@@ -161,6 +162,7 @@ struct apic_sim {
 #define APIC__BROKEN_FAULT 2
   uint8_t broken;        /* ...and state was lost, or a fault: the machine refuses to run */
   uint8_t in_run;        /* apic_sim_run is on the stack (no re-entry) */
+  uint8_t in_hook;       /* hooks or quiet callbacks are being called: the list is fixed */
 };
 
 /* ---- sink: how the register models talk to the engine ---- */

@@ -349,7 +349,8 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
 
 int apic_trace_writer_close(apic_trace_writer *w) {
   if (!w) return APIC_E_ARG;
-  apic_sim_remove_hook(w->s, on_event, w);
+  /* from inside a hook the hook list cannot change: the writer stays open */
+  if (apic_sim_remove_hook(w->s, on_event, w) == APIC_E_STATE) return APIC_E_STATE;
   chunk_flush(w);
   if (w->threaded) {  /* let the worker finish, then own the file again */
     pthread_mutex_lock(&w->mu);

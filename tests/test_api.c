@@ -532,6 +532,41 @@ START_TEST(hook_limits_and_misuse) {
 }
 END_TEST
 
+/* A hook that tries to change the hook list while hooks are being called. */
+typedef struct meddler { apic_sim *s; hook_rec other; int tried, rc[3]; } meddler;
+
+static void hook_meddles(void *ud, const apic_event *ev) {
+  meddler *m = ud;
+  hook_count(&m->other, ev);  /* counts like the others */
+  if (m->tried++) return;
+  m->rc[0] = apic_sim_set_hook(m->s, hook_count, &m->other);
+  m->rc[1] = apic_sim_add_hook(m->s, hook_count, NULL, &m->other);
+  m->rc[2] = apic_sim_remove_hook(m->s, hook_count, &m->other);
+}
+
+/* apicsim.h apic_sim_set_hook: the hook list stays fixed while hooks are
+   called - a change from inside one is APIC_E_STATE, and every hook hears
+   every event (one removed halfway used to make the next one miss it). */
+START_TEST(hooks_cannot_change_the_list_from_inside_a_hook) {
+  apic_config cfg = xcfg(2);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  meddler m;
+  memset(&m, 0, sizeof m);
+  m.s = s;
+  hook_rec after = {0};
+  ck_assert_int_eq(apic_sim_set_hook(s, hook_meddles, &m), APIC_OK);
+  ck_assert_int_eq(apic_sim_add_hook(s, hook_count, NULL, &after), APIC_OK);
+  tu_wr(s, 0, APIC_REG_TPR, 0x20);
+  tu_wr(s, 0, APIC_REG_TPR, 0x30);
+  for (int i = 0; i < 3; i++) ck_assert_int_eq(m.rc[i], APIC_E_STATE);
+  ck_assert_msg(strstr(apic_sim_errmsg(s), "inside a hook"), "%s", apic_sim_errmsg(s));
+  ck_assert_uint_gt(after.n, 0);
+  ck_assert_uint_eq(after.n, m.other.n);
+  ck_assert_uint_eq(after.sum, m.other.sum);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* apicsim.h apic_sim_set_hook: each call replaces the hook of the previous
    one and no other; the hooks added with add_hook (here a trace writer's
    stand-in) keep every event. */
@@ -907,6 +942,7 @@ int main(void) {
   tcase_add_test(tc, ack_of_nothing_pending_is_state_error);
   tcase_add_test(tc, hook_limits_and_misuse);
   tcase_add_test(tc, set_hook_replaces_only_its_own);
+  tcase_add_test(tc, hooks_cannot_change_the_list_from_inside_a_hook);
   suite_add_tcase(s, tc);
   tc = tcase_create("names");
   tcase_add_test(tc, strerror_and_err_name_for_every_code);

@@ -1283,6 +1283,49 @@ static int call_twice(apic_cpu *c, void *arg) {
   APIC_END(c);
 }
 
+static int prog_extint_lint0(apic_cpu *c, void *arg) {
+  (void)arg;
+  APIC_BEGIN(c);
+  APIC_WRITE(c, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  APIC_WRITE(c, APIC_REG_LVT_LINT0, APIC_DM_EXTINT << APIC_LVT_DM_SHIFT);
+  APIC_STI(c);
+  for (;;) APIC_HLT(c);
+  APIC_END(c);
+}
+
+static int handler_sti_forever(apic_cpu *c, void *arg) {
+  (void)arg;
+  APIC_BEGIN(c);
+  APIC_STI(c);
+  for (;;) APIC_WORK(c, 10);
+  APIC_END(c);
+}
+
+/* ENGINE.md "Guest cores": ExtINT puts nothing in ISR, so a handler that
+   sets IF takes the next ExtINT nested, without end; past 1024 frames the
+   run stops with APIC_E_STATE and a message, the state stays readable and
+   the machine is destroyed cleanly (the frame array used to wrap). */
+START_TEST(unbounded_extint_nesting_stops_the_run) {
+  apic_config cfg = cfg4();
+  apic_sim *s = tu_sim(&cfg, NULL);
+  apic_sim_set_handler(s, APIC_NONE, cfg.extint_vector, handler_sti_forever, NULL);
+  ck_assert_int_eq(apic_sim_set_program(s, 0, prog_extint_lint0, NULL), APIC_OK);
+  run_to(s, 1000);
+  int rc = APIC_OK;
+  for (int i = 0; i < 1100 && rc >= 0; i++) {
+    ck_assert_int_eq(apic_lapic_set_lint(s, 0, 0, 1), APIC_OK);
+    rc = apic_sim_run(s, apic_sim_now(s) + 400);
+    if (rc >= 0) ck_assert_int_eq(apic_lapic_set_lint(s, 0, 0, 0), APIC_OK);
+  }
+  ck_assert_int_eq(rc, APIC_E_STATE);
+  ck_assert_msg(strstr(apic_sim_errmsg(s), "deeper than 1024"), "%s", apic_sim_errmsg(s));
+  apic_core_state cs;
+  ck_assert_int_eq(apic_core_state_get(s, 0, &cs), APIC_OK);
+  ck_assert_uint_ge(cs.nest, 1000);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* apicsim.h apic_cpu_call: a NULL function, two calls in one step and
    unbounded recursion stop the run with APIC_E_STATE and a message; the
    machine then refuses to run. */
@@ -1348,6 +1391,7 @@ int main(void) {
   tcase_add_test(tc, interrupt_nests_over_callee_and_handler_calls_helper);
   tcase_add_test(tc, done_in_the_calling_step_finishes_after_the_callee);
   tcase_add_test(tc, bad_calls_stop_the_run_with_a_message);
+  tcase_add_test(tc, unbounded_extint_nesting_stops_the_run);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -258,7 +258,10 @@ APIC_API const apic_config *apic_sim_config(const apic_sim *s);
  * Installs a state-change hook in place of the one the previous call
  * installed (fn NULL: just removes that one). Hooks added with
  * apic_sim_add_hook - a trace writer's, a library program's - stay.
- * Returns APIC_E_STATE when APIC_MAX_HOOKS are installed.
+ * Returns APIC_E_STATE when there is no such hook and every slot is taken.
+ * Hooks are called in the order they were installed. None of the hook
+ * functions may be called from inside a hook or quiet callback
+ * (APIC_E_STATE): the list stays fixed while it is being called.
  */
 APIC_API int apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud);
 
@@ -432,11 +435,11 @@ APIC_API uint8_t apic_cpu_vector(const apic_cpu *c); /* vector of the running ha
 APIC_API uint32_t *apic_cpu_pc(apic_cpu *c);        /* resume point of this frame */
 /*
  * Calls another guest function: when this step ends, fn(c, arg) runs in a
- * frame of its own (its own pc and locals) from the next step on, and when
- * it returns APIC_DONE the caller resumes after its yield. Interrupts nest
- * above it as above any code. One call per step (APIC_CALL in guest.h does
- * it and yields); a NULL fn, a second call in a step or calls nested past
- * 1024 frames stop the run with APIC_E_STATE and say so.
+ * frame of its own (its own pc and locals) from the core's next step, and
+ * when it returns APIC_DONE the caller resumes after its yield. Interrupts
+ * nest above it as above any code. One call per step (APIC_CALL in guest.h
+ * does it and yields); a NULL fn, a second call in a step, or more than
+ * 1024 frames of calls and handlers stop the run with APIC_E_STATE.
  */
 APIC_API void apic_cpu_call(apic_cpu *c, apic_guest_fn fn, void *arg);
 #define APIC_FRAME_LOCALS 4
