@@ -66,6 +66,7 @@ int apic__cpu_frame_push(apic_sim *s, apic_cpu *c, apic_guest_fn fn, void *arg,
   f->arg = arg;
   f->kind = kind;
   f->vector = vector;
+  f->entered = kind == APIC__FRAME_PROGRAM || kind == APIC__FRAME_CALL;
   f->saved_if = c->if_flag;
   f->saved_state = c->state;
   return APIC_OK;
@@ -304,7 +305,7 @@ void apic__cpu_step(apic_sim *s, apic_cpu *c) {
   if (boundary(s, c)) return;
   if (c->state != APIC__CORE_RUN || c->depth == 0) return;  /* nothing to run */
   apic__frame *f = top(c);
-  if (is_handler(f) && !f->entered) {
+  if (!f->entered) {  /* a handler's first step */
     f->entered = 1;
     s->stats.handlers++;
     if (apic__tracing(s))
