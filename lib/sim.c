@@ -535,25 +535,32 @@ int apic_sim_run(apic_sim *s, uint64_t until) {
   return rc;
 }
 
+/* If the left list's least entry is due (before the queue's and by
+   `until`), a hook hears that its message left; returns 1 then. It is not
+   an engine event. */
+static int left_due(apic_sim *s, uint64_t until) {
+  const apic__qent *top = apic__queue_top(&s->q), *l = apic__lane_top(&s->left);
+  if ((top && !apic__qless(l, top)) || l->t > until) return 0;
+  if (s->quiet_wanted) run_quiet(s);  /* a quiet point comes first, as before an event */
+  s->now = l->t;
+  uint32_t slot = l->a;
+  apic__lane_pop(&s->left);
+  apic__left(s, slot);
+  return 1;
+}
+
 static int run_loop(apic_sim *s, uint64_t until) {
+  const apic__qent *top;
   if (s->quiet_wanted) run_quiet(s);
   for (;;) {
-    const apic__qent *top = apic__queue_top(&s->q), *left = NULL;
-    if (s->left.fn | s->left.n) {  /* only while a hook listens */
-      const apic__qent *l = apic__lane_top(&s->left);
-      if (!top || apic__qless(l, top)) top = left = l;
-    }
-    if (!top || top->t > until) break;
-    if (s->quiet_wanted) {
-      run_quiet(s);
-      continue;  /* a quiet callback may not schedule, but re-read the top */
-    }
-    if (left) {  /* not an engine event: a hook hears that a message left */
-      s->now = left->t;
-      uint32_t slot = left->a;
-      apic__lane_pop(&s->left);
-      apic__left(s, slot);
-    } else {
+    /* a MSG_DONE due (only while a hook listens), or the next event */
+    int left = (s->left.fn | s->left.n) && left_due(s, until);
+    if (!left) {
+      if (!(top = apic__queue_top(&s->q)) || top->t > until) break;
+      if (s->quiet_wanted) {
+        run_quiet(s);
+        continue;  /* a quiet callback may not schedule, but re-read the top */
+      }
       apic__qent e;
       apic__queue_pop(&s->q, &e);
       s->now = e.t;
