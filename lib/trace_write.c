@@ -123,7 +123,7 @@ static void snapshot(apic_trace_writer *w) {
   apic_sim *s = w->s;
   apic__buf *b = &w->raw;
   const apic_config *cfg = apic_sim_config(s);
-  apic__buf_uv(b, apic_sim_now(s));
+  apic__buf_uv(b, w->first);
   for (uint32_t i = 0; i < cfg->ncpus; i++) {
     if (b->cap - b->n < APIC__SNAP_CORE_MAX && apic__buf_reserve(b, APIC__SNAP_CORE_MAX)) return;
     apic_lapic_state l;
@@ -168,10 +168,11 @@ static void snapshot(apic_trace_writer *w) {
     }
 }
 
-static void chunk_open(apic_trace_writer *w) {
+/* Opens a chunk whose snapshot holds from cycle `first`. */
+static void chunk_open(apic_trace_writer *w, uint64_t first) {
   w->raw.n = 0;
   w->nrec = 0;
-  w->first = w->prev_cycle = apic_sim_now(w->s);
+  w->first = w->prev_cycle = first;
   w->prev_msg = 0;
   w->cut_asked = 0;
   snapshot(w);
@@ -277,12 +278,21 @@ static void on_event(void *ud, const apic_event *ev) {
   }
 }
 
+/* Cuts only where a cycle ends, when no record of it can follow: the next
+   chunk's snapshot then holds from the next cycle, so the chunks' cycles do
+   not overlap and a reader that wants the state before that cycle starts at
+   the snapshot instead of replaying the chunk before. Otherwise the next
+   record asks again. */
 static void on_quiet(void *ud, apic_sim *s) {
   apic_trace_writer *w = ud;
-  (void)s;
   if (!w->cut_asked) return;
+  uint64_t now = apic_sim_now(s);
+  if (apic_sim_next_event(s) <= now || now == UINT64_MAX) {
+    w->cut_asked = 0;
+    return;
+  }
   chunk_flush(w);
-  chunk_open(w);
+  chunk_open(w, now + 1);
 }
 
 int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *path,
@@ -342,7 +352,7 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
       if (!w->threaded) pthread_mutex_destroy(&w->mu);
     }  /* no thread to be had: compress inline, same bytes */
   }
-  chunk_open(w);
+  chunk_open(w, apic_sim_now(s));
   *out = w;
   return APIC_OK;
 }
