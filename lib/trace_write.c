@@ -268,9 +268,26 @@ static void chunk_flush(apic_trace_writer *w) {
   w->raw.oom = 0;
 }
 
+/* A record of the cycle the snapshot was cut after: time did not move on
+   (the host wrote a register between two runs at the same cycle). Only the
+   chunk's first record can be one; the snapshot then holds from that cycle
+   on, and its leading cycle is rewritten to say so. */
+static void relabel(apic_trace_writer *w, uint64_t cycle) {
+  uint8_t old[APIC__UV_MAX], now[APIC__UV_MAX];
+  size_t n_old = (size_t)(apic__put_uv(old, w->first) - old);
+  size_t n_now = (size_t)(apic__put_uv(now, cycle) - now);
+  apic__buf *b = &w->raw;
+  if (n_now > n_old && apic__buf_reserve(b, n_now - n_old)) return;  /* oom: reported at close */
+  memmove(b->p + n_now, b->p + n_old, b->n - n_old);
+  memcpy(b->p, now, n_now);
+  b->n = b->n - n_old + n_now;
+  w->first = w->prev_cycle = cycle;
+}
+
 /* Runs once per event on the simulation's thread: encoding, a count. */
 static void on_event(void *ud, const apic_event *ev) {
   apic_trace_writer *w = ud;
+  if (ev->cycle < w->first) relabel(w, ev->cycle);
   apic__rec_put(&w->raw, ev, &w->prev_cycle, &w->prev_msg);
   if (++w->nrec >= w->chunk_records && !w->cut_asked) {
     w->cut_asked = 1;
@@ -278,7 +295,8 @@ static void on_event(void *ud, const apic_event *ev) {
   }
 }
 
-/* Cuts only where a cycle ends, when no record of it can follow: the next
+/* Cuts only where a cycle ends, when the simulation has no more of it (a
+   host that writes a register before time moves on is relabel's): the next
    chunk's snapshot then holds from the next cycle, so the chunks' cycles do
    not overlap and a reader that wants the state before that cycle starts at
    the snapshot instead of replaying the chunk before. Otherwise the next

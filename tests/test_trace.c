@@ -2350,6 +2350,52 @@ START_TEST(storm_size_per_event) {
 }
 END_TEST
 
+/* FORMAT.md "Snapshot": chunks are cut where a cycle has ended, so no two
+   share a cycle and a seek to the cycle before a chunk starts from its
+   snapshot; a host that writes registers between two runs without moving
+   time on (records of the cycle the cut was after) gets that cycle as the
+   chunk's first instead, and every record still reads back. */
+START_TEST(chunks_start_after_the_cycle_before_them_ends) {
+  apic_config cfg;
+  apic_config_default(&cfg, 2);
+  apic_sim *s;
+  char why[256], path[256];
+  ck_assert_int_eq(apic_sim_create(&s, &cfg, why, sizeof why), APIC_OK);
+  tmp_path(path, sizeof path);
+  apic_trace_opts o = opts(3, -1, "cuts");
+  apic_trace_writer *w;
+  ck_assert_int_eq(apic_trace_writer_open(&w, s, path, &o, why, sizeof why), APIC_OK);
+  uint32_t writes = 0;
+  for (uint32_t round = 0; round < 40; round++) {
+    /* the host drives time: sometimes on, sometimes not at all */
+    ck_assert_int_ge(apic_sim_run(s, apic_sim_now(s) + (round % 3 == 0 ? 0 : 50)), 0);
+    for (uint32_t k = 0; k < 4; k++, writes++)
+      ck_assert_int_eq(apic_lapic_write(s, round & 1, APIC_REG_TPR, (writes % 15) << 4), APIC_OK);
+  }
+  ck_assert_int_eq(apic_trace_writer_close(w), APIC_OK);
+  apic_trace *t = open_ok(path);
+  const apic_trace_info *info = apic_trace_info_get(t);
+  ck_assert_uint_gt(info->chunks, 5);
+  uint64_t prev_last = 0;
+  for (uint32_t i = 0; i < info->chunks; i++) {
+    uint64_t first, last;
+    uint32_t n;
+    ck_assert_int_eq(apic_trace_chunk(t, i, &first, &last, &n), APIC_OK);
+    if (i) ck_assert_uint_ge(first, prev_last);
+    prev_last = last;
+  }
+  size_t tpr = 0;
+  apic_event ev;
+  int rc;
+  while ((rc = apic_trace_next(t, &ev)) == APIC_OK) tpr += ev.kind == APIC_EV_TPR;
+  ck_assert_int_eq(rc, APIC_E_END);
+  ck_assert_uint_eq(tpr, writes);  /* a TPR record per write, changed or not */
+  apic_trace_close(t);
+  remove(path);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("trace");
   TCase *tc = tcase_create("round trip");
@@ -2359,6 +2405,7 @@ int main(void) {
   tcase_add_test(tc, scenarios_cover_every_event_kind);
   tcase_add_test(tc, format_md_decoder_reads_writer_bytes);
   tcase_add_test(tc, marker_longer_than_65535_bytes_keeps_its_first_65535);
+  tcase_add_test(tc, chunks_start_after_the_cycle_before_them_ends);
   suite_add_tcase(s, tc);
   tc = tcase_create("state");
   tcase_set_timeout(tc, 120);
