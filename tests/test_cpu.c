@@ -1208,16 +1208,25 @@ static int handler_calls_eoi(apic_cpu *c, void *arg) {
    nested in nothing (HANDLER_ENTER a = 0, apic_core_state nest 1): calls are
    not interrupt frames; the IRET returns into the callee, which finishes. A
    handler's callee sees the handler's vector and its EOI ends the ISR bit. */
-START_TEST(interrupt_nests_over_callee_and_handler_calls_helper) {
+/* Core 0 runs prog with handler for 0x40 (both get r); at cycle `at` core 1
+   sends it 0x40; runs until idle. */
+static apic_sim *ipi_at(tu_log *log, apic_guest_fn prog, apic_guest_fn handler, rec *r,
+                        uint64_t at) {
   apic_config cfg = cfg4();
-  tu_log log = {0};
-  apic_sim *s = tu_sim(&cfg, &log);
-  rec r = {0};
-  apic_sim_set_handler(s, APIC_NONE, 0x40, handler_calls_eoi, &r);
-  ck_assert_int_eq(apic_sim_set_program(s, 0, prog_calls_sti_work, &r), APIC_OK);
-  run_to(s, 200);  /* inside the callee's 2000-cycle step */
+  apic_sim *s = tu_sim(&cfg, log);
+  apic_sim_set_handler(s, APIC_NONE, 0x40, handler, r);
+  ck_assert_int_eq(apic_sim_set_program(s, 0, prog, r), APIC_OK);
+  run_to(s, at);
   host_ipi(s, 1, 0, FIXED(0x40));
   ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  return s;
+}
+
+START_TEST(interrupt_nests_over_callee_and_handler_calls_helper) {
+  tu_log log = {0};
+  rec r = {0};
+  /* the IPI comes during the callee's 2000-cycle step */
+  apic_sim *s = ipi_at(&log, prog_calls_sti_work, handler_calls_eoi, &r, 200);
   const apic_event *enter = nth(&log, APIC_EV_HANDLER_ENTER, 0, 0x40, 0);
   ck_assert_uint_eq(enter->a, 0);
   const apic_event *exit = nth(&log, APIC_EV_HANDLER_EXIT, 0, 0x40, 0);
@@ -1242,15 +1251,9 @@ static int handler_tail_calls(apic_cpu *c, void *arg) {
 /* ENGINE.md "Guest cores": a function that returns APIC_DONE in the step
    that made a call finishes when the callee returns. */
 START_TEST(done_in_the_calling_step_finishes_after_the_callee) {
-  apic_config cfg = cfg4();
   tu_log log = {0};
-  apic_sim *s = tu_sim(&cfg, &log);
   rec r = {0};
-  apic_sim_set_handler(s, APIC_NONE, 0x40, handler_tail_calls, &r);
-  ck_assert_int_eq(apic_sim_set_program(s, 0, tu_prog_idle, NULL), APIC_OK);
-  run_to(s, 100);
-  host_ipi(s, 1, 0, FIXED(0x40));
-  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  apic_sim *s = ipi_at(&log, tu_prog_idle, handler_tail_calls, &r, 100);
   const apic_event *eoi = nth(&log, APIC_EV_EOI, 0, 0x40, 0);
   const apic_event *exit = nth(&log, APIC_EV_HANDLER_EXIT, 0, 0x40, 0);
   ck_assert_uint_lt(pos(&log, eoi), pos(&log, exit));
