@@ -838,7 +838,7 @@ static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint3
   if (off == 0 || off == APIC_REG_SVR || off == APIC_REG_LVT_TIMER) {
     for (unsigned i = 0; i < NWATCHED; i++) w->idx[w->n++] = (uint8_t)i;
   } else {
-    if (off == APIC_REG_ICR_LO) w->idx[w->n++] = W_ICR_HI;
+    if (off == APIC_REG_ICR_LO && apic__lapic_x2apic(l)) w->idx[w->n++] = W_ICR_HI;
     unsigned k = off < APIC_REG_PAGE ? watched_slot[off / APIC_REG_STRIDE] : 0;
     if (k) w->idx[w->n++] = (uint8_t)(k - 1);
   }
