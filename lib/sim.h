@@ -161,7 +161,8 @@ struct apic_sim {
   uint8_t fault;         /* a guest broke a rule the run cannot go on from (err says) */
 #define APIC__BROKEN_NOMEM 1
 #define APIC__BROKEN_FAULT 2
-  uint8_t broken;        /* ...and state was lost, or a fault: the machine refuses to run */
+  uint8_t broken;        /* APIC__BROKEN_*: a run stopped on one of the two above (events
+                            were lost or a guest cannot go on); the machine refuses to run */
   uint8_t in_run;        /* apic_sim_run is on the stack (no re-entry) */
   uint8_t in_hook;       /* hooks or quiet callbacks are being called: the list is fixed */
 };
