@@ -18,8 +18,8 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DAPICSIM_BUILDING \
  *     -Iinclude -Ilib tests/fuzz_trace.c lib/api.c lib/bus.c lib/bus_p6.c \
- *     lib/cpu.c lib/dest.c lib/error.c lib/ioapic.c lib/lapic.c lib/queue.c \
- *     lib/sim.c lib/trace_fmt.c lib/trace_read.c lib/trace_write.c \
+ *     lib/cpu.c lib/deflate.c lib/dest.c lib/error.c lib/ioapic.c lib/lapic.c \
+ *     lib/queue.c lib/sim.c lib/trace_fmt.c lib/trace_read.c lib/trace_write.c \
  *     -lz -lpthread -o fuzz_trace
  *   ./fuzz_trace -max_total_time=300
  */
