@@ -90,6 +90,15 @@ START_TEST(every_stream_inflates_to_its_input) {
 }
 END_TEST
 
+/* Two compressors, an input and their two outputs: frees them all. */
+static void free_pair(apic__zdef *z1, apic__zdef *z2, uint8_t *b, uint8_t *o1, uint8_t *o2) {
+  free(b);
+  free(o1);
+  free(o2);
+  apic__zdef_free(z1);
+  apic__zdef_free(z2);
+}
+
 /* FORMAT.md "Determinism": the bytes depend on the input only, not on what
    the same state compressed before. */
 START_TEST(same_input_same_bytes) {
@@ -103,11 +112,7 @@ START_TEST(same_input_same_bytes) {
   size_t n1 = apic__zdef_compress(z1, o1, b, BIG), n2 = apic__zdef_compress(z2, o2, b, BIG);
   ck_assert_uint_eq(n1, n2);
   ck_assert(memcmp(o1, o2, n1) == 0);
-  free(b);
-  free(o1);
-  free(o2);
-  apic__zdef_free(z1);
-  apic__zdef_free(z2);
+  free_pair(z1, z2, b, o1, o2);
 }
 END_TEST
 
@@ -131,11 +136,7 @@ START_TEST(same_bytes_after_positions_wrap) {
       ck_assert_msg(n2 == n1 && memcmp(o1, o2, n1) == 0, "after %d inputs: other bytes", r);
     }
   }
-  free(b);
-  free(o1);
-  free(o2);
-  apic__zdef_free(z1);
-  apic__zdef_free(z2);
+  free_pair(z1, z2, b, o1, o2);
 }
 END_TEST
 
