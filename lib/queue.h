@@ -105,6 +105,8 @@ int apic__lane_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void
 void apic__lane_pop(apic__lane *l);  /* removes apic__lane_top */
 void apic__lane_free(apic__lane *l, apic__grow_fn grow, void *ud);
 
+static inline int apic__lane_empty(const apic__lane *l) { return !(l->fn | l->n); }
+
 /* The lane's least entry, or NULL. */
 static inline const apic__qent *apic__lane_top(const apic__lane *l) {
   const apic__qent *f = l->fn ? &l->fifo[l->fhead] : NULL;

@@ -535,12 +535,19 @@ int apic_sim_run(apic_sim *s, uint64_t until) {
   return rc;
 }
 
+/* The left list's least entry if it comes before the queue's, else NULL. */
+static const apic__qent *left_first(const apic_sim *s) {
+  if (apic__lane_empty(&s->left)) return NULL;
+  const apic__qent *top = apic__queue_top(&s->q), *l = apic__lane_top(&s->left);
+  return !top || apic__qless(l, top) ? l : NULL;
+}
+
 /* If the left list's least entry is due (before the queue's and by
    `until`), a hook hears that its message left; returns 1 then. It is not
    an engine event. */
 static int left_due(apic_sim *s, uint64_t until) {
-  const apic__qent *top = apic__queue_top(&s->q), *l = apic__lane_top(&s->left);
-  if ((top && !apic__qless(l, top)) || l->t > until) return 0;
+  const apic__qent *l = left_first(s);
+  if (!l || l->t > until) return 0;
   if (s->quiet_wanted) run_quiet(s);  /* a quiet point comes first, as before an event */
   s->now = l->t;
   uint32_t slot = l->a;
@@ -554,7 +561,7 @@ static int run_loop(apic_sim *s, uint64_t until) {
   if (s->quiet_wanted) run_quiet(s);
   for (;;) {
     /* a MSG_DONE due (only while a hook listens), or the next event */
-    int left = (s->left.fn | s->left.n) && left_due(s, until);
+    int left = !apic__lane_empty(&s->left) && left_due(s, until);
     if (!left) {
       if (!(top = apic__queue_top(&s->q)) || top->t > until) break;
       if (s->quiet_wanted) {
@@ -574,7 +581,7 @@ static int run_loop(apic_sim *s, uint64_t until) {
       return APIC_E_STATE;
     }
   }
-  if (apic__queue_top(&s->q) || s->left.fn || s->left.n) {
+  if (apic__queue_top(&s->q) || !apic__lane_empty(&s->left)) {
     if (until > s->now) s->now = until;
     return APIC_RUN_LIMIT;
   }
@@ -584,10 +591,7 @@ static int run_loop(apic_sim *s, uint64_t until) {
 
 uint64_t apic_sim_next_event(const apic_sim *s) {
   if (!s) return UINT64_MAX;
-  const apic__qent *top = apic__queue_top(&s->q);
-  if (s->left.fn | s->left.n) {
-    const apic__qent *l = apic__lane_top(&s->left);
-    if (!top || apic__qless(l, top)) top = l;
-  }
+  const apic__qent *top = left_first(s);
+  if (!top) top = apic__queue_top(&s->q);
   return top ? top->t : UINT64_MAX;
 }
