@@ -1,7 +1,8 @@
 /*
- * queue.c - the engine's event queue: a one-entry cache in front of two
- * lanes, each a sorted FIFO plus a binary min-heap, keyed by (t, ord)
- * (queue.h says why). The fast paths are inline in queue.h.
+ * queue.c - the engine's event queue: a small sorted array of the next
+ * near events, and lanes (each a sorted FIFO plus a binary min-heap) for
+ * the rest, keyed by (t, ord) (queue.h says why). The fast paths are
+ * inline in queue.h.
  */
 #include <string.h>
 #include "queue.h"
@@ -60,59 +61,53 @@ static inline int fifo_takes(const apic__lane *l, const apic__qent *e) {
   return l->fn == 0 || !apic__qless(e, &l->fifo[(l->fhead + l->fn - 1) & (l->fcap - 1)]);
 }
 
-static void set_lmin(apic__queue *q, apic__lane *l, int heap) {
-  q->lmin = heap ? &l->h[0] : &l->fifo[l->fhead];
-  q->lmin_lane = l;
-  q->lmin_heap = heap;
+int apic__queue_push_far(apic__queue *q, const apic__qent *e, apic__grow_fn grow, void *ud) {
+  int rc = apic__lane_push(&q->far, e, grow, ud);
+  q->ftop = apic__lane_top(&q->far);  /* e, or the old least, which may have moved */
+  return rc;
 }
 
-/* Finds the least head of the four sources. */
-static void find_lmin(apic__queue *q) {
-  apic__lane *lanes[2] = {&q->near, &q->far};
-  q->lmin = NULL;
-  for (int i = 0; i < 2; i++) {
-    apic__lane *l = lanes[i];
-    if (l->fn && (!q->lmin || apic__qless(&l->fifo[l->fhead], q->lmin))) set_lmin(q, l, 0);
-    if (l->n && (!q->lmin || apic__qless(&l->h[0], q->lmin))) set_lmin(q, l, 1);
+void apic__queue_pop_far(apic__queue *q) {
+  apic__lane_pop(&q->far);
+  q->ftop = apic__lane_top(&q->far);
+}
+
+static int push_behind(apic__queue *q, const apic__qent *e, apic__grow_fn grow, void *ud) {
+  if (apic__lane_push(&q->over, e, grow, ud)) return -1;
+  q->room = 0;
+  return 0;
+}
+
+int apic__queue_push_over(apic__queue *q, const apic__qent *e, apic__grow_fn grow, void *ud) {
+  if (q->nn == APIC__QNEAR) {
+    /* full: e goes behind, or the array's greatest does to make room */
+    if (!apic__qless(e, &q->near[0])) return push_behind(q, e, grow, ud);
+    if (push_behind(q, &q->near[0], grow, ud)) return -1;
+    memmove(q->near, q->near + 1, --q->nn * sizeof q->near[0]);
+  } else if (!q->room && apic__qless(apic__lane_top(&q->over), e)) {
+    return push_behind(q, e, grow, ud);
   }
-}
-
-static inline int lane_push(apic__queue *q, const apic__qent *e, int far,
-                     apic__grow_fn grow, void *ud) {
-  apic__lane *l = far ? &q->far : &q->near;
-  int to_fifo = fifo_takes(l, e);
-  int smaller = !q->lmin || apic__qless(e, q->lmin);
-  const apic__qent *fifo = l->fifo, *h = l->h;
-  if (to_fifo ? fifo_push(l, e, grow, ud) : heap_push(l, e, grow, ud)) return -1;
-  /* A smaller entry is now the head of where it went. Otherwise the heads
-     are unchanged, but a grown array may have moved the one lmin points to. */
-  if (smaller) set_lmin(q, l, !to_fifo);
-  else if (l->fifo != fifo || l->h != h) set_lmin(q, q->lmin_lane, q->lmin_heap);
-  return 0;
-}
-
-int apic__queue_push_lane(apic__queue *q, const apic__qent *e, int far,
-                          apic__grow_fn grow, void *ud) {
-  if (!q->has_first || !apic__qless(e, &q->first)) return lane_push(q, e, far, grow, ud);
-  /* e is the new minimum: first makes way for it */
-  if (lane_push(q, &q->first, q->first_far, grow, ud)) return -1;
-  q->first = *e;
-  q->first_far = far;
-  return 0;
-}
-
-int apic__queue_pop_lane(apic__queue *q, apic__qent *out) {
-  if (!q->lmin) return -1;
-  *out = *q->lmin;
-  apic__lane *l = q->lmin_lane;
-  if (q->lmin_heap) {
-    heap_pop(l);
-  } else {
-    l->fhead = (l->fhead + 1) & (l->fcap - 1);
-    l->fn--;
+  uint32_t i = q->nn++;
+  while (i > 0 && apic__qless(&q->near[i - 1], e)) {
+    q->near[i] = q->near[i - 1];
+    i--;
   }
-  find_lmin(q);
+  q->near[i] = *e;
   return 0;
+}
+
+/* The array is empty: it takes the least entries of `over`, which come
+   out least first and go in greatest first. */
+void apic__queue_refill(apic__queue *q) {
+  const apic__qent *e;
+  uint32_t n = 0;
+  while (n < APIC__QNEAR && (e = apic__lane_top(&q->over)) != NULL) {
+    q->near[APIC__QNEAR - 1 - n++] = *e;
+    apic__lane_pop(&q->over);
+  }
+  memmove(q->near, q->near + APIC__QNEAR - n, n * sizeof q->near[0]);
+  q->nn = n;
+  if (apic__lane_empty(&q->over)) q->room = APIC__QNEAR;
 }
 
 int apic__lane_push(apic__lane *l, const apic__qent *e, apic__grow_fn grow, void *ud) {
@@ -134,9 +129,13 @@ void apic__lane_free(apic__lane *l, apic__grow_fn grow, void *ud) {
   memset(l, 0, sizeof *l);
 }
 
+void apic__queue_init(apic__queue *q) {
+  memset(q, 0, sizeof *q);
+  q->room = APIC__QNEAR;
+}
+
 void apic__queue_free(apic__queue *q, apic__grow_fn grow, void *ud) {
-  apic__lane_free(&q->near, grow, ud);
+  apic__lane_free(&q->over, grow, ud);
   apic__lane_free(&q->far, grow, ud);
-  q->has_first = 0;
-  q->lmin = NULL;
+  apic__queue_init(q);
 }

@@ -36,24 +36,27 @@ typedef struct apic__lane {
 } apic__lane;
 
 /*
- * Two lanes: `near` for short-lived events (steps, messages), `far` for
- * the long-lived ones there is one of per core or pin (timers, scheduled
- * pin changes). A machine with thousands of armed timers keeps them in the
- * far lane, so steps and messages never sift past them.
+ * The queue: short-lived events (steps, messages) are `near`, long-lived
+ * ones there is one of per core or pin (timers, scheduled pin changes) go
+ * to the `far` lane, so a machine with thousands of armed timers never
+ * sifts steps past them.
  *
- * In front, a one-entry cache: an event that is the new minimum - usually
- * the next step of the core just stepped - waits in `first` and is popped
- * without touching either lane. Invariant: if has_first, first is no
- * greater than every entry of the lanes.
+ * The near events that come first sit in a small array sorted greatest
+ * first, near[0..nn): a machine has only a few cores in flight at once,
+ * inserting among a handful of entries costs less than any heap, and the
+ * usual new entry - the next step of the core just stepped - is the new
+ * least, which goes at the end. The rest wait in the `over` lane.
+ * Invariants: every array entry is less than every `over` entry, and the
+ * array is empty only if `over` is (a pop that empties it refills it).
  */
+#define APIC__QNEAR 16
+
 typedef struct apic__queue {
-  apic__qent first;
-  int has_first;
-  int first_far;   /* the lane first goes to if a smaller entry displaces it */
-  const apic__qent *lmin;  /* the lanes' least entry, NULL if they are empty */
-  apic__lane *lmin_lane;   /* ...its lane */
-  int lmin_heap;           /* ...1: the heap's root, 0: the FIFO's head */
-  apic__lane near, far;
+  apic__qent near[APIC__QNEAR];
+  uint32_t nn;
+  uint32_t room;             /* APIC__QNEAR while `over` is empty, else 0 */
+  const apic__qent *ftop;    /* the far lane's least entry, or NULL */
+  apic__lane over, far;
 } apic__queue;
 
 #define APIC__ORD(kind, cpu, seq) \
@@ -67,35 +70,8 @@ static inline int apic__qless(const apic__qent *x, const apic__qent *y) {
   return x->t < y->t || (x->t == y->t && x->ord < y->ord);
 }
 
-/* The smallest entry, or NULL. */
-static inline const apic__qent *apic__queue_top(const apic__queue *q) {
-  return q->has_first ? &q->first : q->lmin;
-}
-
-/* The slow paths of the two below (queue.c). */
-int apic__queue_push_lane(apic__queue *q, const apic__qent *e, int far,
-                          apic__grow_fn grow, void *ud);
-int apic__queue_pop_lane(apic__queue *q, apic__qent *out);
-
-/* Adds e (to the far lane if far, unless it is the new minimum); grows
-   with realloc-like fn; returns 0, or -1 on no memory. */
-static inline int apic__queue_push(apic__queue *q, const apic__qent *e, int far,
-                                   apic__grow_fn grow, void *ud) {
-  if (q->has_first || (q->lmin && !apic__qless(e, q->lmin)))
-    return apic__queue_push_lane(q, e, far, grow, ud);
-  q->first = *e;
-  q->first_far = far;
-  q->has_first = 1;
-  return 0;
-}
-
-/* Removes the smallest entry into *out; returns 0, or -1 if empty. */
-static inline int apic__queue_pop(apic__queue *q, apic__qent *out) {
-  if (!q->has_first) return apic__queue_pop_lane(q, out);
-  *out = q->first;
-  q->has_first = 0;
-  return 0;
-}
+/* An empty queue. */
+void apic__queue_init(apic__queue *q);
 
 /* Frees the queue's arrays with the same realloc-like fn. */
 void apic__queue_free(apic__queue *q, apic__grow_fn grow, void *ud);
@@ -112,6 +88,54 @@ static inline const apic__qent *apic__lane_top(const apic__lane *l) {
   const apic__qent *f = l->fn ? &l->fifo[l->fhead] : NULL;
   if (!l->n) return f;
   return f && !apic__qless(&l->h[0], f) ? f : &l->h[0];
+}
+
+/* The smallest entry, or NULL. */
+static inline const apic__qent *apic__queue_top(const apic__queue *q) {
+  const apic__qent *f = q->ftop;
+  if (q->nn && (!f || apic__qless(&q->near[q->nn - 1], f))) return &q->near[q->nn - 1];
+  return f;
+}
+
+/* The slow paths (queue.c). */
+int apic__queue_push_far(apic__queue *q, const apic__qent *e, apic__grow_fn grow, void *ud);
+void apic__queue_pop_far(apic__queue *q);
+int apic__queue_push_over(apic__queue *q, const apic__qent *e, apic__grow_fn grow, void *ud);
+void apic__queue_refill(apic__queue *q);
+
+/* Adds e (to the far lane if far); grows with realloc-like fn; returns 0,
+   or -1 on no memory. */
+static inline int apic__queue_push(apic__queue *q, const apic__qent *e, int far,
+                                   apic__grow_fn grow, void *ud) {
+  if (far) return apic__queue_push_far(q, e, grow, ud);
+  /* the usual case: a few entries, nothing in `over`; e is seldom more
+     than one or two places from the end */
+  uint32_t i = q->nn;
+  if (i < q->room) {
+    while (i > 0 && apic__qless(&q->near[i - 1], e)) {
+      q->near[i] = q->near[i - 1];
+      i--;
+    }
+    q->near[i] = *e;
+    q->nn++;
+    return 0;
+  }
+  return apic__queue_push_over(q, e, grow, ud);
+}
+
+/* Removes top, which apic__queue_top has just returned. */
+static inline void apic__queue_remove(apic__queue *q, const apic__qent *top) {
+  if (top == q->ftop) apic__queue_pop_far(q);
+  else if (--q->nn == 0 && !q->room) apic__queue_refill(q);
+}
+
+/* Removes the smallest entry into *out; returns 0, or -1 if empty. */
+static inline int apic__queue_pop(apic__queue *q, apic__qent *out) {
+  const apic__qent *top = apic__queue_top(q);
+  if (!top) return -1;
+  *out = *top;
+  apic__queue_remove(q, top);
+  return 0;
 }
 
 #endif

@@ -151,6 +151,7 @@ int apic_sim_create(apic_sim **out, const apic_config *cfg, char *why, size_t wh
   s->cfg.apic_ids = NULL;  /* not kept: the caller's array may go away */
   s->ncpus = cfg->ncpus;
   s->nioapics = cfg->nioapics;
+  apic__queue_init(&s->q);
   s->cpus = apic__alloc(s, NULL, (size_t)s->ncpus * sizeof *s->cpus);
   /* zeroed at once: apic_sim_destroy on a failed create frees each core's frames */
   if (s->cpus) memset(s->cpus, 0, (size_t)s->ncpus * sizeof *s->cpus);
@@ -568,8 +569,8 @@ static int run_loop(apic_sim *s, uint64_t until) {
         run_quiet(s);
         continue;  /* a quiet callback may not schedule, but re-read the top */
       }
-      apic__qent e;
-      apic__queue_pop(&s->q, &e);
+      apic__qent e = *top;
+      apic__queue_remove(&s->q, top);
       s->now = e.t;
       s->stats.events++;
       dispatch(s, &e);
