@@ -268,12 +268,12 @@ int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
   if (!s) return APIC_E_ARG;
   int rc = hooks_busy(s);
   if (rc) return rc;
-  for (uint32_t i = 0; i < s->nhooks; i++)
-    if (s->hooks[i].fn == fn && s->hooks[i].ud == ud) {
+  for (uint32_t i = s->nhooks; i-- > 0;)
+    if (s->hooks[i].fn == fn && s->hooks[i].ud == ud && !s->hooks[i].set) {
       remove_at(s, i);
       return APIC_OK;
     }
-  return apic__fail(s, APIC_E_ARG, "no such hook installed");
+  return apic__fail(s, APIC_E_ARG, "no such hook added with apic_sim_add_hook");
 }
 
 void apic_sim_request_quiet(apic_sim *s) { if (s) s->quiet_wanted = 1; }

@@ -569,7 +569,7 @@ END_TEST
 
 /* apicsim.h apic_sim_set_hook: each call replaces the hook of the previous
    one and no other; the hooks added with add_hook (here a trace writer's
-   stand-in) keep every event. */
+   stand-in) keep every event. apic_sim_remove_hook never takes set_hook's. */
 START_TEST(set_hook_replaces_only_its_own) {
   apic_config cfg = xcfg(2);
   apic_sim *s = tu_sim(&cfg, NULL);
@@ -589,6 +589,19 @@ START_TEST(set_hook_replaces_only_its_own) {
   ck_assert_uint_eq(first.n, f0);           /* replaced */
   ck_assert_uint_gt(second.n, 0);
   ck_assert_uint_eq(added.n - a0, second.n); /* kept, sees the same events */
+  /* remove_hook takes only a hook added with add_hook, even when set_hook
+     installed the same fn and ud first */
+  hook_rec both = {0};
+  ck_assert_int_eq(apic_sim_set_hook(s, hook_count, &both), APIC_OK);
+  ck_assert_int_eq(apic_sim_add_hook(s, hook_count, NULL, &both), APIC_OK);
+  ck_assert_int_eq(apic_sim_remove_hook(s, hook_count, &both), APIC_OK);
+  expect_err(s, apic_sim_remove_hook(s, hook_count, &both), APIC_E_ARG, NULL,
+             "remove_hook of the set_hook one");
+  size_t a2 = added.n;
+  tu_wr(s, 1, APIC_REG_TPR, 0x10);
+  ck_assert_uint_gt(both.n, 0);
+  ck_assert_uint_eq(both.n, added.n - a2);  /* the set_hook one still hears, once */
+  ck_assert_int_eq(apic_sim_set_hook(s, hook_count, &second), APIC_OK);
   ck_assert_int_eq(apic_sim_set_hook(s, NULL, NULL), APIC_OK);
   size_t s0 = second.n, a1 = added.n;
   tu_wr(s, 1, APIC_REG_ICR_LO, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0));

@@ -276,6 +276,9 @@ APIC_API int apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud);
 #define APIC_MAX_HOOKS 16
 typedef void (*apic_quiet_fn)(void *ud, apic_sim *s);
 APIC_API int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *ud);
+/* Removes the last hook added with apic_sim_add_hook(fn, ud) (one added
+   twice is removed once); the one apic_sim_set_hook installed stays, even
+   with the same fn and ud. APIC_E_ARG if there is none. */
 APIC_API int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud);
 APIC_API void apic_sim_request_quiet(apic_sim *s);
 
