@@ -294,7 +294,6 @@ static void frame_done(apic_sim *s, apic_cpu *c) {
 static void push_call(apic_sim *s, apic_cpu *c, int caller_done) {
   apic_guest_fn fn = c->call_fn;
   c->call_fn = NULL;
-  if (s->fault) return;
   top(c)->finished = (uint8_t)caller_done;
   uint16_t vector = top(c)->vector;
   apic__cpu_frame_push(s, c, fn, c->call_arg, APIC__FRAME_CALL, vector);
@@ -314,6 +313,10 @@ void apic__cpu_step(apic_sim *s, apic_cpu *c) {
   }
   c->cost = 0;
   int r = f->fn(c, f->arg);
+  if (s->fault) {  /* a bad call: the run stops at this step, its frame as it was */
+    c->call_fn = NULL;
+    return;
+  }
   if (c->cost == 0) c->cost = s->cfg.timing.insn;
   if (c->call_fn) push_call(s, c, r == APIC_DONE);
   else if (r == APIC_DONE) frame_done(s, c);

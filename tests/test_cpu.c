@@ -1278,6 +1278,16 @@ static int call_null(apic_cpu *c, void *arg) {
   APIC_END(c);
 }
 
+/* A NULL call in the step that finishes the program. */
+static int call_null_then_done(apic_cpu *c, void *arg) {
+  apic_cpu_call(c, NULL, arg);
+  return APIC_DONE;
+}
+
+static void count_done(void *ud, const apic_event *ev) {
+  if (ev->kind == APIC_EV_PROGRAM_DONE) ++*(int *)ud;
+}
+
 static int call_twice(apic_cpu *c, void *arg) {
   APIC_BEGIN(c);
   apic_cpu_call(c, recurse, arg);
@@ -1330,8 +1340,8 @@ START_TEST(unbounded_extint_nesting_stops_the_run) {
 END_TEST
 
 /* apicsim.h apic_cpu_call: a NULL function, two calls in one step and
-   unbounded recursion stop the run with APIC_E_STATE and a message; the
-   machine then refuses to run. */
+   unbounded recursion stop the run with APIC_E_STATE and a message, at the
+   step that made them; the machine then refuses to run. */
 START_TEST(bad_calls_stop_the_run_with_a_message) {
   static const struct { apic_guest_fn fn; const char *says; } cases[] = {
     {call_null, "NULL function"}, {call_twice, "two apic_cpu_call"}, {recurse, "deeper than 1024"}};
@@ -1346,6 +1356,16 @@ START_TEST(bad_calls_stop_the_run_with_a_message) {
     ck_assert_msg(strstr(apic_sim_errmsg(s), "guest fault"), "%s", apic_sim_errmsg(s));
     apic_sim_destroy(s);
   }
+  /* the faulting step does not go on to finish its frame: no PROGRAM_DONE */
+  apic_config cfg = cfg4();
+  apic_sim *s = tu_sim(&cfg, NULL);
+  int done = 0;
+  ck_assert_int_eq(apic_sim_set_hook(s, count_done, &done), APIC_OK);
+  ck_assert_int_eq(apic_sim_set_program(s, 0, call_null_then_done, NULL), APIC_OK);
+  ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_E_STATE);
+  ck_assert_msg(strstr(apic_sim_errmsg(s), "NULL function"), "%s", apic_sim_errmsg(s));
+  ck_assert_int_eq(done, 0);
+  apic_sim_destroy(s);
 }
 END_TEST
 
