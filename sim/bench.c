@@ -345,12 +345,17 @@ static st_times storm_once(uint64_t cycles, const char *path, apic_trace_writer_
   st_times t0 = {host_sec(), clock_sec(CLOCK_THREAD_CPUTIME_ID), clock_sec(CLOCK_PROCESS_CPUTIME_ID)};
   if (path && apic_trace_writer_open(&w, s, path, NULL, why, sizeof why)) {
     fprintf(stderr, "apicsim-bench: %s\n", why);
+    unlink(path);
     exit(1);
   }
   apic_sim_run(s, cycles);
   if (w) {
     apic_trace_writer_stats_get(w, ws);
-    if (apic_trace_writer_close(w)) { fprintf(stderr, "apicsim-bench: trace write failed\n"); exit(1); }
+    if (apic_trace_writer_close(w)) {
+      fprintf(stderr, "apicsim-bench: trace write failed\n");
+      unlink(path);
+      exit(1);
+    }
   }
   st_times t = {host_sec() - t0.wall, clock_sec(CLOCK_THREAD_CPUTIME_ID) - t0.thread,
                 clock_sec(CLOCK_PROCESS_CPUTIME_ID) - t0.process};
