@@ -87,12 +87,7 @@ int apic__queue_push_over(apic__queue *q, const apic__qent *e, apic__grow_fn gro
   } else if (!q->room && apic__qless(apic__lane_top(&q->over), e)) {
     return push_behind(q, e, grow, ud);
   }
-  uint32_t i = q->nn++;
-  while (i > 0 && apic__qless(&q->near[i - 1], e)) {
-    q->near[i] = q->near[i - 1];
-    i--;
-  }
-  q->near[i] = *e;
+  apic__queue_insert(q, e);
   return 0;
 }
 

@@ -103,21 +103,24 @@ void apic__queue_pop_far(apic__queue *q);
 int apic__queue_push_over(apic__queue *q, const apic__qent *e, apic__grow_fn grow, void *ud);
 void apic__queue_refill(apic__queue *q);
 
+/* Puts e in the array, which has room, in order; e is seldom more than
+   one or two places from the end. */
+static inline void apic__queue_insert(apic__queue *q, const apic__qent *e) {
+  uint32_t i = q->nn++;
+  while (i > 0 && apic__qless(&q->near[i - 1], e)) {
+    q->near[i] = q->near[i - 1];
+    i--;
+  }
+  q->near[i] = *e;
+}
+
 /* Adds e (to the far lane if far); grows with realloc-like fn; returns 0,
    or -1 on no memory. */
 static inline int apic__queue_push(apic__queue *q, const apic__qent *e, int far,
                                    apic__grow_fn grow, void *ud) {
   if (far) return apic__queue_push_far(q, e, grow, ud);
-  /* the usual case: a few entries, nothing in `over`; e is seldom more
-     than one or two places from the end */
-  uint32_t i = q->nn;
-  if (i < q->room) {
-    while (i > 0 && apic__qless(&q->near[i - 1], e)) {
-      q->near[i] = q->near[i - 1];
-      i--;
-    }
-    q->near[i] = *e;
-    q->nn++;
+  if (q->nn < q->room) {  /* the usual case: a few entries, nothing in `over` */
+    apic__queue_insert(q, e);
     return 0;
   }
   return apic__queue_push_over(q, e, grow, ud);
