@@ -11,7 +11,8 @@
  *
  * At every boundary, before the step, the core checks in SDM priority order
  * (SDM 6.9 "Priority Among Simultaneous Exceptions and Interrupts"): INIT,
- * SMI, NMI (unless blocked until the NMI handler's IRET, SDM 6.7.1), then
+ * SMI, NMI (unless blocked until the NMI handler's IRET, SDM 6.7.1, or by
+ * SMM until RSM, SDM 34.5.1), then
  * maskable interrupts if IF=1 and no STI shadow: ExtINT from the 8259A
  * stand-in, then the highest IRR vector whose class is above PPR (SDM
  * 10.8.3.1). Taking one pushes a handler frame with IF cleared (an
@@ -124,7 +125,7 @@ static int has_work(const apic_cpu *c) {
   const apic__lapic *l = &c->apic;
   if (c->state == APIC__CORE_WAIT_SIPI) return l->init_pending || l->sipi_pending;
   return l->init_pending || (l->smi_pending && !c->in_smm) ||
-         (l->nmi_pending && !c->nmi_blocked) || maskable_ready(c);
+         (l->nmi_pending && !c->nmi_blocked && !c->in_smm) || maskable_ready(c);
 }
 
 void apic__kick(apic_sim *s, uint32_t cpu) {
@@ -240,7 +241,8 @@ static int boundary(apic_sim *s, apic_cpu *c) {
     enter(s, c, APIC__FRAME_SMI, APIC_VECTOR_SMI, APIC_EV_SMI);
     return 1;
   }
-  if (l->nmi_pending && !c->nmi_blocked) {
+  /* SDM 34.5.1: SMM blocks NMI; one that arrives is taken after RSM */
+  if (l->nmi_pending && !c->nmi_blocked && !c->in_smm) {
     l->nmi_pending = 0;
     c->nmi_blocked = 1;
     enter(s, c, APIC__FRAME_NMI, 2, APIC_EV_NMI);

@@ -761,6 +761,51 @@ START_TEST(smi_runs_smm_handler) {
 }
 END_TEST
 
+/* SMM handler that runs 200 short steps (the RSM at its end leaves SMM). */
+static int h_smm_long(apic_cpu *c, void *arg) {
+  rec *r = arg;
+  APIC_BEGIN(c);
+  r->count++;
+  for (APIC_L(c, 0) = 0; APIC_L(c, 0) < 200; APIC_L(c, 0)++) APIC_WORK(c, 10);
+  APIC_END(c);
+}
+
+/* SDM 34.5.1 "Entering SMM": "NMI, SMI, and A20M interrupts are blocked by
+   internal SMM logic" (34.8: an NMI that arrives in SMM is latched and taken
+   after RSM). An NMI sent while the SMM handler runs waits for its end. */
+START_TEST(nmi_blocked_in_smm_34_5_1) {
+  apic_config cfg = cfg4();
+  const apic_timing *t = &cfg.timing;
+  tu_log log = {0};
+  apic_sim *s = tu_sim(&cfg, &log);
+  rec smm = {0}, nmi = {0};
+  apic_sim_set_smi_handler(s, h_smm_long, &smm);
+  apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
+  apic_sim_set_program(s, 0, tu_prog_idle, NULL);
+  run_to(s, 100);
+  uint64_t entered = arrival(s) + t->wake + t->accept;
+  host_ipi(s, 1, 0, APIC_ICR_LO(0, APIC_DM_SMI, 0));
+  run_to(s, entered + 100);
+  uint64_t arrive_nmi = arrival(s);
+  host_ipi(s, 2, 0, APIC_ICR_LO(0, APIC_DM_NMI, 0));
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  ck_assert_int_eq(smm.count, 1);
+  ck_assert_int_eq(nmi.count, 1);
+  const apic_event *rsm = NULL;
+  for (size_t i = 0; i < log.n && !rsm; i++)
+    if (log.ev[i].kind == APIC_EV_HANDLER_EXIT && log.ev[i].cpu == 0 &&
+        log.ev[i].b == APIC_INTR_SMI)
+      rsm = &log.ev[i];
+  ck_assert_ptr_nonnull(rsm);
+  ck_assert_uint_lt(arrive_nmi, rsm->cycle);             /* arrived inside SMM */
+  const apic_event *taken = nth(&log, APIC_EV_NMI, 0, -1, 0);
+  ck_assert_uint_gt(pos(&log, taken), pos(&log, rsm));   /* taken after RSM, */
+  ck_assert_uint_eq(nth(&log, APIC_EV_HANDLER_ENTER, 0, 2, 0)->a, 0);  /* not nested */
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* SDM 10.5.1 / 82093AA 3.2.4 ExtINT: the vector comes from the 8259A
    stand-in (config.extint_vector), not from the message; no IRR/ISR. */
 START_TEST(extint_from_ioapic_uses_config_vector) {
@@ -1393,6 +1438,7 @@ int main(void) {
   tcase_add_test(tc, sipi_to_core_not_waiting_is_dropped);
   tcase_add_test(tc, sipi_to_page_without_program_idles);
   tcase_add_test(tc, smi_runs_smm_handler);
+  tcase_add_test(tc, nmi_blocked_in_smm_34_5_1);
   tcase_add_test(tc, extint_from_ioapic_uses_config_vector);
   tcase_add_test(tc, extint_message_dropped_while_software_disabled);
   tcase_add_test(tc, lint0_extint_and_lint1_nmi);
