@@ -419,8 +419,10 @@ static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {
     if (apic__tracing(s)) apic__event(s, APIC_EV_ICR_INVALID, l->cpu, vec, lo, dest);
     return;
   }
-  if (illegal) {
-    apic__lapic_error(s, l, APIC_ESR_SEND_ILLEGAL);  /* SDM 10.5.3: not sent */
+  if (illegal) {  /* SDM 10.5.3: not sent; a self IPI is also an illegal
+                     vector received "via a self IPI" (ESR bit 6) */
+    apic__lapic_error(s, l, APIC_ESR_SEND_ILLEGAL |
+                      (sh == APIC_SH_SELF ? APIC_ESR_RECV_ILLEGAL : 0u));
     return;
   }
   apic__msg m;

@@ -1013,6 +1013,27 @@ START_TEST(send_illegal_vector) {
 }
 END_TEST
 
+/* SDM 10.5.3, ESR bits 5 and 6: "Send Illegal Vector" is set by a write to
+   the ICR (or SELF IPI) with a vector below 16, and "Receive Illegal Vector"
+   by an illegal vector "in an interrupt generated locally from the local
+   vector table or via a self IPI". A self IPI with vector 0-15 (ICR self
+   shorthand, xAPIC) sets both; nothing reaches IRR. */
+START_TEST(self_ipi_illegal_vector_sets_send_and_receive_10_5_3) {
+  apic_sim *s = mk(2);
+  tu_enable_all(s);
+  tu_wr(s, 0, APIC_REG_ICR_LO, APIC_ICR_LO(0x07, APIC_DM_FIXED, APIC_ICR_SH(APIC_SH_SELF)));
+  run_for(s, SETTLE);
+  ck_assert_uint_eq(esr_latch(s, 0), APIC_ESR_SEND_ILLEGAL | APIC_ESR_RECV_ILLEGAL);
+  ck_assert_uint_eq(esr_latch(s, 1), 0);
+  apic_lapic_state o = st(s, 0);
+  for (int i = 0; i < 8; i++) ck_assert_uint_eq(o.irr[i], 0);
+  /* a fixed IPI to another APIC stays a sender-only error (SDM-CHOICES 12) */
+  ipi(s, 0, 1, APIC_ICR_LO(0x07, APIC_DM_FIXED, 0));
+  run_for(s, SETTLE);
+  ck_assert_uint_eq(esr_latch(s, 0), APIC_ESR_SEND_ILLEGAL);
+}
+END_TEST
+
 /* Checks that an ICR_LO write was refused as an invalid combination. */
 static void expect_not_sent(apic_sim *s, uint32_t lo, const char *what) {
   size_t inv = tu_count(&LOG, APIC_EV_ICR_INVALID, 0, -1);
@@ -1741,6 +1762,20 @@ START_TEST(x2apic_eoi_nonzero_gp_table_10_6) {
 }
 END_TEST
 
+/* SDM 10.5.3, ESR bits 5 and 6 (x2APIC, 10.12.11): a SELF IPI register
+   write with a vector below 16 sets both "Send Illegal Vector" (a write "to
+   SELF IPI register ... with an illegal vector") and "Receive Illegal
+   Vector" (an illegal vector "via a self IPI"). */
+START_TEST(x2apic_self_ipi_illegal_vector_10_5_3) {
+  apic_sim *s = mk_x2();
+  wrmsr(s, 0, X2(APIC_REG_SELF_IPI), 0x0E);
+  run_for(s, SETTLE);
+  wrmsr(s, 0, X2(APIC_REG_ESR), 0);
+  ck_assert_uint_eq(rdmsr(s, 0, X2(APIC_REG_ESR)), APIC_ESR_SEND_ILLEGAL | APIC_ESR_RECV_ILLEGAL);
+  ck_assert(!irr(s, 0, 0x0E));
+}
+END_TEST
+
 /* SDM 10.12.1.2: setting reserved bits (TPR 31:8, LVT, SVR) or the upper 32
    bits of any register but ICR raises #GP and changes nothing. */
 START_TEST(x2apic_reserved_bits_gp_10_12_1_2) {
@@ -2054,6 +2089,7 @@ int main(void) {
   tcase_add_test(tc, icr_delivery_status_10_6_1);
   tcase_add_test(tc, icr_hi_dest_field_mask_10_6_1);
   tcase_add_test(tc, send_illegal_vector);
+  tcase_add_test(tc, self_ipi_illegal_vector_sets_send_and_receive_10_5_3);
   tcase_add_test(tc, icr_self_init_is_not_sent);
   tcase_add_test(tc, icr_invalid_combinations);
   tcase_add_test(tc, init_deassert_p6_only);
@@ -2092,6 +2128,7 @@ int main(void) {
   tcase_add_test(tc, x2apic_ldr_derived_readonly_10_12_10_2);
   tcase_add_test(tc, x2apic_absent_msrs_gp_table_10_6);
   tcase_add_test(tc, x2apic_eoi_nonzero_gp_table_10_6);
+  tcase_add_test(tc, x2apic_self_ipi_illegal_vector_10_5_3);
   tcase_add_test(tc, x2apic_reserved_bits_gp_10_12_1_2);
   tcase_add_test(tc, x2apic_readonly_write_gp_table_10_6);
   tcase_add_test(tc, x2apic_self_ipi_10_12_11);
