@@ -596,13 +596,22 @@ static const uint32_t lvt_wmask[APIC__LVT_COUNT] = {
 };
 /* Read-only bits kept by a write: delivery status, remote IRR. */
 #define LVT_RO_BITS (APIC_LVT_DS | APIC_LVT_REMOTE_IRR)
+/* Read-only (not reserved) bits of each entry (Figure 10-8): an x2APIC write
+   that has them set is no reserved-bit #GP (SDM 10.12.1.3), so software can
+   read-modify-write an entry; remote IRR exists only in LINT0/LINT1. */
+static const uint32_t lvt_ro[APIC__LVT_COUNT] = {
+  [APIC__LVT_CMCI] = APIC_LVT_DS, [APIC__LVT_TIMER] = APIC_LVT_DS,
+  [APIC__LVT_THERMAL] = APIC_LVT_DS, [APIC__LVT_PERF] = APIC_LVT_DS,
+  [APIC__LVT_LINT0] = LVT_RO_BITS, [APIC__LVT_LINT1] = LVT_RO_BITS,
+  [APIC__LVT_ERROR] = APIC_LVT_DS,
+};
 
 static int lvt_write(acc *a, int idx, uint64_t v) {
   apic__lapic *l = a->l;
   uint32_t m = lvt_wmask[idx];
   if (idx == APIC__LVT_TIMER && l->model == APIC_MODEL_P6)
     m &= ~(2u << APIC_LVT_TIMER_SHIFT);  /* no TSC-deadline mode on P6 */
-  if (RSVD(a, v, m)) return APIC_GP;
+  if (RSVD(a, v, m | lvt_ro[idx])) return APIC_GP;
   uint32_t old = l->lvt[idx];
   uint32_t nv = ((uint32_t)v & m) | (old & LVT_RO_BITS);
   if (!(l->svr & APIC_SVR_ENABLE)) nv |= APIC_LVT_MASKED;  /* SDM 10.4.7.2 */

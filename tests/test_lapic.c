@@ -1776,6 +1776,33 @@ START_TEST(x2apic_self_ipi_illegal_vector_10_5_3) {
 }
 END_TEST
 
+/* SDM 10.12.1.3 "Reserved Bit Checking" raises #GP for reserved bits only;
+   Figure 10-8's delivery status (bit 12) and LINT remote IRR (bit 14) are
+   read-only fields, not reserved. A read-modify-write of an LVT entry that
+   carries them (Linux masks LINT0 with apic_read | APIC_LVT_MASKED) is
+   taken and leaves them as the APIC keeps them. */
+START_TEST(x2apic_lvt_rmw_with_read_only_bits_10_12_1_3) {
+  apic_sim *s = mk_x2();
+  wrmsr(s, 0, X2(APIC_REG_LVT_LINT0), 0x40 | APIC_LVT_TRIGGER);  /* fixed, level */
+  ck_assert_int_eq(apic_lapic_set_lint(s, 0, 0, 1), APIC_OK);
+  ck_assert_uint_eq(ack_fixed(s, 0), 0x40);
+  uint64_t v = rdmsr(s, 0, X2(APIC_REG_LVT_LINT0));
+  ck_assert_uint_eq(v & APIC_LVT_REMOTE_IRR, APIC_LVT_REMOTE_IRR);
+  ck_assert_int_eq(apic_lapic_wrmsr(s, 0, X2(APIC_REG_LVT_LINT0), v | APIC_LVT_MASKED), APIC_OK);
+  ck_assert_uint_eq(rdmsr(s, 0, X2(APIC_REG_LVT_LINT0)), v | APIC_LVT_MASKED);
+  /* writing the read-only bits as 1 does not set them */
+  ck_assert_int_eq(apic_lapic_wrmsr(s, 0, X2(APIC_REG_LVT_LINT1),
+                                    APIC_LVT_MASKED | APIC_LVT_REMOTE_IRR | APIC_LVT_DS),
+                   APIC_OK);
+  ck_assert_uint_eq(rdmsr(s, 0, X2(APIC_REG_LVT_LINT1)), APIC_LVT_MASKED);
+  /* bit 14 is reserved (not remote IRR) in the timer and error entries */
+  ck_assert_int_eq(apic_lapic_wrmsr(s, 0, X2(APIC_REG_LVT_TIMER),
+                                    APIC_LVT_MASKED | APIC_LVT_REMOTE_IRR), APIC_GP);
+  ck_assert_int_eq(apic_lapic_wrmsr(s, 0, X2(APIC_REG_LVT_ERROR),
+                                    APIC_LVT_MASKED | APIC_LVT_DS), APIC_OK);
+}
+END_TEST
+
 /* SDM 10.12.1.2: setting reserved bits (TPR 31:8, LVT, SVR) or the upper 32
    bits of any register but ICR raises #GP and changes nothing. */
 START_TEST(x2apic_reserved_bits_gp_10_12_1_2) {
@@ -2129,6 +2156,7 @@ int main(void) {
   tcase_add_test(tc, x2apic_absent_msrs_gp_table_10_6);
   tcase_add_test(tc, x2apic_eoi_nonzero_gp_table_10_6);
   tcase_add_test(tc, x2apic_self_ipi_illegal_vector_10_5_3);
+  tcase_add_test(tc, x2apic_lvt_rmw_with_read_only_bits_10_12_1_3);
   tcase_add_test(tc, x2apic_reserved_bits_gp_10_12_1_2);
   tcase_add_test(tc, x2apic_readonly_write_gp_table_10_6);
   tcase_add_test(tc, x2apic_self_ipi_10_12_11);
