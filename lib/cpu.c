@@ -11,8 +11,8 @@
  *
  * At every boundary, before the step, the core checks in SDM priority order
  * (SDM 6.9 "Priority Among Simultaneous Exceptions and Interrupts"): INIT,
- * SMI, NMI (unless blocked until the NMI handler's IRET, SDM 6.7.1, or by
- * SMM until RSM, SDM 34.5.1), then
+ * SMI, NMI (unless blocked: since an NMI until the next IRET, SDM 6.7.1; in
+ * SMM until RSM or an IRET there, SDM 34.8), then
  * maskable interrupts if IF=1 and no STI shadow: ExtINT from the 8259A
  * stand-in, then the highest IRR vector whose class is above PPR (SDM
  * 10.8.3.1). Taking one pushes a handler frame with IF cleared (an
@@ -121,11 +121,17 @@ static int maskable_ready(const apic_cpu *c) {
          (c->apic.extint_pending || apic__lapic_deliverable(&c->apic) >= 0);
 }
 
+/* NMI is blocked by an NMI until the next IRET (SDM 6.7.1), and by SMM
+   until RSM or an IRET in SMM (SDM 34.8): one that arrives waits. */
+static int nmi_open(const apic_cpu *c) {
+  return !c->nmi_blocked && c->in_smm != APIC_SMM_NMI_BLOCKED;
+}
+
 static int has_work(const apic_cpu *c) {
   const apic__lapic *l = &c->apic;
   if (c->state == APIC__CORE_WAIT_SIPI) return l->init_pending || l->sipi_pending;
   return l->init_pending || (l->smi_pending && !c->in_smm) ||
-         (l->nmi_pending && !c->nmi_blocked && !c->in_smm) || maskable_ready(c);
+         (l->nmi_pending && nmi_open(c)) || maskable_ready(c);
 }
 
 void apic__kick(apic_sim *s, uint32_t cpu) {
@@ -237,12 +243,11 @@ static int boundary(apic_sim *s, apic_cpu *c) {
   }
   if (l->smi_pending && !c->in_smm) {
     l->smi_pending = 0;
-    c->in_smm = 1;
+    c->in_smm = APIC_SMM_NMI_BLOCKED;
     enter(s, c, APIC__FRAME_SMI, APIC_VECTOR_SMI, APIC_EV_SMI);
     return 1;
   }
-  /* SDM 34.5.1: SMM blocks NMI; one that arrives is taken after RSM */
-  if (l->nmi_pending && !c->nmi_blocked && !c->in_smm) {
+  if (l->nmi_pending && nmi_open(c)) {
     l->nmi_pending = 0;
     c->nmi_blocked = 1;
     enter(s, c, APIC__FRAME_NMI, 2, APIC_EV_NMI);
@@ -265,8 +270,12 @@ static void iret(apic_sim *s, apic_cpu *c) {
   apic__frame *f = top(c);
   if (apic__tracing(s))
     apic__event(s, APIC_EV_HANDLER_EXIT, c->index, (uint8_t)f->vector, nesting(c), intr_kind(f));
-  if (f->kind == APIC__FRAME_NMI) c->nmi_blocked = 0;
-  if (f->kind == APIC__FRAME_SMI) c->in_smm = 0;
+  if (f->kind == APIC__FRAME_SMI) {  /* RSM: NMI blocking is as before SMM */
+    c->in_smm = APIC_SMM_OFF;
+  } else {  /* any IRET ends NMI blocking, SMM's too (SDM 6.7.1, 34.8) */
+    c->nmi_blocked = 0;
+    if (c->in_smm) c->in_smm = APIC_SMM_AFTER_IRET;
+  }
   uint8_t state = f->saved_state, saved_if = f->saved_if;
   c->depth--;
   c->cost += s->cfg.timing.iret;

@@ -64,8 +64,8 @@ struct apic_cpu {
   uint8_t state;          /* APIC__CORE_* */
   uint8_t if_flag;        /* EFLAGS.IF */
   uint8_t shadow;         /* STI shadow: no interrupt before the next step */
-  uint8_t nmi_blocked;    /* in the NMI handler until IRET (SDM 6.7.1) */
-  uint8_t in_smm;
+  uint8_t nmi_blocked;    /* since an NMI, until the next IRET (SDM 6.7.1) */
+  uint8_t in_smm;         /* apic_smm */
   uint8_t halted;         /* HLT executed and not yet woken */
   uint32_t step_gen;      /* bumps to cancel a scheduled step */
   uint64_t step_at;       /* cycle of the scheduled step, UINT64_MAX if none */

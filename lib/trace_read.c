@@ -390,7 +390,9 @@ static int read_snapshot(apic_trace *t, const chunk *ch) {
     c->c.nmi_blocked = (uint8_t)apic__rd_uv(r);
     c->c.in_smm = (uint8_t)apic__rd_uv(r);
     uint64_t nest = apic__rd_uv(r);
-    if (nest > APIC_CORE_MAX_NEST || c->c.run > APIC_CORE_WAIT_SIPI) r->bad = 1;
+    if (nest > APIC_CORE_MAX_NEST || c->c.run > APIC_CORE_WAIT_SIPI ||
+        c->c.in_smm > APIC_SMM_AFTER_IRET)
+      r->bad = 1;
     c->depth = 0;
     for (uint64_t k = 0; k < nest && !r->bad; k++) {
       uint64_t v = apic__rd_uv(r);
@@ -551,7 +553,7 @@ static int apply(apic_trace *t, const apic_event *ev) {
     return taken(t, c, 2);
   case APIC_EV_SMI:
     l->smi_pending = 0;
-    if (ev->a) c->c.in_smm = 1;
+    if (ev->a) c->c.in_smm = APIC_SMM_NMI_BLOCKED;
     return ev->a ? taken(t, c, APIC_VECTOR_SMI) : APIC_OK;
   case APIC_EV_EXTINT:
     l->extint_pending = 0;
@@ -579,8 +581,12 @@ static int apply(apic_trace *t, const apic_event *ev) {
                       APIC_CORE_RUNNING, 1);
   }
   case APIC_EV_HANDLER_EXIT:
-    if (ev->b == APIC_INTR_NMI) c->c.nmi_blocked = 0;
-    if (ev->b == APIC_INTR_SMI) c->c.in_smm = 0;
+    if (ev->b == APIC_INTR_SMI) {  /* as the engine's iret (cpu.c) */
+      c->c.in_smm = APIC_SMM_OFF;
+    } else {
+      c->c.nmi_blocked = 0;
+      if (c->c.in_smm) c->c.in_smm = APIC_SMM_AFTER_IRET;
+    }
     if (c->depth) {
       uint8_t saved = c->frames[--c->depth].saved_run;
       c->c.run = saved == APIC_CORE_DONE ? APIC_CORE_DONE : APIC_CORE_RUNNING;

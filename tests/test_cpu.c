@@ -806,6 +806,102 @@ START_TEST(nmi_blocked_in_smm_34_5_1) {
 }
 END_TEST
 
+/* A fixed interrupt and an NMI arrive while an NMI (smm = 0) or SMM
+   handler (smm = 1) that ran STI (h_sti_long) is busy; returns the sim
+   with its log. */
+static apic_sim *nest_in_sti_handler(int smm, tu_log *log, int *counts) {
+  apic_config cfg = cfg4();
+  const apic_timing *t = &cfg.timing;
+  apic_sim *s = tu_sim(&cfg, log);
+  if (smm) apic_sim_set_smi_handler(s, h_sti_long, NULL);
+  rec nmi = {0};  /* h_count_noeoi's: not looked at */
+  apic_sim_set_handler(s, APIC_NONE, 2, smm ? h_count_noeoi : h_sti_long, &nmi);
+  apic_sim_set_handler(s, APIC_NONE, 0x50, tu_handler_count, counts);
+  apic_sim_set_program(s, 0, tu_prog_idle, NULL);
+  run_to(s, 100);
+  uint64_t entered = arrival(s) + t->wake + t->accept;
+  host_ipi(s, 1, 0, APIC_ICR_LO(0, smm ? APIC_DM_SMI : APIC_DM_NMI, 0));
+  run_to(s, entered + 100);
+  host_ipi(s, 2, 0, APIC_ICR_LO(0x50, APIC_DM_FIXED, 0));
+  host_ipi(s, 3, 0, APIC_ICR_LO(0, APIC_DM_NMI, 0));
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  return s;
+}
+
+/* The exit of the first handler of that kind on core 0. */
+static const apic_event *first_exit(const tu_log *log, uint32_t intr_kind) {
+  for (size_t i = 0; i < log->n; i++)
+    if (log->ev[i].kind == APIC_EV_HANDLER_EXIT && log->ev[i].cpu == 0 &&
+        log->ev[i].b == intr_kind)
+      return &log->ev[i];
+  ck_abort_msg("no handler exit of kind %u", intr_kind);
+  return NULL;
+}
+
+/* SDM 6.7.1: NMIs are blocked "until the next execution of the IRET
+   instruction" - any IRET, not only the NMI handler's. An NMI handler runs
+   STI, a fixed interrupt nests in it, and that handler's IRET lets the
+   next NMI in, nested inside the first NMI handler. */
+START_TEST(nmi_unblocked_by_any_iret_6_7_1) {
+  tu_log log = {0};
+  int counts[4 * 256] = {0};
+  apic_sim *s = nest_in_sti_handler(0, &log, counts);
+  const apic_event *exit50 = nth(&log, APIC_EV_HANDLER_EXIT, 0, 0x50, 0);
+  const apic_event *nmi2 = nth(&log, APIC_EV_NMI, 0, -1, 1);
+  const apic_event *exit1 = nth(&log, APIC_EV_HANDLER_EXIT, 0, 2, 0);
+  ck_assert_uint_eq(nth(&log, APIC_EV_HANDLER_ENTER, 0, 0x50, 0)->a, 1);  /* nested */
+  ck_assert_uint_gt(pos(&log, nmi2), pos(&log, exit50));  /* after the nested IRET */
+  ck_assert_uint_lt(pos(&log, nmi2), pos(&log, exit1));   /* inside the first NMI handler */
+  ck_assert_uint_eq(nth(&log, APIC_EV_HANDLER_ENTER, 0, 2, 1)->a, 1);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_HANDLER_ENTER, 0, 2), 2);
+  ck_assert_int_eq(counts[0x50], 1);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
+/* SDM 34.8: NMIs blocked on entry to SMM "may be enabled through software
+   by executing an IRET instruction". The SMM handler runs STI, a fixed
+   interrupt nests, and after its IRET an NMI is taken inside SMM, before
+   RSM; the core state says so (apic_smm). */
+START_TEST(iret_in_smm_unblocks_nmi_34_8) {
+  tu_log log = {0};
+  int counts[4 * 256] = {0};
+  apic_sim *s = nest_in_sti_handler(1, &log, counts);
+  const apic_event *exit50 = nth(&log, APIC_EV_HANDLER_EXIT, 0, 0x50, 0);
+  const apic_event *taken = nth(&log, APIC_EV_NMI, 0, -1, 0);
+  const apic_event *rsm = first_exit(&log, APIC_INTR_SMI);
+  ck_assert_uint_gt(pos(&log, taken), pos(&log, exit50));
+  ck_assert_uint_lt(pos(&log, taken), pos(&log, rsm));
+  ck_assert_uint_eq(nth(&log, APIC_EV_HANDLER_ENTER, 0, 2, 0)->a, 1);  /* nested in SMM */
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_SMI, 0, -1), 1);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_NMI, 0, -1), 1);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+  /* the state in between: SMM after an IRET, then out of SMM after RSM */
+  apic_config cfg = cfg4();
+  s = tu_sim(&cfg, NULL);
+  apic_sim_set_smi_handler(s, h_sti_long, NULL);
+  apic_sim_set_handler(s, APIC_NONE, 0x50, tu_handler_count, counts);
+  apic_sim_set_program(s, 0, tu_prog_idle, NULL);
+  run_to(s, 100);
+  host_ipi(s, 1, 0, APIC_ICR_LO(0, APIC_DM_SMI, 0));
+  uint64_t entered = arrival(s) + cfg.timing.wake + cfg.timing.accept;
+  run_to(s, entered + 50);
+  apic_core_state cs;
+  apic_core_state_get(s, 0, &cs);
+  ck_assert_uint_eq(cs.in_smm, APIC_SMM_NMI_BLOCKED);
+  host_ipi(s, 2, 0, APIC_ICR_LO(0x50, APIC_DM_FIXED, 0));
+  run_to(s, entered + 1500);  /* 0x50 done, the SMM handler still busy */
+  apic_core_state_get(s, 0, &cs);
+  ck_assert_uint_eq(cs.in_smm, APIC_SMM_AFTER_IRET);
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  apic_core_state_get(s, 0, &cs);
+  ck_assert_uint_eq(cs.in_smm, APIC_SMM_OFF);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* SDM 10.5.1 / 82093AA 3.2.4 ExtINT: the vector comes from the 8259A
    stand-in (config.extint_vector), not from the message; no IRR/ISR. */
 START_TEST(extint_from_ioapic_uses_config_vector) {
@@ -1432,6 +1528,8 @@ int main(void) {
   tcase_add_test(tc, handler_with_sti_nests_higher_class_same_or_lower_waits_for_eoi);
   tcase_add_test(tc, handler_without_sti_defers_higher_class_to_iret);
   tcase_add_test(tc, nmi_blocked_until_handler_iret);
+  tcase_add_test(tc, nmi_unblocked_by_any_iret_6_7_1);
+  tcase_add_test(tc, iret_in_smm_unblocks_nmi_34_8);
   suite_add_tcase(s, tc);
   tc = tcase_create("special");
   tcase_add_test(tc, init_sipi_starts_program_at_page);

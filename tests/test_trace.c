@@ -878,6 +878,31 @@ static void host_nmi_window(apic_sim *s, sdata *d, uint64_t tick) {
   if (phase == 2 * (1 + (round * 37) % 200)) host_ipi(s, 2, target, APIC_ICR_LO(0, APIC_DM_NMI, 0));
 }
 
+/* NMI and SMM handlers that run STI, so that a fixed interrupt nests in
+   them and its IRET ends the NMI blocking (SDM 6.7.1, 34.8): the reader
+   must follow nmi_blocked and in_smm through every kind of IRET. */
+static void cfg_nmi_smm(apic_config *c) { cfg_bus(c, 4, APIC_BUS_XAPIC); }
+
+static void setup_nmi_smm(apic_sim *s, sdata *d) {
+  apic_sim_set_handler(s, APIC_NONE, 2, h_long, d);
+  apic_sim_set_handler(s, APIC_NONE, 0x40, h_count, d);
+  apic_sim_set_smi_handler(s, h_long, d);
+  for (uint32_t i = 0; i < d->ncpus; i++) apic_sim_set_program(s, i, tu_prog_idle, NULL);
+  tu_enable_all(s);
+}
+
+/* Every 400 cycles, on core 1 and core 2 in turn: an NMI or an SMI, then a
+   fixed IPI and an NMI while its handler runs. */
+static void host_nmi_smm(apic_sim *s, sdata *d, uint64_t tick) {
+  (void)d;
+  uint32_t target = 1 + (uint32_t)(tick / 3) % 2, first = (tick / 6) % 2 ? APIC_DM_SMI : APIC_DM_NMI;
+  switch (tick % 3) {
+  case 0: host_ipi(s, 0, target, APIC_ICR_LO(0, first, 0)); break;
+  case 1: host_ipi(s, 3, target, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0)); break;
+  default: host_ipi(s, 0, target, APIC_ICR_LO(0, APIC_DM_NMI, 0)); break;
+  }
+}
+
 static const scenario scenarios[] = {
   {"chatter xapic", cfg_chatter_xapic, setup_chatter, host_chatter, 1000, 20000, 0},
   {"chatter mesh", cfg_chatter_mesh, setup_chatter, host_chatter, 1000, 20000, 0},
@@ -894,6 +919,7 @@ static const scenario scenarios[] = {
   {"fuzz x2apic mesh", cfg_fuzz_x2apic, setup_fuzz, host_fuzz, 11, 15000, 0},
   {"fuzz p6", cfg_fuzz_p6, setup_fuzz, host_fuzz, 11, 15000, 0},
   {"NMI in the accept window", cfg_nmi_window, setup_nmi_window, host_nmi_window, 2, 60000, 0},
+  {"NMI and SMM ended by a nested IRET", cfg_nmi_smm, setup_nmi_smm, host_nmi_smm, 400, 30000, 0},
   {"chatter, writer attached mid-run", cfg_chatter_xapic, setup_chatter, host_chatter, 1000, 20000,
    3777},
 };

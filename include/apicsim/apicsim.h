@@ -354,10 +354,20 @@ typedef enum apic_core_run {
   APIC_CORE_WAIT_SIPI    /* after INIT */
 } apic_core_run;
 
+/* apic_core_state.in_smm (SDM 34.8): SMM blocks NMI until RSM, or until an
+   IRET that SMM code runs, which ends that blocking for the rest of SMM. */
+typedef enum apic_smm {
+  APIC_SMM_OFF = 0,        /* not in SMM */
+  APIC_SMM_NMI_BLOCKED,    /* in SMM: NMIs wait for RSM */
+  APIC_SMM_AFTER_IRET      /* in SMM after an IRET: NMIs are taken */
+} apic_smm;
+
 #define APIC_CORE_MAX_NEST 32  /* handler vectors reported in apic_core_state */
 typedef struct apic_core_state {
   uint8_t run;           /* apic_core_run */
-  uint8_t if_flag, nmi_blocked, in_smm;
+  uint8_t if_flag;
+  uint8_t nmi_blocked;   /* by an NMI until the next IRET of any handler (SDM 6.7.1) */
+  uint8_t in_smm;        /* apic_smm */
   uint32_t nest;         /* handlers that have started, innermost last */
   uint16_t vectors[APIC_CORE_MAX_NEST]; /* their vectors (2 = NMI, 256 = SMI) */
 } apic_core_state;
