@@ -283,7 +283,7 @@ int apic_sim_ack(apic_sim *s, uint32_t cpu, apic_intr_kind kind, uint8_t *vector
     return APIC_OK;
   }
   case APIC_INTR_EXTINT:
-    l->extint_pending = 0;
+    apic__lapic_extint_ack(l);
     *vector = s->cfg.extint_vector;
     return APIC_OK;
   case APIC_INTR_NMI:

@@ -256,7 +256,7 @@ static int boundary(apic_sim *s, apic_cpu *c) {
   if (c->shadow) { c->shadow = 0; return 0; }
   if (!c->if_flag) return 0;
   if (l->extint_pending) {
-    l->extint_pending = 0;
+    apic__lapic_extint_ack(l);
     enter(s, c, APIC__FRAME_EXTINT, s->cfg.extint_vector, APIC_EV_EXTINT);
     return 1;
   }

@@ -222,7 +222,11 @@ static void latch(apic_sim *s, apic__lapic *l, uint32_t dm, uint8_t vector, uint
     l->sipi_vector = vector;
     k = APIC_INTR_SIPI;
     break;
-  default: l->extint_pending = 1; k = APIC_INTR_EXTINT; break;
+  default:
+    l->extint_pending = 1;
+    l->extint_pin = APIC__EXTINT_MSG;  /* apic__lapic_lint names its pin */
+    k = APIC_INTR_EXTINT;
+    break;
   }
   if (apic__tracing(s)) {
     apic_event ev = {0};
@@ -299,12 +303,26 @@ void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
   int now = l->lint_level[pin] ^ ((e & APIC_LVT_POLARITY) != 0);
   uint32_t dm = (e & APIC_LVT_DM_MASK) >> APIC_LVT_DM_SHIFT;
   int level_trig = (e & APIC_LVT_TRIGGER) && dm == APIC_DM_FIXED;
-  if (level_trig) {  /* SDM 10.5.1: remote IRR holds a level LINT until EOI */
+  if (dm == APIC_DM_EXTINT) {  /* SDM 10.5.1: ExtINT is always level-sensitive */
+    if (now && !l->extint_pending) {
+      if (lvt_raise(s, l, idx, 1)) l->extint_pin = (uint8_t)pin;
+    } else if (!now && l->extint_pending && l->extint_pin == pin) {
+      l->extint_pending = 0;  /* INTR went away before the INTA */
+      if (apic__tracing(s)) apic__event(s, APIC_EV_WITHDRAWN, l->cpu, 0, APIC_INTR_EXTINT, 0);
+    }
+  } else if (level_trig) {  /* SDM 10.5.1: remote IRR holds a level LINT until EOI */
     if (now && !(e & APIC_LVT_REMOTE_IRR) && lvt_raise(s, l, idx, 1))
       l->lvt[idx] |= APIC_LVT_REMOTE_IRR;
   } else if (now && !was) {
     lvt_raise(s, l, idx, 0);
   }
+}
+
+void apic__lapic_extint_ack(apic__lapic *l) {
+  l->extint_pending = 0;
+  if (l->extint_pin == APIC__EXTINT_MSG) return;
+  int idx = l->extint_pin ? APIC__LVT_LINT1 : APIC__LVT_LINT0;
+  l->lint_level[l->extint_pin] = (l->lvt[idx] & APIC_LVT_POLARITY) != 0;  /* inactive */
 }
 
 /* ---- timer (SDM 10.5.4) ---- */

@@ -48,8 +48,12 @@ typedef struct apic__lapic {
   uint8_t sipi_pending, sipi_vector, wait_sipi;
   uint8_t arb_id;        /* p6 bus arbitration ID (SDM 10.7) */
   uint8_t lint_level[2]; /* raw LINT0/LINT1 input levels */
+  uint8_t extint_pin;    /* the LINT pin whose level holds extint_pending,
+                            or APIC__EXTINT_MSG: a message latched it */
   uint8_t model;         /* apic_model */
 } apic__lapic;
+
+#define APIC__EXTINT_MSG 0xFF
 
 /* Receive outcomes of apic__lapic_receive. */
 enum {
@@ -97,6 +101,10 @@ uint32_t apic__prio_ppr(uint32_t tpr, const uint32_t isr[8]);
 uint32_t apic__prio_apr(uint32_t tpr, const uint32_t isr[8], const uint32_t irr[8]);
 /* LINT0/LINT1 input pin level change. */
 void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level);
+/* INTA of a pending ExtINT: the 8259A stand-in answers (the caller supplies
+   config.extint_vector) and, like an 8259A with one request, drops INTR:
+   a LINT pin that raised it reads inactive until the host raises it again. */
+void apic__lapic_extint_ack(apic__lapic *l);
 /* Sets ESR bits and raises the LVT error interrupt (SDM 10.5.3). */
 void apic__lapic_error(apic_sim *s, apic__lapic *l, uint32_t bits);
 

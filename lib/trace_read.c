@@ -547,6 +547,9 @@ static int apply(apic_trace *t, const apic_event *ev) {
     default: break;
     }
     break;
+  case APIC_EV_WITHDRAWN:
+    if (ev->a == APIC_INTR_EXTINT) l->extint_pending = 0;
+    break;
   case APIC_EV_NMI:
     l->nmi_pending = 0;
     c->c.nmi_blocked = 1;

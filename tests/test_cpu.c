@@ -989,12 +989,56 @@ START_TEST(lint0_extint_and_lint1_nmi) {
   ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
   ck_assert_int_eq(nmi.count, 1);
   ck_assert_uint_eq(tu_count(&log, APIC_EV_NMI, 1, -1), 1);
-  /* edge-triggered: holding the lines high sends nothing more */
+  /* NMI is edge-triggered: holding LINT1 high sends nothing more. The
+     8259A stand-in dropped INTR at the INTA, so raising LINT0 again is a
+     new request. */
   ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);
   ck_assert_int_eq(apic_lapic_set_lint(s, 1, 1, 1), APIC_OK);
   ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
-  ck_assert_int_eq(ext.count, 1);
+  ck_assert_int_eq(ext.count, 2);
   ck_assert_int_eq(nmi.count, 1);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
+/* SDM 10.5.1 Trigger Mode: "When the delivery mode is ExtINT, the trigger
+   mode is always level sensitive". An ExtINT on LINT0 is pending while the
+   line is asserted (a line that goes away before the INTA takes the request
+   with it); the INTA (apic_sim_ack, here in embedded mode) is answered by
+   the 8259A stand-in, which drops INTR like an 8259A with one request. */
+START_TEST(lint_extint_is_level_sensitive_10_5_1) {
+  apic_config cfg = cfg4();
+  tu_log log = {0};
+  apic_sim *s = tu_sim(&cfg, &log);
+  apic_intr_kind k;
+  uint8_t v;
+  tu_wr(s, 1, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  tu_wr(s, 1, APIC_REG_LVT_LINT0, APIC_DM_EXTINT << APIC_LVT_DM_SHIFT);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);
+  ck_assert_int_eq(apic_sim_pending(s, 1, 1, &k, &v), APIC_OK);
+  ck_assert_int_eq(k, APIC_INTR_EXTINT);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 0), APIC_OK);  /* withdrawn */
+  ck_assert_int_eq(apic_sim_pending(s, 1, 1, &k, &v), APIC_OK);
+  ck_assert_int_eq(k, APIC_INTR_NONE);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_WITHDRAWN, 1, -1), 1);
+  ck_assert_uint_eq(nth(&log, APIC_EV_WITHDRAWN, 1, -1, 0)->a, APIC_INTR_EXTINT);
+  /* held through the INTA: taken once, then INTR is down */
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);
+  ck_assert_int_eq(apic_sim_ack(s, 1, APIC_INTR_EXTINT, &v), APIC_OK);
+  ck_assert_uint_eq(v, cfg.extint_vector);
+  ck_assert_int_eq(apic_sim_pending(s, 1, 1, &k, &v), APIC_OK);
+  ck_assert_int_eq(k, APIC_INTR_NONE);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 0), APIC_OK);  /* no request left to withdraw */
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_WITHDRAWN, 1, -1), 1);
+  /* masked while asserted: nothing; unmasking lets the level through */
+  tu_wr(s, 1, APIC_REG_LVT_LINT0, APIC_LVT_MASKED | (APIC_DM_EXTINT << APIC_LVT_DM_SHIFT));
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);
+  ck_assert_int_eq(apic_sim_pending(s, 1, 1, &k, &v), APIC_OK);
+  ck_assert_int_eq(k, APIC_INTR_NONE);
+  tu_wr(s, 1, APIC_REG_LVT_LINT0, APIC_DM_EXTINT << APIC_LVT_DM_SHIFT);
+  ck_assert_int_eq(apic_sim_pending(s, 1, 1, &k, &v), APIC_OK);
+  ck_assert_int_eq(k, APIC_INTR_EXTINT);
   apic_sim_destroy(s);
   tu_log_free(&log);
 }
@@ -1540,6 +1584,7 @@ int main(void) {
   tcase_add_test(tc, extint_from_ioapic_uses_config_vector);
   tcase_add_test(tc, extint_message_dropped_while_software_disabled);
   tcase_add_test(tc, lint0_extint_and_lint1_nmi);
+  tcase_add_test(tc, lint_extint_is_level_sensitive_10_5_1);
   tcase_add_test(tc, unhandled_vector_runs_default_handler);
   suite_add_tcase(s, tc);
   tc = tcase_create("engine");

@@ -195,7 +195,8 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
   X(REG,           "reg",           "register value changed (a=offset, b=new value)")\
   X(RESET,         "reset",         "INIT or disable: IRR, ISR, TMR and pending inputs cleared")\
   X(TIMER_ARM,     "timer_arm",     "timer (re)armed (x=expiry cycle, 0 = disarmed)")\
-  X(PENDING,       "pending",       "NMI/SMI/INIT/SIPI/ExtINT latched (a=apic_intr_kind)")
+  X(PENDING,       "pending",       "NMI/SMI/INIT/SIPI/ExtINT latched (a=apic_intr_kind)")\
+  X(WITHDRAWN,     "withdrawn",     "level-sensitive input went inactive before it was taken: no longer pending (a=apic_intr_kind)")
 
 typedef enum apic_event_kind {
 #define APIC__EV(name, str, doc) APIC_EV_##name,
