@@ -46,6 +46,11 @@
 
 enum { BUG_NONE, BUG_ONE_PER_IPI, BUG_FORGET_GENERATION };
 
+/* Scoreboard slots (cores x initiators), each with 28 bytes of bookkeeping:
+   448 MiB at most, so that "initiators" on a 65536-core machine cannot ask
+   for 112 GiB (256 initiators there still fit, or every core of 4096). */
+#define MAX_SLOTS (1u << 24)
+
 /* An initiator's request: its pc_smp_tlb_addr1 and pc_smp_tlb_gen. */
 typedef struct tlb_req { volatile uint32_t addr, gen; } tlb_req;
 
@@ -266,6 +271,12 @@ static int install(apic_sim *s, const uint32_t *cpus, uint32_t n, const apic_arg
   if (shorthand && n != apic_sim_ncpus(s)) {
     snprintf(why, why_size, "shorthand: the all-but-self IPI reaches all %u cores, but the "
              "program runs on %u", apic_sim_ncpus(s), n);
+    return APIC_E_ARG;
+  }
+  if ((uint64_t)apic_sim_ncpus(s) * ninit > MAX_SLOTS) {
+    snprintf(why, why_size, "initiators is %u: the scoreboard would have %llu slots (%u cores x "
+             "%u initiators); at most %u", ninit,
+             (unsigned long long)apic_sim_ncpus(s) * ninit, apic_sim_ncpus(s), ninit, MAX_SLOTS);
     return APIC_E_ARG;
   }
   tlb *p = calloc(1, sizeof *p);

@@ -999,6 +999,22 @@ START_TEST(fixed_bug_expansion_allocates_before_limit) {
 }
 END_TEST
 
+START_TEST(fixed_bug_tlb_scoreboard_unbounded) {
+  /* tlb_shootdown_scoreboard with 'initiators': 65536 on 65536 cores: a
+     scoreboard slot per (core, initiator), 112 GiB of calloc with every
+     slot then written, even from `apicsim check` (its trial install);
+     refused for its size before anything is allocated */
+#if !defined(__SANITIZE_ADDRESS__)
+  struct rlimit rl = {256u << 20, 256u << 20};
+  ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+#endif
+  char *t = q("{'machine': {'cpus': 65536}, 'programs': [{'program': "
+              "'tlb_shootdown_scoreboard', 'cpus': 'all', 'args': {'initiators': 65536}}]}");
+  refused_n(t, strlen(t), "programs[0].args", "at most 16777216");
+  free(t);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("scenario");
   TCase *tc = tcase_create("malformed");
@@ -1036,6 +1052,7 @@ int main(void) {
     tcase_add_test(tc, fixed_bug_octal_whole_numbers);
     tcase_add_test(tc, fixed_bug_stimulus_time_wraps);
     tcase_add_test(tc, fixed_bug_expansion_allocates_before_limit);
+    tcase_add_test(tc, fixed_bug_tlb_scoreboard_unbounded);
     suite_add_tcase(s, tc);
   }
   return tu_run(s);
