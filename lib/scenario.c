@@ -388,6 +388,12 @@ static int parse_args(ctx *c, const cJSON *a, prog_entry *p, uint32_t ncpus) {
   char why[256];
   for (const cJSON *it = a->child; it; it = it->next) {
     size_t m = enter(c, it->string);
+    for (const cJSON *prev = a->child; prev != it; prev = prev->next)
+      if (!strcmp(prev->string, it->string)) {  /* else the last one would silently win */
+        bad(c, "this field appears twice");
+        leave(c, m);
+        return -1;
+      }
     int k = apic_args_index(p->def, it->string);
     if (k < 0) {
       char names[256] = "";

@@ -1015,6 +1015,15 @@ START_TEST(fixed_bug_tlb_scoreboard_unbounded) {
 }
 END_TEST
 
+START_TEST(fixed_bug_duplicate_program_arg_ignored) {
+  /* 'args': {'targets': [1], 'targets': [2]}: the second silently won,
+     where every other object refuses a field given twice */
+  char *t = q(PROG("linux_send_ipi_mask", "[0]", "'targets': [1], 'targets': [2]"));
+  refused_n(t, strlen(t), "programs[0].args.targets", "twice");
+  free(t);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("scenario");
   TCase *tc = tcase_create("malformed");
@@ -1053,6 +1062,7 @@ int main(void) {
     tcase_add_test(tc, fixed_bug_stimulus_time_wraps);
     tcase_add_test(tc, fixed_bug_expansion_allocates_before_limit);
     tcase_add_test(tc, fixed_bug_tlb_scoreboard_unbounded);
+    tcase_add_test(tc, fixed_bug_duplicate_program_arg_ignored);
     suite_add_tcase(s, tc);
   }
   return tu_run(s);
