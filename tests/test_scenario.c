@@ -1024,6 +1024,17 @@ START_TEST(fixed_bug_duplicate_program_arg_ignored) {
 }
 END_TEST
 
+START_TEST(fixed_bug_expect_core_lists_unbounded) {
+  /* {"cpu": "all", "min": 0} 65 times on 65536 cores, 2 KiB of text: 17 MiB
+     of core lists and, after the run, 1.1 billion counter reads (past the
+     fuzzer's 10 s); 9999 of them in 220 KiB took 2.5 GiB and minutes.
+     Refused at the list that goes past the bound, before the run */
+  refused_repeat("{\"machine\": {\"cpus\": 65536}, \"expect\": {\"handlers\": [",
+                 "{\"cpu\": \"all\", \"min\": 0}", 65, "]}}", "expect.handlers[64].cpu",
+                 "more than 4194304 cores");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("scenario");
   TCase *tc = tcase_create("malformed");
@@ -1063,6 +1074,7 @@ int main(void) {
     tcase_add_test(tc, fixed_bug_expansion_allocates_before_limit);
     tcase_add_test(tc, fixed_bug_tlb_scoreboard_unbounded);
     tcase_add_test(tc, fixed_bug_duplicate_program_arg_ignored);
+    tcase_add_test(tc, fixed_bug_expect_core_lists_unbounded);
     suite_add_tcase(s, tc);
   }
   return tu_run(s);
