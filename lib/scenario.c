@@ -203,18 +203,25 @@ static int get_cpus(ctx *c, const cJSON *v, uint32_t ncpus, uint32_t **out, uint
   int len = cJSON_GetArraySize(v);
   if ((uint32_t)len > ncpus) return bad(c, "%d cores listed; the machine has %u", len, ncpus);
   *out = malloc(((size_t)len + 1) * sizeof **out);
-  if (!*out) return bad(c, "out of memory");
+  uint8_t *seen = calloc(((size_t)ncpus + 7) / 8, 1);  /* a bit per core: linear in the list */
+  if (!*out || !seen) { free(seen); return bad(c, "out of memory"); }
   size_t i = 0;
-  for (const cJSON *it = v->child; it; it = it->next, i++) {
+  int rc = 0;
+  for (const cJSON *it = v->child; it && !rc; it = it->next, i++) {
     size_t m = enter_i(c, i);
     uint64_t x;
-    if (get_int(c, it, 0, ncpus - 1, &x)) { leave(c, m); return -1; }
-    for (uint32_t k = 0; k < *n; k++)
-      if ((*out)[k] == x) { bad(c, "core %llu is listed twice", (unsigned long long)x); leave(c, m); return -1; }
-    (*out)[(*n)++] = (uint32_t)x;
+    if (get_int(c, it, 0, ncpus - 1, &x)) {
+      rc = -1;
+    } else if (seen[x / 8] & (1u << (x % 8))) {
+      rc = bad(c, "core %llu is listed twice", (unsigned long long)x);
+    } else {
+      seen[x / 8] |= (uint8_t)(1u << (x % 8));
+      (*out)[(*n)++] = (uint32_t)x;
+    }
     leave(c, m);
   }
-  return 0;
+  free(seen);
+  return rc;
 }
 
 #define FIELD(obj, key) cJSON_GetObjectItemCaseSensitive((obj), (key))
