@@ -7,6 +7,7 @@
  * CPU index, offset or pin is an API error with a message; a register
  * access the SDM calls illegal is left to the model (ESR bit, #GP).
  */
+#include <stdio.h>
 #include <string.h>
 #include "sim.h"
 
@@ -356,21 +357,29 @@ int apic_sim_set_program(apic_sim *s, uint32_t cpu, apic_guest_fn fn, void *arg)
 int apic_sim_set_handler(apic_sim *s, uint32_t cpu, uint8_t vector, apic_guest_fn fn,
                          void *arg) {
   CHECK_SIM(s);
-  if (cpu == APIC_NONE) {
-    s->idt[vector].fn = fn;
-    s->idt[vector].arg = arg;
-    return APIC_OK;
+  apic__handler *h = &s->idt[vector];
+  if (cpu != APIC_NONE) {
+    int rc = check_cpu(s, cpu);
+    if (rc) return rc;
+    apic_cpu *c = &s->cpus[cpu];
+    if (!c->idt) {
+      c->idt = apic__alloc(s, NULL, 256 * sizeof *c->idt);
+      if (!c->idt) return apic__fail(s, APIC_E_NOMEM, "out of memory for cpu %u's vector table", cpu);
+      memset(c->idt, 0, 256 * sizeof *c->idt);
+    }
+    h = &c->idt[vector];
   }
-  int rc = check_cpu(s, cpu);
-  if (rc) return rc;
-  apic_cpu *c = &s->cpus[cpu];
-  if (!c->idt) {
-    c->idt = apic__alloc(s, NULL, 256 * sizeof *c->idt);
-    if (!c->idt) return apic__fail(s, APIC_E_NOMEM, "out of memory for cpu %u's vector table", cpu);
-    memset(c->idt, 0, 256 * sizeof *c->idt);
+  /* two programs of a scenario on one vector of one core: the later one
+     would silently take the other's interrupts */
+  if (s->install_tag && h->owner && h->owner != s->install_tag) {
+    char where[32] = "every cpu";
+    if (cpu != APIC_NONE) snprintf(where, sizeof where, "cpu %u", cpu);
+    return apic__fail(s, APIC_E_STATE, "vector 0x%02x on %s is already handled by programs[%u]",
+                      vector, where, h->owner - 1);
   }
-  c->idt[vector].fn = fn;
-  c->idt[vector].arg = arg;
+  h->fn = fn;
+  h->arg = arg;
+  h->owner = s->install_tag;
   return APIC_OK;
 }
 

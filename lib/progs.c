@@ -8,6 +8,7 @@
 #include <string.h>
 #include "apicsim/programs.h"
 #include "progs.h"
+#include "sim.h"
 
 static char *dup_str(const char *v) {  /* strdup is not C11 */
   size_t n = strlen(v) + 1;
@@ -28,6 +29,8 @@ static const apic_prog_def *const table[] = {
   &apic__prog_tlb_shootdown_scoreboard,
   &apic__prog_ipi_generic_call_barrier,
 };
+
+void apic__sim_install_tag(apic_sim *s, uint32_t tag) { s->install_tag = tag; }
 
 const apic_prog_def *const *apic_prog_all(unsigned *n) {
   if (n) *n = sizeof table / sizeof table[0];

@@ -24,6 +24,11 @@ extern const apic_prog_def apic__prog_mailbox_call_function;
 extern const apic_prog_def apic__prog_tlb_shootdown_scoreboard;
 extern const apic_prog_def apic__prog_ipi_generic_call_barrier;
 
+/* While a scenario installs its programs[tag - 1] (tag 0: done), a handler
+   it sets on a vector another program already handles on that core is
+   refused (apic_sim_set_handler fails with APIC_E_STATE). */
+void apic__sim_install_tag(apic_sim *s, uint32_t tag);
+
 /* Starts the idle loop on a core (used for cores a scenario leaves free). */
 int apic__prog_start_idle(apic_sim *s, uint32_t cpu);
 

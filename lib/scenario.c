@@ -501,7 +501,10 @@ static int try_install(ctx *c, apic_scenario *sc) {
   int rc = inst ? 0 : bad(c, "out of memory");
   for (uint32_t i = 0; !rc && i < sc->nprogs; i++) {
     const prog_entry *p = &sc->progs[i];
-    if (p->def->install(s, p->cpus, p->ncpus, &p->args, &inst[i], why, sizeof why)) {
+    apic__sim_install_tag(s, i + 1);
+    int failed = p->def->install(s, p->cpus, p->ncpus, &p->args, &inst[i], why, sizeof why);
+    apic__sim_install_tag(s, 0);
+    if (failed) {
       snprintf(c->path, sizeof c->path, "%s.args", p->path);
       rc = bad(c, "%s: %s", p->def->name, why);
     }

@@ -315,7 +315,9 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
   for (uint32_t i = 0; !rc && i < sc->nprogs; i++) {
     const prog_entry *p = &sc->progs[i];
     char w[256];
+    apic__sim_install_tag(r.s, i + 1);
     rc = p->def->install(r.s, p->cpus, p->ncpus, &p->args, &r.inst[i], w, sizeof w);
+    apic__sim_install_tag(r.s, 0);
     if (rc) snprintf(why, why_size, "%s (%s): %s", p->path, p->def->name, w);
     for (uint32_t k = 0; k < p->ncpus; k++) claimed[p->cpus[k]] = 1;
   }

@@ -55,6 +55,7 @@ typedef struct apic__frame {
 typedef struct apic__handler {
   apic_guest_fn fn;
   void *arg;
+  uint32_t owner;       /* the install_tag it was set under, 0: the host's */
 } apic__handler;
 
 struct apic_cpu {
@@ -140,6 +141,7 @@ struct apic_sim {
   uint32_t npinchg, pin_free;
 
   apic__handler idt[256];      /* machine-wide vector table */
+  uint32_t install_tag;        /* while a scenario installs programs[tag - 1] */
   apic__handler smi;
   apic__handler startup[256];  /* program per SIPI page */
 

@@ -143,6 +143,10 @@ static const bad_case bad[] = {
   {PROG("linux_send_ipi_mask", "[0, 1, 2, 3, 0]", MASK), "programs[0].cpus", "5 cores listed"},
   {"{" M ", 'programs': [{'program': 'idle', 'cpus': '0-1'}, {'program': 'idle', "
    "'cpus': [1]}]}", "programs[1].cpus", "core 1 already runs another program"},
+  /* two programs handling one vector on core 1: the second would take the first's IPIs */
+  {"{" M ", 'programs': [{'program': 'linux_send_ipi_mask', 'cpus': [0], 'args': {'targets': "
+   "[1]}}, {'program': 'linux_send_ipi_allbutself', 'cpus': [2], 'args': {'vector': 251}}]}",
+   "programs[1].args", "vector 0xfb on cpu 0 is already handled by programs[0]"},
   {"{" M ", 'programs': [{'program': 'idle', 'cpus': [0], 'colour': 1}]}",
    "programs[0].colour", "unknown field"},
   {PROG("linux_send_ipi_mask", "[0]", MASK ", 'colour': 1"), "programs[0].args.colour",
