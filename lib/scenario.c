@@ -9,6 +9,7 @@
  * plain C description; running it is a separate step, so `apicsim check`
  * validates without running.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -967,16 +968,16 @@ int apic_scenario_load(apic_scenario **out, const char *path, char *why, size_t 
   *out = NULL;
   FILE *f = fopen(path, "rb");
   if (!f) {
-    if (why_size) snprintf(why, why_size, "%s: cannot open", path);
+    if (why_size) snprintf(why, why_size, "%s: cannot open: %s", path, strerror(errno));
     return APIC_E_IO;
   }
   char *buf = malloc(MAX_FILE + 1);
   size_t n = buf ? fread(buf, 1, MAX_FILE + 1, f) : 0;
-  int err = ferror(f);
+  int err = ferror(f) ? errno : 0;
   fclose(f);
   if (!buf || err) {
     free(buf);
-    if (why_size) snprintf(why, why_size, "%s: %s", path, buf ? "read error" : "out of memory");
+    if (why_size) snprintf(why, why_size, "%s: %s", path, buf ? strerror(err) : "out of memory");
     return buf ? APIC_E_IO : APIC_E_NOMEM;
   }
   int rc = apic_scenario_parse(out, buf, n, path, why, why_size);

@@ -16,6 +16,7 @@
  * Nothing in the file is trusted: lengths are bounded before allocation,
  * every read is bounds checked, and an error names the chunk and byte.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,7 +279,10 @@ int apic_trace_open(apic_trace **out, const char *path, char *why, size_t why_si
   t->ci = UINT32_MAX;
   int rc = APIC_OK;
   t->f = fopen(path, "rb");
-  if (!t->f) rc = fail(t, APIC_E_IO, "cannot open %s", path);
+  if (!t->f) rc = fail(t, APIC_E_IO, "cannot open %s: %s", path, strerror(errno));
+  /* a directory opens but does not read; its "size" would be nonsense */
+  else if (fgetc(t->f) == EOF && ferror(t->f))
+    rc = fail(t, APIC_E_IO, "cannot read %s: %s", path, strerror(errno));
   if (!rc && (fseek(t->f, 0, SEEK_END) || (long)(t->size = (uint64_t)ftell(t->f)) < 0))
     rc = fail(t, APIC_E_IO, "cannot size %s", path);
   uint64_t data = 0;

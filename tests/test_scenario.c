@@ -319,6 +319,9 @@ START_TEST(malformed_too_big) {
   unlink(path);
   ck_assert_int_eq(apic_scenario_load(&sc, path, why, sizeof why), APIC_E_IO);
   ck_assert_msg(strstr(why, "cannot open"), "%s", why);
+  /* a directory opens but does not read: an I/O error, not a parse error */
+  ck_assert_int_eq(apic_scenario_load(&sc, ".", why, sizeof why), APIC_E_IO);
+  ck_assert_ptr_null(sc);
 }
 END_TEST
 

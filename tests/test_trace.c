@@ -1905,6 +1905,10 @@ START_TEST(wrong_magic_and_version_are_format_errors) {
   ck_assert_int_eq(apic_trace_open(&t, "/nonexistent-dir/x.trace", why, sizeof why), APIC_E_IO);
   ck_assert_ptr_null(t);
   ck_assert(why[0]);
+  /* a directory opens but cannot be read: said so, not "N bytes, too short" */
+  ck_assert_int_eq(apic_trace_open(&t, ".", why, sizeof why), APIC_E_IO);
+  ck_assert_ptr_null(t);
+  ck_assert_msg(strstr(why, "cannot read"), "%s", why);
   free(g);
   remove(path);
   small_free(&sm);
