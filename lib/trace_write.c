@@ -23,6 +23,7 @@
  * Every write is checked; the first error is kept, later writes are skipped,
  * and close reports it.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,7 +338,7 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
   w->level = o.level;
   w->f = fopen(path, "wb");
   if (!w->f) {
-    if (why_size) snprintf(why, why_size, "cannot create %s", path);
+    if (why_size) snprintf(why, why_size, "cannot create %s: %s", path, strerror(errno));
     free(w);
     return APIC_E_IO;
   }
