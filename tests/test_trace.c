@@ -903,6 +903,194 @@ static void host_nmi_smm(apic_sim *s, sdata *d, uint64_t tick) {
   }
 }
 
+/* ---- APIC base, x2APIC switch, software disable, with traffic in flight ---- */
+
+static void cfg_modes(apic_config *c) {
+  cfg_bus(c, 4, APIC_BUS_XAPIC);
+  c->nioapics = 1;
+}
+
+static void setup_modes(apic_sim *s, sdata *d) {
+  for (uint32_t v = 0x50; v <= 0x70; v += 0x10) apic_sim_set_handler(s, APIC_NONE, (uint8_t)v, h_long, d);
+  for (uint32_t i = 0; i < d->ncpus; i++) apic_sim_set_program(s, i, tu_prog_idle, NULL);
+  ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 5, 0x70 | APIC_RTE_TRIGGER |
+                                       ((uint64_t)2 << APIC_RTE_DEST_SHIFT)), APIC_OK);
+}
+
+/* Every 500 cycles a step of: IPIs to every core, a timer, software
+   disable and enable (SDM 10.4.7.2), IA32_APIC_BASE EN cleared and set
+   (10.4.3: the APIC resets), xAPIC -> x2APIC (10.12.5), with TPR writes on
+   both register paths. */
+static void host_modes(apic_sim *s, sdata *d, uint64_t tick) {
+  (void)d;
+  uint32_t from = (uint32_t)tick % 4, to = (uint32_t)(tick + 1) % 4;
+  apic_lapic_state st;
+  ck_assert_int_eq(apic_lapic_state_get(s, from, &st), APIC_OK);
+  if ((st.apic_base & APIC_BASE_EN) && (st.svr & APIC_SVR_ENABLE))
+    host_ipi(s, from, st.x2apic ? to : to, APIC_ICR_LO(0x50 + 0x10 * (uint32_t)(tick % 2), APIC_DM_FIXED, 0));
+  switch (tick) {
+  case 2:
+    tu_wr(s, 1, APIC_REG_LVT_TIMER, 0x60 | (APIC_TIMER_PERIODIC << APIC_LVT_TIMER_SHIFT));
+    tu_wr(s, 1, APIC_REG_TIMER_ICR, 300);
+    ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 5, 1), APIC_OK);
+    break;
+  case 4:  /* software disable with the timer running and the level line held */
+    tu_wr(s, 1, APIC_REG_SVR, 0xFF);
+    tu_wr(s, 2, APIC_REG_SVR, 0xFF);
+    break;
+  case 6:
+    tu_wr(s, 1, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+    tu_wr(s, 1, APIC_REG_LVT_TIMER, 0x60 | (APIC_TIMER_PERIODIC << APIC_LVT_TIMER_SHIFT));
+    tu_wr(s, 2, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+    tu_wr(s, 2, APIC_REG_TPR, 0x80);
+    break;
+  case 8:  /* IA32_APIC_BASE EN = 0: power-up state, then on again */
+    ck_assert_int_eq(apic_lapic_wrmsr(s, 1, APIC_MSR_APIC_BASE, APIC_BASE_ADDR_DEFAULT), APIC_OK);
+    ck_assert_int_eq(apic_lapic_set_lint(s, 2, 0, 1), APIC_OK);
+    break;
+  case 9:
+    ck_assert_int_eq(apic_lapic_wrmsr(s, 1, APIC_MSR_APIC_BASE, APIC_BASE_ADDR_DEFAULT |
+                                      APIC_BASE_EN), APIC_OK);
+    tu_wr(s, 1, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+    tu_wr(s, 2, APIC_REG_TPR, 0);
+    ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 5, 0), APIC_OK);
+    break;
+  case 10:  /* xAPIC -> x2APIC with a handler running and IPIs in flight */
+    for (uint32_t i = 0; i < 4; i += 3)
+      ck_assert_int_eq(apic_lapic_wrmsr(s, i, APIC_MSR_APIC_BASE, APIC_BASE_ADDR_DEFAULT |
+                                        APIC_BASE_EN | APIC_BASE_EXTD | (i ? 0 : APIC_BASE_BSP)),
+                       APIC_OK);
+    break;
+  case 12:
+    ck_assert_int_eq(apic_lapic_wrmsr(s, 3, APIC_MSR_X2APIC(APIC_REG_TPR), 0x40), APIC_OK);
+    ck_assert_int_eq(apic_lapic_wrmsr(s, 0, APIC_MSR_X2APIC(APIC_REG_LVT_TIMER),
+                                      0x50 | (APIC_TIMER_TSCDEADLINE << APIC_LVT_TIMER_SHIFT)),
+                     APIC_OK);
+    ck_assert_int_eq(apic_lapic_wrmsr(s, 0, APIC_MSR_TSC_DEADLINE, apic_sim_now(s) + 400), APIC_OK);
+    break;
+  case 14:  /* x2APIC -> disabled -> xAPIC (SDM Figure 10-27) */
+    ck_assert_int_eq(apic_lapic_wrmsr(s, 3, APIC_MSR_APIC_BASE, APIC_BASE_ADDR_DEFAULT), APIC_OK);
+    ck_assert_int_eq(apic_lapic_wrmsr(s, 3, APIC_MSR_APIC_BASE, APIC_BASE_ADDR_DEFAULT |
+                                      APIC_BASE_EN), APIC_OK);
+    tu_wr(s, 3, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- INIT in nested handlers, SMM and INIT, ExtINT withdrawn ---- */
+
+static void cfg_init_nest(apic_config *c) {
+  cfg_bus(c, 4, APIC_BUS_XAPIC);
+  c->extint_vector = 0x33;
+}
+
+static int prog_cli_idle(apic_cpu *c, void *arg) {
+  (void)arg;
+  APIC_BEGIN(c);
+  APIC_WRITE(c, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  for (;;) APIC_HLT(c);  /* IF = 0: an ExtINT waits for the INTA */
+  APIC_END(c);
+}
+
+static void setup_init_nest(apic_sim *s, sdata *d) {
+  d->page = 0x9B;
+  apic_sim_set_startup(s, 0x9B, tu_prog_idle, NULL);
+  apic_sim_set_handler(s, APIC_NONE, 2, h_long, d);
+  apic_sim_set_handler(s, APIC_NONE, 0x33, h_long, d);
+  apic_sim_set_handler(s, APIC_NONE, 0x44, h_long, d);
+  apic_sim_set_handler(s, APIC_NONE, 0x88, h_long, d);
+  apic_sim_set_smi_handler(s, h_long, d);
+  for (uint32_t i = 0; i < 3; i++) apic_sim_set_program(s, i, tu_prog_idle, NULL);
+  apic_sim_set_program(s, 3, prog_cli_idle, NULL);
+}
+
+/* A cycle of 10 ticks: core 1 takes 0x44 then 0x88 nested, an NMI and an
+   SMI on top, then INIT (SDM 10.4.7.3) and a SIPI; core 2 gets an SMI then
+   INIT inside SMM; core 3 (IF = 0) sees an ExtINT on LINT0 raised and
+   lowered before any INTA (item 28). */
+static void host_init_nest(apic_sim *s, sdata *d, uint64_t tick) {
+  switch (tick % 10) {
+  case 1:
+    host_ipi(s, 0, 1, APIC_ICR_LO(0x44, APIC_DM_FIXED, 0));
+    tu_wr(s, 3, APIC_REG_LVT_LINT0, APIC_DM_EXTINT << APIC_LVT_DM_SHIFT);
+    ck_assert_int_eq(apic_lapic_set_lint(s, 3, 0, 1), APIC_OK);
+    break;
+  case 2:
+    host_ipi(s, 0, 1, APIC_ICR_LO(0x88, APIC_DM_FIXED, 0));
+    host_ipi(s, 0, 2, APIC_ICR_LO(0, APIC_DM_SMI, 0));
+    ck_assert_int_eq(apic_lapic_set_lint(s, 3, 0, 0), APIC_OK);
+    break;
+  case 3:
+    host_ipi(s, 2, 1, APIC_ICR_LO(0, APIC_DM_NMI, 0));
+    host_ipi(s, 3, 2, APIC_ICR_LO(0x44, APIC_DM_FIXED, 0));
+    break;
+  case 4:
+    host_ipi(s, 2, 1, APIC_ICR_LO(0, APIC_DM_SMI, 0));
+    host_ipi(s, 3, 2, APIC_ICR_LO(0, APIC_DM_INIT, APIC_ICR_LEVEL));
+    break;
+  case 5:
+    host_ipi(s, 0, 1, APIC_ICR_LO(0, APIC_DM_INIT, APIC_ICR_LEVEL));
+    host_ipi(s, 0, 1, APIC_ICR_LO(0x44, APIC_DM_FIXED, 0));  /* lost: reset */
+    break;
+  case 7:
+    host_ipi(s, 0, 1, APIC_ICR_LO(d->page, APIC_DM_STARTUP, 0));
+    host_ipi(s, 0, 2, APIC_ICR_LO(d->page, APIC_DM_STARTUP, 0));
+    ck_assert_int_eq(apic_lapic_set_lint(s, 3, 0, 1), APIC_OK);
+    break;
+  case 8:
+    ck_assert_int_eq(apic_lapic_set_lint(s, 3, 0, 0), APIC_OK);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- P6 bus: lowest priority with and without focus, retries, TPR ---- */
+
+static void cfg_p6_lowest(apic_config *c) {
+  cfg_bus(c, 5, APIC_BUS_P6);
+  c->timing.p6_clock_div = 3;
+}
+
+static void setup_p6_lowest(apic_sim *s, sdata *d) {
+  for (uint32_t v = 0x40; v <= 0xB0; v += 0x10) apic_sim_set_handler(s, APIC_NONE, (uint8_t)v, h_long, d);
+  for (uint32_t i = 0; i < d->ncpus; i++) {
+    apic_sim_set_program(s, i, tu_prog_idle, NULL);
+    tu_wr(s, i, APIC_REG_LDR, 1u << (24 + i));
+  }
+  ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 2, 0xB0 | ((uint64_t)APIC_DM_LOWEST << APIC_RTE_DM_SHIFT) |
+                                       APIC_RTE_DESTMODE | APIC_RTE_TRIGGER |
+                                       ((uint64_t)0x1E << APIC_RTE_DEST_SHIFT)), APIC_OK);
+}
+
+/* Bursts of lowest-priority IPIs to every core while TPRs move and focus
+   processors (the vector pending or in service, SDM 10.6.2.4) come and go,
+   fixed IPIs to a core whose IRR slot is full (retried, Appendix F), an
+   EOI message racing the I/O APIC's level line, and focus checking off. */
+static void host_p6_lowest(apic_sim *s, sdata *d, uint64_t tick) {
+  uint64_t r = rnd(&d->rng);
+  uint32_t from = (uint32_t)(r % 5), cpu = (uint32_t)((r >> 8) % 5);
+  apic_lapic_state st;
+  ck_assert_int_eq(apic_lapic_state_get(s, from, &st), APIC_OK);
+  if (!(st.icr_lo & APIC_ICR_DS))
+    host_ipi(s, from, 0x1F, APIC_ICR_LO(0x40 + 0x10 * (uint32_t)((r >> 16) % 4), APIC_DM_LOWEST,
+                                        APIC_ICR_DESTMODE));
+  ck_assert_int_eq(apic_lapic_state_get(s, cpu, &st), APIC_OK);
+  switch ((r >> 24) % 6) {
+  case 0: tu_wr(s, cpu, APIC_REG_TPR, (uint32_t)((r >> 32) & 0xFF)); break;
+  case 1:
+    if (!(st.icr_lo & APIC_ICR_DS)) host_ipi(s, cpu, (uint32_t)((r >> 40) % 5), APIC_ICR_LO(0x80, APIC_DM_FIXED, 0));
+    break;
+  case 2: ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 2, (int)((r >> 48) & 1)), APIC_OK); break;
+  case 3: tu_wr(s, cpu, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF | ((r >> 50) & 1 ? APIC_SVR_FOCUS_OFF : 0)); break;
+  default: break;
+  }
+  if (tick % 17 == 0)  /* INIT level de-assert: every arbitration ID back to its APIC ID */
+    host_ipi(s, cpu, 0, APIC_ICR_LO(0, APIC_DM_INIT, APIC_ICR_TRIGGER));
+}
+
 static const scenario scenarios[] = {
   {"chatter xapic", cfg_chatter_xapic, setup_chatter, host_chatter, 1000, 20000, 0},
   {"chatter mesh", cfg_chatter_mesh, setup_chatter, host_chatter, 1000, 20000, 0},
@@ -920,6 +1108,11 @@ static const scenario scenarios[] = {
   {"fuzz p6", cfg_fuzz_p6, setup_fuzz, host_fuzz, 11, 15000, 0},
   {"NMI in the accept window", cfg_nmi_window, setup_nmi_window, host_nmi_window, 2, 60000, 0},
   {"NMI and SMM ended by a nested IRET", cfg_nmi_smm, setup_nmi_smm, host_nmi_smm, 400, 30000, 0},
+  {"APIC base, x2APIC, software disable", cfg_modes, setup_modes, host_modes, 500, 9000, 0},
+  {"INIT in nested handlers and SMM, ExtINT withdrawn", cfg_init_nest, setup_init_nest,
+   host_init_nest, 700, 21000, 0},
+  {"p6 lowest priority, focus, retries", cfg_p6_lowest, setup_p6_lowest, host_p6_lowest, 150,
+   15000, 0},
   {"chatter, writer attached mid-run", cfg_chatter_xapic, setup_chatter, host_chatter, 1000, 20000,
    3777},
 };
