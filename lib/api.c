@@ -74,7 +74,7 @@ int apic_lapic_set_lint(apic_sim *s, uint32_t cpu, uint32_t pin, int level) {
   int rc = check_cpu(s, cpu);
   if (rc) return rc;
   if (pin > 1) return apic__fail(s, APIC_E_PIN, "LINT pin %u: only 0 (LINT0) and 1 (LINT1)", pin);
-  apic__lapic_lint(s, &s->cpus[cpu].apic, (int)pin, level != 0);
+  apic__lapic_set_lint(s, &s->cpus[cpu].apic, (int)pin, level != 0);
   return apic__check_nomem(s, APIC_OK);
 }
 

@@ -388,7 +388,12 @@ void apic__lapic_timer_expire(apic_sim *s, apic__lapic *l) {
     timer_arm(s, l, 0);
   }
   if (masked) {  /* docs/SDM-CHOICES.md item 6: dropped unless the quirk holds it */
-    if (s->cfg.quirks.timer_masked_hold) l->lvt[APIC__LVT_TIMER] |= APIC_LVT_DS;
+    uint32_t e = l->lvt[APIC__LVT_TIMER];
+    if (s->cfg.quirks.timer_masked_hold && !(e & APIC_LVT_DS)) {
+      l->lvt[APIC__LVT_TIMER] = e | APIC_LVT_DS;
+      if (apic__tracing(s))  /* no register write brackets an expiry: say it here */
+        apic__event(s, APIC_EV_REG, l->cpu, 0, APIC_REG_LVT_TIMER, e | APIC_LVT_DS);
+    }
     return;
   }
   lvt_raise(s, l, APIC__LVT_TIMER, 0);
@@ -868,6 +873,10 @@ static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint3
     for (unsigned i = 0; i < NWATCHED; i++) w->idx[w->n++] = (uint8_t)i;
   } else {
     if (off == APIC_REG_ICR_LO && apic__lapic_x2apic(l)) w->idx[w->n++] = W_ICR_HI;
+    if (off == APIC_REG_EOI) {  /* a level EOI clears a LINT entry's remote IRR */
+      w->idx[w->n++] = W_LVT_LINT0;
+      w->idx[w->n++] = W_LVT_LINT1;
+    }
     unsigned k = off < APIC_REG_PAGE ? watched_slot[off / APIC_REG_STRIDE] : 0;
     if (k) w->idx[w->n++] = (uint8_t)(k - 1);
   }
@@ -879,6 +888,14 @@ static void watch_end(apic_sim *s, const apic__lapic *l, const watch *w) {
     uint32_t v = watched(l, w->idx[k]);
     if (v != w->v[k]) apic__event(s, APIC_EV_REG, l->cpu, 0, watched_off[w->idx[k]], v);
   }
+}
+
+/* A LINT pin driven by the host: a level entry's remote IRR may change. */
+void apic__lapic_set_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
+  watch w;
+  watch_begin(s, l, &w, pin ? APIC_REG_LVT_LINT1 : APIC_REG_LVT_LINT0);
+  apic__lapic_lint(s, l, pin, level);
+  watch_end(s, l, &w);
 }
 
 int apic__lapic_mmio_write(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t val) {

@@ -101,6 +101,8 @@ uint32_t apic__prio_ppr(uint32_t tpr, const uint32_t isr[8]);
 uint32_t apic__prio_apr(uint32_t tpr, const uint32_t isr[8], const uint32_t irr[8]);
 /* LINT0/LINT1 input pin level change. */
 void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level);
+/* The same from the host, with a REG event when the entry's remote IRR moves. */
+void apic__lapic_set_lint(apic_sim *s, apic__lapic *l, int pin, int level);
 /* INTA of a pending ExtINT: the 8259A stand-in answers (the caller supplies
    config.extint_vector) and, like an 8259A with one request, drops INTR:
    a LINT pin that raised it reads inactive until the host raises it again. */

@@ -903,6 +903,55 @@ static void host_nmi_smm(apic_sim *s, sdata *d, uint64_t tick) {
   }
 }
 
+/* ---- level LINT pins (remote IRR in the LVT) and a held masked timer ---- */
+
+static void cfg_lint_level(apic_config *c) {
+  cfg_bus(c, 4, APIC_BUS_XAPIC);
+  c->quirks.timer_masked_hold = 1;
+}
+
+static void setup_lint_level(apic_sim *s, sdata *d) {
+  apic_sim_set_handler(s, APIC_NONE, 0x45, h_long, d);
+  apic_sim_set_handler(s, APIC_NONE, 0x46, h_count, d);
+  apic_sim_set_handler(s, APIC_NONE, 0xA7, h_count, d);
+  for (uint32_t i = 0; i < d->ncpus; i++) apic_sim_set_program(s, i, tu_prog_idle, NULL);
+}
+
+/* SDM 10.5.1: a level LINT sets the entry's remote IRR until the EOI, and
+   the EOI re-raises a line still asserted; item 6 quirk: a masked timer
+   expiry waits in the LVT delivery-status bit until it is unmasked. */
+static void host_lint_level(apic_sim *s, sdata *d, uint64_t tick) {
+  (void)d;
+  switch (tick) {
+  case 1:
+    tu_wr(s, 1, APIC_REG_LVT_LINT0, 0x45 | APIC_LVT_TRIGGER);
+    tu_wr(s, 2, APIC_REG_LVT_LINT1, 0x46 | APIC_LVT_TRIGGER | APIC_LVT_POLARITY);
+    tu_wr(s, 3, APIC_REG_LVT_TIMER, 0xA7 | APIC_LVT_MASKED);
+    tu_wr(s, 3, APIC_REG_TIMER_DCR, 0xB);  /* divide by 1 */
+    tu_wr(s, 3, APIC_REG_TIMER_ICR, 900);
+    ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);
+    break;
+  case 2:  /* active low: the idle-high line drops, stays low through an EOI */
+    ck_assert_int_eq(apic_lapic_set_lint(s, 2, 1, 1), APIC_OK);
+    ck_assert_int_eq(apic_lapic_set_lint(s, 2, 1, 0), APIC_OK);
+    break;
+  case 3:
+    ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 0), APIC_OK);
+    tu_wr(s, 3, APIC_REG_LVT_TIMER, 0xA7);  /* unmask: the held expiry is delivered */
+    break;
+  case 4:
+    ck_assert_int_eq(apic_lapic_set_lint(s, 2, 1, 1), APIC_OK);
+    tu_wr(s, 3, APIC_REG_LVT_TIMER, 0xA7 | APIC_LVT_MASKED);
+    tu_wr(s, 3, APIC_REG_TIMER_ICR, 700);
+    break;
+  case 6:
+    tu_wr(s, 3, APIC_REG_LVT_TIMER, 0xA7);
+    break;
+  default:
+    break;
+  }
+}
+
 /* ---- APIC base, x2APIC switch, software disable, with traffic in flight ---- */
 
 static void cfg_modes(apic_config *c) {
@@ -1108,6 +1157,7 @@ static const scenario scenarios[] = {
   {"fuzz p6", cfg_fuzz_p6, setup_fuzz, host_fuzz, 11, 15000, 0},
   {"NMI in the accept window", cfg_nmi_window, setup_nmi_window, host_nmi_window, 2, 60000, 0},
   {"NMI and SMM ended by a nested IRET", cfg_nmi_smm, setup_nmi_smm, host_nmi_smm, 400, 30000, 0},
+  {"LINT level and a held timer", cfg_lint_level, setup_lint_level, host_lint_level, 1500, 12000, 0},
   {"APIC base, x2APIC, software disable", cfg_modes, setup_modes, host_modes, 500, 9000, 0},
   {"INIT in nested handlers and SMM, ExtINT withdrawn", cfg_init_nest, setup_init_nest,
    host_init_nest, 700, 21000, 0},
