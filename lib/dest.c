@@ -111,7 +111,8 @@ uint32_t apic__dest_resolve(apic_sim *s, const apic__msg *m) {
 
 /*
  * Lowest priority (SDM 10.6.2.4): a focus processor (vector already in its
- * IRR or ISR, focus checking on) wins; otherwise the lowest APR. Ties: on
+ * IRR or ISR, focus checking on) wins; otherwise the lowest APR (all 8 bits
+ * on the p6 bus, the class on xapic and mesh). Ties: on
  * the p6 bus the highest arbitration ID (the bus arbitrates, SDM 10.13.2.2);
  * on xapic and mesh the chipset rotates: the first tied core after the last
  * winner in index order. Software-disabled APICs do not take part; on p6 an
@@ -132,7 +133,9 @@ uint32_t apic__dest_lowest(apic_sim *s, const apic__msg *m, const uint32_t *cand
     const apic__lapic *l = &s->cpus[c].apic;
     if (!apic__lapic_enabled(l)) continue;
     if (p6_arb && !apic__lapic_has_slot(l, m->vector)) continue;
-    uint32_t apr = apic__lapic_apr(l) & 0xF0;
+    /* the P6 bus compares all 8 bits of APR (SDM 10.10, Table 10-3
+       cycles 21-28); chipsets compare classes (item 16) */
+    uint32_t apr = apic__lapic_apr(l) & (p6_arb ? 0xFFu : 0xF0u);
     if (best == APIC_NONE || apr < best_apr) { best = c; best_apr = apr; continue; }
     if (apr > best_apr) continue;
     if (p6_arb) {

@@ -467,6 +467,30 @@ START_TEST(p6_lowest_priority_34_cycles) {
 }
 END_TEST
 
+/* SDM 10.10: "All 8 bits of the APR are used for the lowest priority
+   arbitration" (Table 10-3 cycles 21-28 carry P7-P0): TPR 0x21 beats TPR
+   0x22 although both are class 2 and the 0x22 core has the higher
+   arbitration ID, which would decide a tie. */
+START_TEST(p6_lowest_priority_compares_all_apr_bits) {
+  tu_log log = {0};
+  apic_config cfg = p6_cfg(4);
+  apic_sim *s = machine(&cfg, &log);
+  for (uint32_t c = 0; c < 4; c++) tu_wr(s, c, APIC_REG_LDR, (1u << c) << 24);
+  tu_wr(s, 0, APIC_REG_TPR, 0x30);
+  tu_wr(s, 1, APIC_REG_TPR, 0x21);
+  tu_wr(s, 2, APIC_REG_TPR, 0x22);
+  tu_wr(s, 3, APIC_REG_TPR, 0x30);
+  ck_assert_uint_eq(lstate(s, 1).apr, 0x21);
+  ck_assert_uint_eq(lstate(s, 2).apr, 0x22);
+  icr(s, 0, 0x0F, APIC_ICR_LO(VEC, APIC_DM_LOWEST, APIC_ICR_DESTMODE));
+  run_idle(s);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_IRR_SET, APIC_NONE, VEC), 1);
+  ck_assert(irr_has(s, 1, VEC));
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* SDM Appendix F.2.1: lowest priority with a focus processor is a short
    (21-cycle) message; no priority arbitration cycles are needed. */
 START_TEST(p6_focused_lowest_priority_21_cycles) {
@@ -914,6 +938,7 @@ int main(void) {
   tcase_add_test(p6, p6_fixed_message_21_cycles);
   tcase_add_test(p6, p6_lowest_priority_34_cycles);
   tcase_add_test(p6, p6_focused_lowest_priority_21_cycles);
+  tcase_add_test(p6, p6_lowest_priority_compares_all_apr_bits);
   tcase_add_test(p6, p6_eoi_message_14_cycles);
   tcase_add_test(p6, p6_one_message_at_a_time);
   tcase_add_test(p6, p6_arbitration_rotates);
