@@ -4,7 +4,8 @@
  * Arbitration").
  *
  * One message at a time. Agents (local APICs, then I/O APICs) queue their
- * messages in order; when the bus is free the waiting agent with the
+ * messages in order; when the bus is free a waiting EOI message goes first,
+ * otherwise the waiting agent with the
  * highest arbitration ID wins, its ID drops to 0 and every agent whose ID
  * was below the winner's moves up one, so each agent gets its turn. A
  * message takes 14 (EOI), 21 (short), 34 (non-focused lowest priority) bus
@@ -81,10 +82,19 @@ static void enqueue(apic_sim *s, uint32_t agent, uint32_t slot, int front) {
 static void arbitrate(apic_sim *s) {
   apic__p6bus *b = &s->p6;
   if (b->current != APIC_NONE || !b->waiting) return;
+  /* An EOI message takes the bus whatever its sender's arbitration ID;
+     only EOIs sent together arbitrate by ID (SDM 10.10). */
   uint32_t n = s->ncpus + s->nioapics, win = APIC_NONE;
-  for (uint32_t a = 0; a < n; a++)
-    if (b->head[a] != APIC_NONE && (win == APIC_NONE || *arb_of(s, a) > *arb_of(s, win)))
+  int win_eoi = 0;
+  for (uint32_t a = 0; a < n; a++) {
+    if (b->head[a] == APIC_NONE) continue;
+    int eoi = s->msgs[b->head[a]].m.kind == APIC__MSG_EOI;
+    if (win == APIC_NONE || eoi > win_eoi ||
+        (eoi == win_eoi && *arb_of(s, a) > *arb_of(s, win))) {
       win = a;
+      win_eoi = eoi;
+    }
+  }
   uint8_t w = *arb_of(s, win);
   for (uint32_t a = 0; a < n; a++)  /* rotating priority (SDM 10.7) */
     if (*arb_of(s, a) < w) (*arb_of(s, a))++;

@@ -638,6 +638,44 @@ START_TEST(p6_ioapic_arbitration_id_rotates) {
 }
 END_TEST
 
+/* SDM 10.10: an EOI message "is granted the bus regardless of its sender's
+   arbitration priority". The I/O APIC's message to core 0 rotates the IDs
+   (cores 0..3 -> 1..4); core 3 then takes the idle bus (core 0 -> 2, core
+   2 -> 4); when it is done core 0's EOI goes before core 2's fixed IPI,
+   although core 2's arbitration ID is higher. */
+START_TEST(p6_eoi_message_wins_arbitration) {
+  tu_log log = {0};
+  apic_config cfg = p6_cfg(4);
+  apic_sim *s = machine(&cfg, &log);
+  uint64_t len = p6_len(s, P6_SHORT_CYCLES);
+  ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 1, VEC | APIC_RTE_TRIGGER), APIC_OK);
+  ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 1, 1), APIC_OK);
+  run_idle(s);
+  uint8_t v;
+  ck_assert_int_eq(apic_sim_ack(s, 0, APIC_INTR_FIXED, &v), APIC_OK);
+  ck_assert_uint_eq(v, VEC);
+  run_to(s, 1000);
+  size_t mark = log.n;
+  icr(s, 3, 1, fixed(VEC3));    /* takes the idle bus */
+  icr(s, 2, 1, fixed(VEC2));    /* waits, arbitration ID 4 */
+  tu_wr(s, 0, APIC_REG_EOI, 0); /* waits, arbitration ID 2: the EOI message */
+  run_to(s, 1000 + len + 1);
+  const apic_event *second = NULL;
+  for (size_t i = mark, k = 0; i < log.n; i++)
+    if (log.ev[i].kind == APIC_EV_MSG_ARB && k++ == 1) second = &log.ev[i];
+  ck_assert_ptr_nonnull(second);
+  ck_assert_uint_eq(second->cycle, 1000 + len);
+  ck_assert_uint_eq(second->src, 0);
+  ck_assert_uint_eq(second->vector, VEC);
+  ck_assert_uint_eq(second->a, 2);
+  run_idle(s);
+  ck_assert_uint_eq(cycle_of(&log, APIC_EV_IRR_SET, 1, VEC2),
+                    1000 + len + p6_len(s, P6_EOI_CYCLES) + len);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* SDM 10.8.4 + Appendix F (status cycles): a P6 receiver with the vector
    already in IRR has no free slot and rejects: the sender retries
    (MSG_RETRY a = retry count, stats.retries), delivery status stays pending;
@@ -943,6 +981,7 @@ int main(void) {
   tcase_add_test(p6, p6_one_message_at_a_time);
   tcase_add_test(p6, p6_arbitration_rotates);
   tcase_add_test(p6, p6_ioapic_arbitration_id_rotates);
+  tcase_add_test(p6, p6_eoi_message_wins_arbitration);
   tcase_add_test(p6, p6_retry_while_irr_holds_vector);
   tcase_add_test(p6, p6_retry_irr_and_isr_until_ack);
   tcase_add_test(p6, p6_lowest_priority_without_free_slot_retries);
