@@ -5,12 +5,12 @@
  *
  * One message at a time. Agents (local APICs, then I/O APICs) queue their
  * messages in order; when the bus is free a waiting EOI message goes first,
- * otherwise the waiting agent with the
- * highest arbitration ID wins, its ID drops to 0 and every agent whose ID
- * was below the winner's moves up one, so each agent gets its turn. A
- * message takes 14 (EOI), 21 (short), 34 (non-focused lowest priority) bus
- * cycles; a bus cycle is timing.p6_clock_div core cycles. At the end of a
- * message the status cycles decide: accepted (delivered, sender's delivery
+ * otherwise the waiting agent with the highest arbitration ID wins; its ID
+ * drops to 0 and every other agent moves up one (one at 15 takes the
+ * winner's old ID plus one), so each agent gets its turn. A message takes
+ * 14 (EOI), 21 (short), 34 (non-focused lowest priority) bus cycles; a bus
+ * cycle is timing.p6_clock_div core cycles. At the end of a message the
+ * status cycles decide: accepted (delivered, sender's delivery
  * status goes idle), retry (a receiver had no free slot: the sender
  * re-arbitrates), or nobody accepted (send/receive accept error, dropped).
  */
@@ -95,10 +95,14 @@ static void arbitrate(apic_sim *s) {
       win_eoi = eoi;
     }
   }
+  /* Rotating priority (SDM 10.10): every agent moves up one, the winner
+     drops to 0, and one that was at 15 without sending takes the winner's
+     old priority plus one, so the IDs stay a permutation of 4 bits. */
   uint8_t w = *arb_of(s, win);
-  for (uint32_t a = 0; a < n; a++)  /* rotating priority (SDM 10.7) */
-    if (*arb_of(s, a) < w) (*arb_of(s, a))++;
-  *arb_of(s, win) = 0;
+  for (uint32_t a = 0; a < n; a++) {
+    uint8_t *p = arb_of(s, a);
+    *p = a == win ? 0 : (uint8_t)((*p == 15 ? w + 1 : *p + 1) & 0xF);
+  }
   uint32_t slot = b->head[win];
   b->head[win] = s->msgs[slot].next_free;
   if (b->head[win] == APIC_NONE) { b->tail[win] = APIC_NONE; b->waiting--; }

@@ -578,11 +578,11 @@ START_TEST(p6_one_message_at_a_time) {
 }
 END_TEST
 
-/* item 15 / SDM 10.7: the winner's arbitration ID drops to 0, every agent
-   below its old ID moves up one. Initial IDs = APIC IDs 0..3 (I/O APIC 4).
-   Core 1 takes the idle bus (old ID 1; core 0 -> 1). Cores 3, 0, 2 queue:
-   core 3 wins with 3 (0 -> 2, 1 -> 1, 2 -> 3), then core 2 with 3, then
-   core 0 with 3. MSG_ARB a = the winner's old ID, b = agents still waiting. */
+/* SDM 10.10: the winner's arbitration ID drops to 0, every other agent
+   moves up one. Initial IDs = APIC IDs 0..3 (I/O APIC 4). Core 1 takes the
+   idle bus (old ID 1; 0 -> 1, 2 -> 3, 3 -> 4). Cores 3, 0, 2 queue: core 3
+   wins with 4 (0 -> 2, 2 -> 4), then core 2 with 4 (0 -> 3), then core 0
+   with 3. MSG_ARB a = the winner's old ID, b = agents still waiting. */
 START_TEST(p6_arbitration_rotates) {
   tu_log log = {0};
   apic_config cfg = p6_cfg(4);
@@ -593,7 +593,7 @@ START_TEST(p6_arbitration_rotates) {
   icr(s, 0, 1, fixed(0x40));
   icr(s, 2, 0, fixed(0x42));
   run_idle(s);
-  static const uint32_t src[4] = {1, 3, 2, 0}, a[4] = {1, 3, 3, 3}, b[4] = {0, 2, 1, 0};
+  static const uint32_t src[4] = {1, 3, 2, 0}, a[4] = {1, 4, 4, 3}, b[4] = {0, 2, 1, 0};
   uint64_t len = p6_len(s, P6_SHORT_CYCLES);
   ck_assert_uint_eq(tu_count(&log, APIC_EV_MSG_ARB, APIC_NONE, -1), 4);
   for (size_t i = 0; i < 4; i++) {
@@ -609,8 +609,8 @@ START_TEST(p6_arbitration_rotates) {
 }
 END_TEST
 
-/* item 15 / 82093AA 3.2.3 + SDM 10.7: the I/O APIC is a bus agent too; its
-   ARB register shows the rotation (0 after it wins, +1 when a core above it wins). */
+/* 82093AA 3.2.3 + SDM 10.10: the I/O APIC is a bus agent too; its ARB
+   register shows the rotation (0 after it wins, +1 when another agent wins). */
 START_TEST(p6_ioapic_arbitration_id_rotates) {
   tu_log log = {0};
   apic_config cfg = p6_cfg(4);
@@ -633,6 +633,41 @@ START_TEST(p6_ioapic_arbitration_id_rotates) {
   ck_assert_uint_eq(nth(&log, APIC_EV_MSG_ARB, 1)->a, 4);
   ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
   ck_assert_uint_eq(arb, 1u << 24);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
+/* SDM 10.10: "An agent whose arbitration priority was 15 (highest) during
+   arbitration, but did not send a message, adopts the previous winner's
+   arbitration priority, increments by 1." With the I/O APIC at 15, core 1
+   wins with 1: the I/O APIC goes to 2 and cores 2 and 3 to 3 and 4, so
+   core 3 now goes before the I/O APIC. */
+START_TEST(p6_arbitration_id_15_takes_winner_plus_one) {
+  tu_log log = {0};
+  apic_config cfg = p6_cfg(4);
+  cfg.ioapic_id[0] = 15;
+  apic_sim *s = machine(&cfg, &log);
+  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
+  uint32_t arb = 0;
+  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
+  ck_assert_uint_eq(arb, 15u << 24);
+  icr(s, 1, 0, fixed(VEC));
+  run_idle(s);
+  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
+  ck_assert_uint_eq(arb, 2u << 24);
+  run_to(s, 1000);
+  icr(s, 0, 1, fixed(VEC2));  /* takes the idle bus: core 3 -> 5, I/O APIC -> 3 */
+  ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 0, VEC3 | (2ull << APIC_RTE_DEST_SHIFT)), APIC_OK);
+  ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 0, 1), APIC_OK);
+  icr(s, 3, 2, fixed(0x94));
+  run_idle(s);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_MSG_ARB, APIC_NONE, -1), 4);
+  const apic_event *third = nth(&log, APIC_EV_MSG_ARB, 2), *fourth = nth(&log, APIC_EV_MSG_ARB, 3);
+  ck_assert_uint_eq(third->src, 3);
+  ck_assert_uint_eq(third->a, 5);
+  ck_assert_uint_eq(fourth->flags & APIC_EVF_IOAPIC, APIC_EVF_IOAPIC);
+  ck_assert_uint_eq(fourth->a, 4);
   apic_sim_destroy(s);
   tu_log_free(&log);
 }
@@ -981,6 +1016,7 @@ int main(void) {
   tcase_add_test(p6, p6_one_message_at_a_time);
   tcase_add_test(p6, p6_arbitration_rotates);
   tcase_add_test(p6, p6_ioapic_arbitration_id_rotates);
+  tcase_add_test(p6, p6_arbitration_id_15_takes_winner_plus_one);
   tcase_add_test(p6, p6_eoi_message_wins_arbitration);
   tcase_add_test(p6, p6_retry_while_irr_holds_vector);
   tcase_add_test(p6, p6_retry_irr_and_isr_until_ack);
