@@ -79,6 +79,16 @@ static void enqueue(apic_sim *s, uint32_t agent, uint32_t slot, int front) {
   }
 }
 
+/* Rotating priority (SDM 10.10): every agent moves up one, the winner
+   drops to 0, and one that was at 15 without sending takes the winner's
+   old priority plus one, so the IDs stay a permutation of 4 bits. */
+static void rotate(apic_sim *s, uint32_t win, uint8_t w) {
+  for (uint32_t a = 0; a < s->ncpus + s->nioapics; a++) {
+    uint8_t *p = arb_of(s, a);
+    *p = a == win ? 0 : (uint8_t)((*p == 15 ? w + 1 : *p + 1) & 0xF);
+  }
+}
+
 static void arbitrate(apic_sim *s) {
   apic__p6bus *b = &s->p6;
   if (b->current != APIC_NONE || !b->waiting) return;
@@ -95,19 +105,13 @@ static void arbitrate(apic_sim *s) {
       win_eoi = eoi;
     }
   }
-  /* Rotating priority (SDM 10.10): every agent moves up one, the winner
-     drops to 0, and one that was at 15 without sending takes the winner's
-     old priority plus one, so the IDs stay a permutation of 4 bits. */
   uint8_t w = *arb_of(s, win);
-  for (uint32_t a = 0; a < n; a++) {
-    uint8_t *p = arb_of(s, a);
-    *p = a == win ? 0 : (uint8_t)((*p == 15 ? w + 1 : *p + 1) & 0xF);
-  }
   uint32_t slot = b->head[win];
   b->head[win] = s->msgs[slot].next_free;
   if (b->head[win] == APIC_NONE) { b->tail[win] = APIC_NONE; b->waiting--; }
   b->current = slot;
   b->current_agent = win;
+  b->current_arb = w;
   b->busy_since = s->now;
   const apic__msg *m = &s->msgs[slot].m;
   uint64_t len = (uint64_t)apic__p6_cycles(s, m) * s->cfg.timing.p6_clock_div;
@@ -147,8 +151,11 @@ void apic__p6_done(apic_sim *s) {
   s->stats.bus_busy_cycles += s->now - b->busy_since;
   apic__msg m = s->msgs[slot].m;  /* copy: delivery may grow the pool */
   int retry = 0;
+  /* Table 10-4: the IDs rotate in status cycle 1 (before the lowest-priority
+     tie-break), unless nobody accepted the message (accept error). */
+  uint32_t n = m.kind == APIC__MSG_INTR ? apic__dest_resolve(s, &m) : 1;
+  if (n) rotate(s, b->current_agent, b->current_arb);
   if (m.kind == APIC__MSG_INTR && m.mode != APIC_DM_LOWEST) {
-    uint32_t n = apic__dest_resolve(s, &m);
     if (m.mode == APIC_DM_FIXED)
       for (uint32_t i = 0; i < n && !retry; i++) {
         const apic__lapic *l = &s->cpus[s->scratch[i]].apic;
@@ -158,7 +165,6 @@ void apic__p6_done(apic_sim *s) {
       apic__lapic_error(s, &s->cpus[m.src].apic, APIC_ESR_SEND_ACCEPT);
     }
   } else if (m.kind == APIC__MSG_INTR) {
-    uint32_t n = apic__dest_resolve(s, &m);
     uint32_t t = apic__dest_lowest(s, &m, s->scratch, n, 1);
     for (uint32_t i = 0; i < n && t == APIC_NONE && !retry; i++)
       retry = apic__lapic_enabled(&s->cpus[s->scratch[i]].apic);  /* no free slot */

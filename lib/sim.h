@@ -109,6 +109,7 @@ typedef struct apic__p6bus {
   uint32_t waiting;    /* agents with a queued message */
   uint32_t current;    /* msg slot on the bus, or APIC_NONE */
   uint32_t current_agent;
+  uint8_t current_arb;  /* its arbitration ID when it won the bus */
   uint64_t busy_since;
 } apic__p6bus;
 

@@ -843,6 +843,35 @@ START_TEST(p6_no_target_send_accept_error) {
 }
 END_TEST
 
+/* SDM 10.13.2.3 Table 10-4: an accept error ("0X" in status cycle 1)
+   updates no arbitration ID. Core 1's message to APIC 9 finds nobody: core 1
+   keeps ID 1, the I/O APIC keeps 4, and core 1 still beats core 0 (ID 0). */
+START_TEST(p6_accept_error_keeps_arbitration_ids) {
+  tu_log log = {0};
+  apic_config cfg = p6_cfg(4);
+  apic_sim *s = machine(&cfg, &log);
+  uint64_t len = p6_len(s, P6_SHORT_CYCLES);
+  icr(s, 1, 9, fixed(VEC));
+  run_idle(s);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_MSG_NOTARGET, APIC_NONE, VEC), 1);
+  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
+  uint32_t arb = 0;
+  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
+  ck_assert_uint_eq(arb, 4u << 24);
+  run_to(s, 1000);
+  icr(s, 2, 3, fixed(VEC2));  /* takes the idle bus: core 0 -> 1, core 1 -> 2 */
+  icr(s, 0, 3, fixed(VEC3));
+  icr(s, 1, 3, fixed(0x94));
+  run_idle(s);
+  const apic_event *e = nth(&log, APIC_EV_MSG_ARB, 2);
+  ck_assert_uint_eq(e->cycle, 1000 + len);
+  ck_assert_uint_eq(e->src, 1);
+  ck_assert_uint_eq(e->a, 2);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* item 17 / SDM Appendix F.2.2: a lowest-priority message whose destination
    matches no APIC sets Send Accept Error too. */
 START_TEST(p6_lowest_priority_no_target_send_accept_error) {
@@ -1022,6 +1051,7 @@ int main(void) {
   tcase_add_test(p6, p6_retry_irr_and_isr_until_ack);
   tcase_add_test(p6, p6_lowest_priority_without_free_slot_retries);
   tcase_add_test(p6, p6_no_target_send_accept_error);
+  tcase_add_test(p6, p6_accept_error_keeps_arbitration_ids);
   tcase_add_test(p6, p6_lowest_priority_no_target_send_accept_error);
   tcase_add_test(p6, p6_retry_lets_others_go_first);
   suite_add_tcase(s, p6);
