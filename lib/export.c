@@ -859,6 +859,9 @@ static void write_event(xmodel *m, const apic_event *ev, uint32_t origin, xmsg *
   case APIC_EV_HANDLER_EXIT:
     if (cpu_ok && exited_entered) slice_end(m, cpu, SL_HANDLER);
     break;
+  case APIC_EV_INIT:  /* the core resets: its handlers never return (SDM 10.4.7.3) */
+    while (cpu_ok && has_open(&m->cores[cpu], SL_HANDLER)) slice_end(m, cpu, SL_HANDLER);
+    break;
   case APIC_EV_MARKER: {
     apic__xtrack p;
     process_track(&p);

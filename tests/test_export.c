@@ -783,6 +783,90 @@ START_TEST(odd_records_do_not_break_exports) {
 }
 END_TEST
 
+#ifdef APICSIM_HAVE_CJSON
+#define INIT_VECTOR 0x66
+#define INIT_PAGE   0x9C
+
+/* A handler that is still running when INIT arrives. */
+static int h_slow(apic_cpu *c, void *arg) {
+  (void)arg;
+  APIC_BEGIN(c);
+  APIC_STI(c);
+  for (APIC_L(c, 0) = 0; APIC_L(c, 0) < 50; APIC_L(c, 0)++) APIC_WORK(c, 100);
+  APIC_EOI(c);
+  APIC_END(c);
+}
+
+/* Core 0: an interrupt to core 1, INIT while its handler runs, SIPI. */
+static int init_sender(apic_cpu *c, void *arg) {
+  (void)arg;
+  APIC_BEGIN(c);
+  APIC_WRITE(c, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  APIC_DO(c, apic_cpu_send_ipi(c, 1, APIC_ICR_LO(INIT_VECTOR, APIC_DM_FIXED, 0)));
+  APIC_WORK(c, 2000);
+  APIC_DO(c, apic_cpu_send_ipi(c, 1, APIC_ICR_LO(0, APIC_DM_INIT, APIC_ICR_LEVEL)));
+  APIC_WORK(c, 2000);
+  APIC_DO(c, apic_cpu_send_ipi(c, 1, APIC_ICR_LO(INIT_PAGE, APIC_DM_STARTUP, 0)));
+  APIC_WORK(c, 20000);
+  APIC_END(c);
+}
+#endif
+
+/* SDM 10.4.7.3: INIT resets the core, so the handler it interrupted never
+   returns. Its slice must end at the INIT, not run on to the end of the
+   trace under everything the core does after the SIPI. */
+START_TEST(init_ends_the_handler_slices_it_cuts) {
+#ifndef APICSIM_HAVE_CJSON
+  ck_abort_msg("built without cJSON: install Debian package libcjson-dev and reconfigure");
+#else
+  scratch sc = {0};
+  const char *trc = scratch_file(&sc, "init.apictrace");
+  const char *js = scratch_file(&sc, "init.json");
+  apic_config cfg = tu_config(2, APIC_BUS_XAPIC, APIC_MODEL_XAPIC);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  apic_sim_set_handler(s, APIC_NONE, INIT_VECTOR, h_slow, NULL);
+  apic_sim_set_startup(s, INIT_PAGE, tu_prog_idle, NULL);
+  apic_sim_set_program(s, 0, init_sender, NULL);
+  apic_sim_set_program(s, 1, tu_prog_idle, NULL);
+  apic_trace_opts o;
+  memset(&o, 0, sizeof o);
+  o.level = -1;
+  apic_trace_writer *w;
+  char why[256];
+  ck_assert_msg(apic_trace_writer_open(&w, s, trc, &o, why, sizeof why) == APIC_OK, "%s", why);
+  ck_assert_int_eq(apic_sim_run(s, 100000), APIC_RUN_IDLE);
+  ck_assert_int_eq(apic_trace_writer_close(w), APIC_OK);
+  apic_sim_destroy(s);
+  apic_trace *t = open_trace(trc);
+  export_ok(t, APIC_EXPORT_JSON, js);
+  apic_trace_close(t);
+  char *text = slurp(js, NULL);
+  cJSON *root = cJSON_Parse(text);
+  ck_assert_ptr_nonnull(root);
+  int depth = 0, inits = 0, handlers = 0;
+  for (int i = 0; i < cJSON_GetArraySize(root); i++) {
+    const cJSON *e = cJSON_GetArrayItem(root, i);
+    const char *ph = jstr(e, "ph"), *name = jstr(e, "name");
+    if (!ph || jnum(e, "tid", -1) != 2) continue;  /* cpu 1 */
+    if (!strcmp(ph, "B")) {
+      depth++;
+      handlers += name && !strcmp(name, "irq vector 0x66");
+    } else if (!strcmp(ph, "E")) {
+      depth--;
+    } else if (!strcmp(ph, "i") && name && !strcmp(name, "init")) {
+      inits++;
+      ck_assert_msg(depth == 0, "%d slices still open on cpu 1 at its INIT", depth);
+    }
+  }
+  ck_assert_int_eq(handlers, 1);
+  ck_assert_int_eq(inits, 1);
+  cJSON_Delete(root);
+  free(text);
+  scratch_clean(&sc);
+#endif
+}
+END_TEST
+
 /* A trace cut off mid-write exports what it has, with every slice ended. */
 START_TEST(cut_trace_exports) {
   scratch sc = {0};
@@ -833,6 +917,7 @@ int main(void) {
   TCase *rob = tcase_create("robustness");
   tcase_add_test(rob, odd_records_do_not_break_exports);
   tcase_add_test(rob, cut_trace_exports);
+  tcase_add_test(rob, init_ends_the_handler_slices_it_cuts);
   suite_add_tcase(s, rob);
   return tu_run(s);
 }
