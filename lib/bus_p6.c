@@ -1,7 +1,7 @@
 /*
  * bus_p6.c - the serial 3-wire APIC bus of the Pentium and P6 family
  * (SDM 10.13 "APIC Bus Message Formats", 10.7 "System and APIC Bus
- * Arbitration").
+ * Arbitration", 10.10 "APIC Bus Message Passing Mechanism and Protocol").
  *
  * One message at a time. Agents (local APICs, then I/O APICs) queue their
  * messages in order; when the bus is free a waiting EOI message goes first,
@@ -16,10 +16,10 @@
  */
 #include "sim.h"
 
-#define P6_CYCLES_EOI     14u  /* Table 10-2 (SDM 10.13.2.1) */
-#define P6_CYCLES_SHORT   21u  /* Table 10-3 */
-#define P6_CYCLES_LOWEST  34u  /* Table 10-4: non-focused lowest priority */
-#define P6_CYCLES_RREAD   39u  /* Table 10-5: remote read (not generated) */
+#define P6_CYCLES_EOI     14u  /* SDM 10.13.2, Table 10-1 */
+#define P6_CYCLES_SHORT   21u  /* 10.13.2.1, Table 10-2 */
+#define P6_CYCLES_LOWEST  34u  /* 10.13.2.2, Table 10-3: non-focused lowest priority */
+#define P6_CYCLES_RREAD   39u  /* remote read: Pentium/82489DX only, not in the SDM; not generated */
 
 /* Appendix F.2.1: "Short messages (21-cycles) are used for sending fixed,
    NMI, SMI, INIT, start-up, ExtINT and lowest-priority-with-focus
