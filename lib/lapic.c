@@ -873,7 +873,8 @@ static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint3
     for (unsigned i = 0; i < NWATCHED; i++) w->idx[w->n++] = (uint8_t)i;
   } else {
     if (off == APIC_REG_ICR_LO && apic__lapic_x2apic(l)) w->idx[w->n++] = W_ICR_HI;
-    if (off == APIC_REG_EOI) {  /* a level EOI clears a LINT entry's remote IRR */
+    if (off == APIC_REG_EOI &&  /* a level EOI clears a LINT entry's remote IRR */
+        ((l->lvt[APIC__LVT_LINT0] | l->lvt[APIC__LVT_LINT1]) & APIC_LVT_REMOTE_IRR)) {
       w->idx[w->n++] = W_LVT_LINT0;
       w->idx[w->n++] = W_LVT_LINT1;
     }
