@@ -385,22 +385,36 @@ static int read_snapshot(apic_trace *t, const chunk *ch) {
     l->extint_pending = (p & APIC__P_EXTINT) != 0;
     l->wait_sipi = (p & APIC__P_WAIT_SIPI) != 0;
     c->below = (uint8_t)(p & (APIC__P_IDLE_BELOW | APIC__P_IDLE_BELOW_UNLISTED));
-    l->sipi_vector = (uint8_t)apic__rd_uv(r);
-    l->ds_until = apic__rd_uv(r);
-    l->sends_pending = (uint32_t)apic__rd_uv(r);
+    /* fields narrower than their varint: a value above the field's range is
+       damage, which cut to the field's width could pass for a valid state */
+    static const struct { const char *name; uint64_t max; } lim[] = {
+      {"sipi_vector", UINT8_MAX}, {"ds_until", UINT64_MAX}, {"sends_pending", UINT32_MAX},
+      {"run", APIC_CORE_WAIT_SIPI}, {"if_flag", 1}, {"nmi_blocked", 1},
+      {"in_smm", APIC_SMM_AFTER_IRET}, {"nest", APIC_CORE_MAX_NEST}};
+    uint64_t f[sizeof lim / sizeof lim[0]];
+    for (size_t k = 0; k < sizeof lim / sizeof lim[0]; k++) {
+      f[k] = apic__rd_uv(r);
+      if (f[k] > lim[k].max)
+        return fail(t, APIC_E_CORRUPT, "chunk %u at byte %llu: snapshot of core %u: %s %llu "
+                    "is above %llu", (uint32_t)(ch - t->chunks), (unsigned long long)ch->offset,
+                    i, lim[k].name, (unsigned long long)f[k], (unsigned long long)lim[k].max);
+    }
+    l->sipi_vector = (uint8_t)f[0];
+    l->ds_until = f[1];
+    l->sends_pending = (uint32_t)f[2];
     memset(&c->c, 0, sizeof c->c);
-    c->c.run = (uint8_t)apic__rd_uv(r);
-    c->c.if_flag = (uint8_t)apic__rd_uv(r);
-    c->c.nmi_blocked = (uint8_t)apic__rd_uv(r);
-    c->c.in_smm = (uint8_t)apic__rd_uv(r);
-    uint64_t nest = apic__rd_uv(r);
-    if (nest > APIC_CORE_MAX_NEST || c->c.run > APIC_CORE_WAIT_SIPI ||
-        c->c.in_smm > APIC_SMM_AFTER_IRET)
-      r->bad = 1;
+    c->c.run = (uint8_t)f[3];
+    c->c.if_flag = (uint8_t)f[4];
+    c->c.nmi_blocked = (uint8_t)f[5];
+    c->c.in_smm = (uint8_t)f[6];
+    uint64_t nest = f[7];
     c->depth = 0;
     for (uint64_t k = 0; k < nest && !r->bad; k++) {
       uint64_t v = apic__rd_uv(r);
-      if (v > APIC_VECTOR_SMI) r->bad = 1;
+      if (v > APIC_VECTOR_SMI)
+        return fail(t, APIC_E_CORRUPT, "chunk %u at byte %llu: snapshot of core %u: handler "
+                    "vector %llu is above %u", (uint32_t)(ch - t->chunks),
+                    (unsigned long long)ch->offset, i, (unsigned long long)v, APIC_VECTOR_SMI);
       int rc = push_frame(t, c, (uint16_t)v, k == 0 && (c->below & APIC__P_IDLE_BELOW) ?
                           APIC_CORE_DONE : APIC_CORE_RUNNING, 1);
       if (rc) return rc;

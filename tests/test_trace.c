@@ -2391,6 +2391,77 @@ START_TEST(bad_records_inside_a_chunk_are_corrupt) {
 }
 END_TEST
 
+/* Offset and length of varint k of core cpu's snapshot entry in raw
+   (FORMAT.md "Snapshot": k counts from id, after the cycle). */
+static size_t snap_varint(const uint8_t *raw, size_t n, const apic_config *cfg, uint32_t cpu,
+                          int k, size_t *len) {
+  srd r = {raw, n, 0, 0};
+  s_uv(&r);  /* cycle */
+  for (uint32_t i = 0; i <= cpu && i < cfg->ncpus; i++) {
+    for (int f = 0; f < 51; f++) {
+      size_t at = r.pos;
+      s_uv(&r);
+      if (i == cpu && f == k) {
+        ck_assert(!r.bad);
+        *len = r.pos - at;
+        return at;
+      }
+    }
+    uint64_t nest = s_uv(&r);
+    for (uint64_t v = 0; v < nest; v++) s_uv(&r);
+  }
+  ck_abort_msg("no varint %d of core %u", k, cpu);
+  return 0;
+}
+
+/* FORMAT.md "Snapshot" and "Reading rules": a snapshot field too large for
+   what it describes is APIC_E_CORRUPT naming the chunk, the core and the
+   field, and the chunks before it read whole. The values are those that,
+   cut to the field's width, would look valid (in_smm 257 is 1, run 257 is
+   RUNNING) or that a core never has (if_flag 2). */
+START_TEST(snapshot_fields_out_of_range_are_corrupt) {
+  small sm;
+  small_make(&sm, 7, 1200);
+  char path[256];
+  tmp_path(path, sizeof path);
+  const size_t c = 3;
+  size_t rawn;
+  uint8_t *raw = inflate_chunk(sm.f, &sm.L, c, &rawn);
+  uint8_t *buf = malloc(rawn + 16);
+  /* varint k of core 1 (after id: 43 pending, 44 sipi_vector, 46 sends_pending,
+     47 run, 48 if_flag, 49 nmi_blocked, 50 in_smm), the bytes written there */
+  static const struct { int k; uint8_t bytes[6]; size_t n; const char *name; } bad[] = {
+    {44, {0x9A, 0x02}, 2, "sipi_vector"},              /* 0x11A */
+    {46, {0x80, 0x80, 0x80, 0x80, 0x10}, 5, "sends_pending"}, /* 1 << 32 */
+    {47, {0x81, 0x02}, 2, "run"},                      /* 257 */
+    {48, {0x02}, 1, "if_flag"},
+    {49, {0x02}, 1, "nmi_blocked"},
+    {50, {0x81, 0x02}, 2, "in_smm"},                   /* 257 */
+    {50, {0x03}, 1, "in_smm"},
+  };
+  for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+    size_t len, at = snap_varint(raw, rawn, &sm.r.cfg, 1, bad[b].k, &len);
+    memcpy(buf, raw, at);
+    memcpy(buf + at, bad[b].bytes, bad[b].n);
+    memcpy(buf + at + bad[b].n, raw + at + len, rawn - at - len);
+    size_t n;
+    uint8_t *g = with_payload(&sm, c, buf, rawn - len + bad[b].n, sm.L.records[c], &n);
+    outcome o;
+    try_bytes(path, g, n, &sm.r.live, &o, bad[b].name);
+    ck_assert_msg(o.open_rc == APIC_OK, "%s: %s", bad[b].name, o.why);
+    ck_assert_msg(o.read_rc == APIC_E_CORRUPT, "%s: %s", bad[b].name, apic_err_name(o.read_rc));
+    ck_assert_uint_eq(o.count, sm.first_rec[c]);
+    ck_assert_msg(mentions(o.err, "chunk 3") && mentions(o.err, "core 1") &&
+                  mentions(o.err, bad[b].name), "%s: \"%s\"", bad[b].name, o.err);
+    free(g);
+  }
+  free(buf);
+  free(raw);
+  remove(path);
+  small_free(&sm);
+}
+END_TEST
+
 /* ---- 5. determinism ---- */
 
 /* FORMAT.md "Determinism": the same run with the same writer settings gives
@@ -2693,6 +2764,7 @@ int main(void) {
   tcase_add_test(tc, wrong_magic_and_version_are_format_errors);
   tcase_add_test(tc, absurd_header_values_are_corrupt);
   tcase_add_test(tc, bad_records_inside_a_chunk_are_corrupt);
+  tcase_add_test(tc, snapshot_fields_out_of_range_are_corrupt);
   suite_add_tcase(s, tc);
   tc = tcase_create("writer");
   tcase_set_timeout(tc, 120);
