@@ -337,7 +337,9 @@ int apic_trace_chunk(const apic_trace *t, uint32_t i, uint64_t *first, uint64_t 
 static int push_frame(apic_trace *t, core *c, uint16_t vector, uint8_t saved, uint8_t entered) {
   if (c->depth == c->cap) {
     uint32_t n = c->cap ? c->cap * 2 : 4;
-    if (n > 4096) return fail(t, APIC_E_CORRUPT, "handler nesting deeper than 4096");
+    if (n > 4096)
+      return fail(t, APIC_E_CORRUPT, "core %u: handler nesting deeper than 4096",
+                  (uint32_t)(c - t->cores));
     frame *f = realloc(c->frames, n * sizeof *f);
     if (!f) return fail(t, APIC_E_NOMEM, "out of memory");
     c->frames = f;
@@ -666,7 +668,13 @@ static int consume(apic_trace *t, apic_event *ev) {
   t->prev_msg = pm;
   t->rec++;
   t->now = ev->cycle;
-  return apply(t, ev);
+  if ((rc = apply(t, ev)) == APIC_E_CORRUPT) {  /* a record that decodes but cannot be */
+    char what[sizeof t->err];
+    memcpy(what, t->err, sizeof what);
+    return fail(t, rc, "chunk %u at byte %llu: record %u: %s", t->ci,
+                (unsigned long long)t->chunks[t->ci].offset, t->rec - 1, what);
+  }
+  return rc;
 }
 
 int apic_trace_next(apic_trace *t, apic_event *ev) {

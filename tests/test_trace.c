@@ -2462,6 +2462,48 @@ START_TEST(snapshot_fields_out_of_range_are_corrupt) {
 }
 END_TEST
 
+/* FORMAT.md "Reading rules": records that are each well formed but nest
+   handlers deeper than any run can (4097 accepts on core 0 with no exit)
+   are APIC_E_CORRUPT naming the chunk and the record, like any other bad
+   record, after the records before it. */
+START_TEST(handlers_nested_too_deep_name_the_chunk_and_record) {
+  small sm;
+  small_make(&sm, 7, 1200);
+  char path[256];
+  tmp_path(path, sizeof path);
+  const size_t c = 3;
+  const uint32_t extra = 4097;
+  size_t rawn;
+  uint8_t *raw = inflate_chunk(sm.f, &sm.L, c, &rawn);
+  uint8_t *buf = malloc(rawn + 4 * extra);
+  memcpy(buf, raw, rawn);
+  for (uint32_t k = 0; k < extra; k++) {  /* accept, mask cpu|vector, cpu 0, vector 0x40 */
+    uint8_t rec[] = {APIC_EV_ACCEPT, 0x03, 0x00, 0x40};
+    memcpy(buf + rawn + 4 * k, rec, sizeof rec);
+  }
+  size_t n;
+  uint8_t *g = with_payload(&sm, c, buf, rawn + 4 * extra, sm.L.records[c] + extra, &n);
+  spill(path, g, n);
+  apic_trace *t = open_ok(path);
+  apic_event ev;
+  size_t count = 0;
+  int rc;
+  while ((rc = apic_trace_next(t, &ev)) == APIC_OK) count++;
+  ck_assert_int_eq(rc, APIC_E_CORRUPT);
+  ck_assert_uint_lt(count, sm.first_rec[c + 1] + extra);
+  ck_assert_uint_gt(count, sm.first_rec[c + 1]);
+  const char *err = apic_trace_errmsg(t);
+  ck_assert_msg(mentions(err, "chunk 3") && mentions(err, "record") && mentions(err, "4096"),
+                "\"%s\"", err);
+  apic_trace_close(t);
+  free(g);
+  free(buf);
+  free(raw);
+  remove(path);
+  small_free(&sm);
+}
+END_TEST
+
 /* ---- 5. determinism ---- */
 
 /* FORMAT.md "Determinism": the same run with the same writer settings gives
@@ -2765,6 +2807,7 @@ int main(void) {
   tcase_add_test(tc, absurd_header_values_are_corrupt);
   tcase_add_test(tc, bad_records_inside_a_chunk_are_corrupt);
   tcase_add_test(tc, snapshot_fields_out_of_range_are_corrupt);
+  tcase_add_test(tc, handlers_nested_too_deep_name_the_chunk_and_record);
   suite_add_tcase(s, tc);
   tc = tcase_create("writer");
   tcase_set_timeout(tc, 120);
