@@ -1,7 +1,9 @@
 /*
  * fuzz_trace.c - libFuzzer harness for the trace reader (lib/trace_read.c,
  * lib/trace_fmt.c): whatever the bytes, apic_trace_open and everything after
- * it must return an error or work, never crash, leak or read out of bounds.
+ * it must return an error or work, never crash, leak or read out of bounds,
+ * and what it reports must be a state the model can be in (check_core):
+ * a damaged file must not pass for a valid one.
  *
  * Random bytes rarely get past the crcs, so the first input byte picks how
  * the rest is used:
@@ -142,6 +144,18 @@ static uint8_t *frame_payloads(const uint8_t *d, size_t n, size_t *out_n) {
   return f;
 }
 
+/* What a reader reports is a state the model can be in, and records come in
+   cycle order: anything else is a damaged file read as if it were whole. */
+static void check_core(apic_trace *t, uint32_t cpu) {
+  apic_core_state c;
+  if (apic_trace_core_state(t, cpu, &c) != APIC_OK) return;
+  if (c.run > APIC_CORE_WAIT_SIPI || c.if_flag > 1 || c.nmi_blocked > 1 ||
+      c.in_smm > APIC_SMM_AFTER_IRET)
+    abort();
+  for (uint32_t k = 0; k < c.nest && k < APIC_CORE_MAX_NEST; k++)
+    if (c.vectors[k] > APIC_VECTOR_SMI) abort();
+}
+
 static void exercise(void) {
   apic_trace *t = NULL;
   char why[512];
@@ -149,20 +163,22 @@ static void exercise(void) {
   const apic_trace_info *info = apic_trace_info_get(t);
   uint32_t ncpus = info->config.ncpus < 8 ? info->config.ncpus : 8;
   apic_event ev;
+  uint64_t prev = 0;
   for (int i = 0; i < 100000 && apic_trace_next(t, &ev) == APIC_OK; i++) {
+    if (ev.cycle < prev || apic_trace_now(t) != ev.cycle) abort();
+    prev = ev.cycle;
     apic_lapic_state l;
-    apic_core_state c;
     apic_trace_lapic_state(t, ev.cpu < ncpus ? ev.cpu : 0, &l);
-    apic_trace_core_state(t, ev.cpu < ncpus ? ev.cpu : 0, &c);
+    check_core(t, ev.cpu < ncpus ? ev.cpu : 0);
   }
   uint64_t span = info->last_cycle - info->first_cycle;
   for (int k = 0; k < 4; k++) {
-    apic_trace_seek(t, info->first_cycle + span / 4 * (uint64_t)(3 - k));
+    uint64_t at = info->first_cycle + span / 4 * (uint64_t)(3 - k);
+    if (apic_trace_seek(t, at) == APIC_OK && apic_trace_now(t) != at) abort();
     for (uint32_t cpu = 0; cpu < ncpus; cpu++) {
       apic_lapic_state l;
-      apic_core_state c;
       apic_trace_lapic_state(t, cpu, &l);
-      apic_trace_core_state(t, cpu, &c);
+      check_core(t, cpu);
     }
     for (uint32_t io = 0; io < info->config.nioapics; io++) {
       uint64_t rte;
