@@ -48,6 +48,7 @@ struct apic_trace {
   apic_trace_info info;
   chunk *chunks;
   uint32_t ci;              /* loaded chunk, or UINT32_MAX */
+  uint32_t want;            /* chunk last asked for: where a failed load left off */
   uint8_t *raw;             /* its payload, inflated */
   size_t rawcap;
   uint8_t *zbuf;
@@ -437,6 +438,7 @@ static int read_snapshot(apic_trace *t, const chunk *ch) {
 
 static int load_chunk(apic_trace *t, uint32_t i) {
   const chunk *c = &t->chunks[i];
+  t->want = i;
   if (t->zcap < c->clen) {
     uint8_t *p = realloc(t->zbuf, c->clen);
     if (!p) return fail(t, APIC_E_NOMEM, "out of memory for a %u-byte chunk", c->clen);
@@ -650,7 +652,9 @@ static int peek(apic_trace *t, apic_event *ev, apic__rd *after, uint64_t *pc, ui
 /* Makes sure the position has a record to read; APIC_E_END if none. */
 static int ensure_record(apic_trace *t) {
   while (t->ci == UINT32_MAX || t->rec == t->chunks[t->ci].records) {
-    uint32_t next = t->ci == UINT32_MAX ? 0 : t->ci + 1;
+    /* after a chunk failed to load, that chunk again (and its error), not
+       the first: the records before it were read already */
+    uint32_t next = t->ci == UINT32_MAX ? t->want : t->ci + 1;
     if (next >= t->info.chunks) return APIC_E_END;
     int rc = load_chunk(t, next);
     if (rc) return rc;

@@ -2504,6 +2504,52 @@ START_TEST(handlers_nested_too_deep_name_the_chunk_and_record) {
 }
 END_TEST
 
+/* A chunk that fails to load stops apic_trace_next there: called again it
+   gives the same error instead of starting over at the first chunk (which
+   handed a caller that carried on the records it had already read, and
+   one that skips errors an endless loop); a seek still reads the chunks
+   before it. */
+START_TEST(next_after_a_bad_chunk_stays_at_the_bad_chunk) {
+  small sm;
+  small_make(&sm, 7, 1200);
+  char path[256];
+  tmp_path(path, sizeof path);
+  const size_t c = 3;
+  uint8_t *g = malloc(sm.size);
+  memcpy(g, sm.f, sm.size);
+  g[sm.L.off[c] + 40 + 2] ^= 0x55;  /* payload byte: its crc fails */
+  outcome o;
+  try_bytes(path, g, sm.size, &sm.r.live, &o, "bad payload");
+  ck_assert_int_eq(o.read_rc, APIC_E_CORRUPT);
+  ck_assert_uint_eq(o.count, sm.first_rec[c]);
+  apic_trace *t = open_ok(path);
+  apic_event ev;
+  size_t count = 0;
+  int rc;
+  while ((rc = apic_trace_next(t, &ev)) == APIC_OK) count++;
+  ck_assert_int_eq(rc, APIC_E_CORRUPT);
+  ck_assert_uint_eq(count, sm.first_rec[c]);
+  char first_err[256];
+  snprintf(first_err, sizeof first_err, "%s", apic_trace_errmsg(t));
+  ck_assert_msg(mentions(first_err, "chunk 3"), "\"%s\"", first_err);
+  for (int k = 0; k < 3; k++) {
+    rc = apic_trace_next(t, &ev);
+    ck_assert_msg(rc == APIC_E_CORRUPT, "call %d after the error: %s, record at cycle %llu", k,
+                  apic_err_name(rc), (unsigned long long)ev.cycle);
+    ck_assert_str_eq(apic_trace_errmsg(t), first_err);
+  }
+  uint64_t first1;
+  ck_assert_int_eq(apic_trace_chunk(t, 1, &first1, NULL, NULL), APIC_OK);
+  ck_assert_int_eq(apic_trace_seek(t, first1), APIC_OK);
+  ck_assert_int_eq(apic_trace_next(t, &ev), APIC_OK);
+  ck_assert_uint_gt(ev.cycle, first1 - 1);
+  apic_trace_close(t);
+  free(g);
+  remove(path);
+  small_free(&sm);
+}
+END_TEST
+
 /* ---- 5. determinism ---- */
 
 /* FORMAT.md "Determinism": the same run with the same writer settings gives
@@ -2808,6 +2854,7 @@ int main(void) {
   tcase_add_test(tc, bad_records_inside_a_chunk_are_corrupt);
   tcase_add_test(tc, snapshot_fields_out_of_range_are_corrupt);
   tcase_add_test(tc, handlers_nested_too_deep_name_the_chunk_and_record);
+  tcase_add_test(tc, next_after_a_bad_chunk_stays_at_the_bad_chunk);
   suite_add_tcase(s, tc);
   tc = tcase_create("writer");
   tcase_set_timeout(tc, 120);
