@@ -426,7 +426,12 @@ static int read_snapshot(apic_trace *t, const chunk *ch) {
   for (uint32_t io = 0; io < cfg->nioapics && !r->bad; io++)
     for (uint32_t pin = 0; pin < cfg->ioapic_pins[io]; pin++) {
       t->rte[io][pin] = apic__rd_uv(r);
-      t->level[io][pin] = (uint8_t)(apic__rd_uv(r) != 0);
+      uint64_t level = apic__rd_uv(r);
+      if (level > 1)
+        return fail(t, APIC_E_CORRUPT, "chunk %u at byte %llu: snapshot of I/O APIC %u pin %u: "
+                    "level %llu is above 1", (uint32_t)(ch - t->chunks),
+                    (unsigned long long)ch->offset, io, pin, (unsigned long long)level);
+      t->level[io][pin] = (uint8_t)level;
     }
   if (r->bad)
     return fail(t, APIC_E_CORRUPT, "chunk at byte %llu: snapshot does not decode",

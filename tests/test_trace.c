@@ -2414,6 +2414,25 @@ static size_t snap_varint(const uint8_t *raw, size_t n, const apic_config *cfg, 
   return 0;
 }
 
+/* Offset and length of the level of I/O APIC 0's pin in raw's snapshot. */
+static size_t snap_level(const uint8_t *raw, size_t n, const apic_config *cfg, uint32_t pin,
+                         size_t *len) {
+  srd r = {raw, n, 0, 0};
+  s_uv(&r);  /* cycle */
+  for (uint32_t i = 0; i < cfg->ncpus; i++) {
+    for (int f = 0; f < 51; f++) s_uv(&r);
+    uint64_t nest = s_uv(&r);
+    for (uint64_t v = 0; v < nest; v++) s_uv(&r);
+  }
+  for (uint32_t p = 0; p < pin; p++) { s_uv(&r); s_uv(&r); }
+  s_uv(&r);  /* rte */
+  size_t at = r.pos;
+  s_uv(&r);
+  ck_assert(!r.bad);
+  *len = r.pos - at;
+  return at;
+}
+
 /* FORMAT.md "Snapshot" and "Reading rules": a snapshot field too large for
    what it describes is APIC_E_CORRUPT naming the chunk, the core and the
    field, and the chunks before it read whole. The values are those that,
@@ -2455,6 +2474,21 @@ START_TEST(snapshot_fields_out_of_range_are_corrupt) {
                   mentions(o.err, bad[b].name), "%s: \"%s\"", bad[b].name, o.err);
     free(g);
   }
+  /* a pin level of 2 (not read as 1) */
+  ck_assert_uint_ge(sm.r.cfg.nioapics, 1);
+  size_t len, at = snap_level(raw, rawn, &sm.r.cfg, 5, &len);
+  memcpy(buf, raw, rawn);
+  ck_assert_uint_eq(len, 1);
+  buf[at] = 2;
+  size_t n;
+  uint8_t *g = with_payload(&sm, c, buf, rawn, sm.L.records[c], &n);
+  outcome o;
+  try_bytes(path, g, n, &sm.r.live, &o, "level");
+  ck_assert_int_eq(o.read_rc, APIC_E_CORRUPT);
+  ck_assert_uint_eq(o.count, sm.first_rec[c]);
+  ck_assert_msg(mentions(o.err, "chunk 3") && mentions(o.err, "I/O APIC 0 pin 5") &&
+                mentions(o.err, "level"), "\"%s\"", o.err);
+  free(g);
   free(buf);
   free(raw);
   remove(path);
