@@ -25,6 +25,7 @@
 #define APIC__TRC_MAX_RAW     (256u << 20)
 #define APIC__TRC_MAX_TEXT    65535u
 #define APIC__TRC_KIND_DELTA  0x80u       /* head bit: a cycle delta follows */
+#define APIC__TRC_MAX_NEST    1024u       /* handlers a snapshot lists per core */
 
 /* Record field mask bits, in the order they are written. */
 enum {

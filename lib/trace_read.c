@@ -393,7 +393,7 @@ static int read_snapshot(apic_trace *t, const chunk *ch) {
     static const struct { const char *name; uint64_t max; } lim[] = {
       {"sipi_vector", UINT8_MAX}, {"ds_until", UINT64_MAX}, {"sends_pending", UINT32_MAX},
       {"run", APIC_CORE_WAIT_SIPI}, {"if_flag", 1}, {"nmi_blocked", 1},
-      {"in_smm", APIC_SMM_AFTER_IRET}, {"nest", APIC_CORE_MAX_NEST}};
+      {"in_smm", APIC_SMM_AFTER_IRET}, {"nest", APIC__TRC_MAX_NEST}};
     uint64_t f[sizeof lim / sizeof lim[0]];
     for (size_t k = 0; k < sizeof lim / sizeof lim[0]; k++) {
       f[k] = apic__rd_uv(r);

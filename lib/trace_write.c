@@ -118,7 +118,20 @@ static unsigned idle_below(const apic_cpu *c) {
    and writes its varints in place. */
 #define APIC__SNAP_CORE_NUMS (17 + 2 + 3 * 8 + 2 + 2 + 4 + 1)
 #define APIC__UV_MAX 10  /* bytes of a 64-bit varint */
-#define APIC__SNAP_CORE_MAX ((APIC__SNAP_CORE_NUMS + APIC_CORE_MAX_NEST) * APIC__UV_MAX)
+
+/* Every handler that has started, outermost first: all of them, however
+   deep, or a reader would pop frames it never had at their IRETs. */
+_Static_assert(APIC__TRC_MAX_NEST >= APIC__MAX_FRAMES, "a snapshot must list every frame");
+static uint32_t started_handlers(const apic_cpu *c, uint16_t *vectors) {
+  uint32_t n = 0;
+  for (uint32_t k = 0; k < c->depth; k++) {
+    const apic__frame *f = &c->frames[k];
+    if (f->kind == APIC__FRAME_PROGRAM || f->kind == APIC__FRAME_CALL || !f->entered) continue;
+    if (vectors) vectors[n] = f->vector;
+    n++;
+  }
+  return n;
+}
 
 static void snapshot(apic_trace_writer *w) {
   apic_sim *s = w->s;
@@ -126,7 +139,9 @@ static void snapshot(apic_trace_writer *w) {
   const apic_config *cfg = apic_sim_config(s);
   apic__buf_uv(b, w->first);
   for (uint32_t i = 0; i < cfg->ncpus; i++) {
-    if (b->cap - b->n < APIC__SNAP_CORE_MAX && apic__buf_reserve(b, APIC__SNAP_CORE_MAX)) return;
+    uint32_t nest = started_handlers(&s->cpus[i], NULL);
+    size_t most = (APIC__SNAP_CORE_NUMS + nest) * APIC__UV_MAX;
+    if (b->cap - b->n < most && apic__buf_reserve(b, most)) return;
     apic_lapic_state l;
     apic_core_state c;
     apic_lapic_state_get(s, i, &l);
@@ -153,9 +168,10 @@ static void snapshot(apic_trace_writer *w) {
     p = apic__put_uv(p, c.if_flag);
     p = apic__put_uv(p, c.nmi_blocked);
     p = apic__put_uv(p, c.in_smm);
-    uint32_t nest = c.nest < APIC_CORE_MAX_NEST ? c.nest : APIC_CORE_MAX_NEST;
     p = apic__put_uv(p, nest);
-    for (uint32_t k = 0; k < nest; k++) p = apic__put_uv(p, c.vectors[k]);
+    uint16_t v[APIC__TRC_MAX_NEST];
+    started_handlers(&s->cpus[i], v);
+    for (uint32_t k = 0; k < nest; k++) p = apic__put_uv(p, v[k]);
     b->n = (size_t)(p - b->p);
   }
   for (uint32_t io = 0; io < cfg->nioapics; io++)

@@ -878,6 +878,33 @@ static void host_nmi_window(apic_sim *s, sdata *d, uint64_t tick) {
   if (phase == 2 * (1 + (round * 37) % 200)) host_ipi(s, 2, target, APIC_ICR_LO(0, APIC_DM_NMI, 0));
 }
 
+/* ExtINT handlers that run STI while the host raises LINT0 again and again:
+   they nest some 45 deep, past the 32 vectors apic_core_state lists, so a
+   snapshot taken in the middle must list every frame or the reader pops
+   frames it never had as they return. */
+static void cfg_deep(apic_config *c) { cfg_bus(c, 2, APIC_BUS_XAPIC); }
+
+static int h_extint_sti(apic_cpu *c, void *arg) {
+  (void)arg;
+  APIC_BEGIN(c);
+  APIC_STI(c);
+  for (APIC_L(c, 0) = 0; APIC_L(c, 0) < 1000; APIC_L(c, 0)++) APIC_WORK(c, 10);
+  APIC_END(c);
+}
+
+static void setup_deep(apic_sim *s, sdata *d) {
+  (void)d;
+  apic_sim_set_handler(s, APIC_NONE, apic_sim_config(s)->extint_vector, h_extint_sti, NULL);
+  apic_sim_set_program(s, 1, tu_prog_idle, NULL);
+  tu_enable_all(s);
+}
+
+static void host_deep(apic_sim *s, sdata *d, uint64_t tick) {
+  (void)d;
+  if (tick == 1) tu_wr(s, 1, APIC_REG_LVT_LINT0, APIC_DM_EXTINT << APIC_LVT_DM_SHIFT);
+  if (tick <= 170) ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);  /* a new request */
+}
+
 /* NMI and SMM handlers that run STI, so that a fixed interrupt nests in
    them and its IRET ends the NMI blocking (SDM 6.7.1, 34.8): the reader
    must follow nmi_blocked and in_smm through every kind of IRET. */
@@ -1157,6 +1184,7 @@ static const scenario scenarios[] = {
   {"fuzz p6", cfg_fuzz_p6, setup_fuzz, host_fuzz, 11, 15000, 0},
   {"NMI in the accept window", cfg_nmi_window, setup_nmi_window, host_nmi_window, 2, 60000, 0},
   {"NMI and SMM ended by a nested IRET", cfg_nmi_smm, setup_nmi_smm, host_nmi_smm, 400, 30000, 0},
+  {"ExtINT handlers nested 45 deep", cfg_deep, setup_deep, host_deep, 60, 500000, 0},
   {"LINT level and a held timer", cfg_lint_level, setup_lint_level, host_lint_level, 1500, 12000, 0},
   {"APIC base, x2APIC, software disable", cfg_modes, setup_modes, host_modes, 500, 9000, 0},
   {"INIT in nested handlers and SMM, ExtINT withdrawn", cfg_init_nest, setup_init_nest,
