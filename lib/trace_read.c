@@ -49,6 +49,7 @@ struct apic_trace {
   chunk *chunks;
   uint32_t ci;              /* loaded chunk, or UINT32_MAX */
   uint32_t want;            /* chunk last asked for: where a failed load left off */
+  int stale;                /* a failed load or record left the state half updated */
   uint8_t *raw;             /* its payload, inflated */
   size_t rawcap;
   uint8_t *zbuf;
@@ -457,6 +458,7 @@ static int load_chunk(apic_trace *t, uint32_t i) {
     t->rawcap = c->raw;
   }
   t->ci = UINT32_MAX;
+  t->stale = 1;  /* until this chunk's snapshot is whole */
   if (read_at(t, c->offset + APIC__TRC_CHUNK_HDR, t->zbuf, c->clen))
     return fail(t, APIC_E_IO, "read error in chunk %u at byte %llu", i,
                 (unsigned long long)c->offset);
@@ -472,6 +474,7 @@ static int load_chunk(apic_trace *t, uint32_t i) {
   int rc = read_snapshot(t, c);
   if (rc) return rc;
   t->ci = i;
+  t->stale = 0;
   return APIC_OK;
 }
 
@@ -677,7 +680,8 @@ static int consume(apic_trace *t, apic_event *ev) {
   t->prev_msg = pm;
   t->rec++;
   t->now = ev->cycle;
-  if ((rc = apply(t, ev)) == APIC_E_CORRUPT) {  /* a record that decodes but cannot be */
+  if ((rc = apply(t, ev)) != APIC_OK) t->stale = 1;
+  if (rc == APIC_E_CORRUPT) {  /* a record that decodes but cannot be */
     char what[sizeof t->err];
     memcpy(what, t->err, sizeof what);
     return fail(t, rc, "chunk %u at byte %llu: record %u: %s", t->ci,
@@ -727,8 +731,16 @@ int apic_trace_seek(apic_trace *t, uint64_t cycle) {
 
 /* ---- state at the position ---- */
 
+/* After a failed read the state is a mix of two positions: none is given
+   out until a seek or rewind succeeds. */
+static int check_state(apic_trace *t) {
+  return t->stale ? fail(t, APIC_E_STATE, "no machine state after a read error: seek or rewind "
+                         "first") : APIC_OK;
+}
+
 int apic_trace_lapic_state(apic_trace *t, uint32_t cpu, apic_lapic_state *out) {
   if (!t || !out) return APIC_E_ARG;
+  if (check_state(t)) return APIC_E_STATE;
   if (cpu >= t->info.config.ncpus)
     return fail(t, APIC_E_CPU, "cpu %u out of range (trace has %u cores)", cpu,
                 t->info.config.ncpus);
@@ -746,6 +758,7 @@ int apic_trace_lapic_state(apic_trace *t, uint32_t cpu, apic_lapic_state *out) {
 
 int apic_trace_core_state(apic_trace *t, uint32_t cpu, apic_core_state *out) {
   if (!t || !out) return APIC_E_ARG;
+  if (check_state(t)) return APIC_E_STATE;
   if (cpu >= t->info.config.ncpus)
     return fail(t, APIC_E_CPU, "cpu %u out of range (trace has %u cores)", cpu,
                 t->info.config.ncpus);
@@ -763,6 +776,7 @@ int apic_trace_core_state(apic_trace *t, uint32_t cpu, apic_core_state *out) {
 
 int apic_trace_ioapic_pin(apic_trace *t, uint32_t io, uint32_t pin, uint64_t *rte, int *level) {
   if (!t) return APIC_E_ARG;
+  if (check_state(t)) return APIC_E_STATE;
   if (io >= t->info.config.nioapics || pin >= t->info.config.ioapic_pins[io])
     return fail(t, APIC_E_PIN, "I/O APIC %u pin %u not in the trace", io, pin);
   if (rte) *rte = t->rte[io][pin];

@@ -2600,9 +2600,17 @@ START_TEST(next_after_a_bad_chunk_stays_at_the_bad_chunk) {
                   apic_err_name(rc), (unsigned long long)ev.cycle);
     ck_assert_str_eq(apic_trace_errmsg(t), first_err);
   }
+  /* trace.h: no state to give out after the error, until a seek succeeds */
+  apic_lapic_state ls;
+  apic_core_state cs;
+  ck_assert_int_eq(apic_trace_lapic_state(t, 0, &ls), APIC_E_STATE);
+  ck_assert_int_eq(apic_trace_core_state(t, 0, &cs), APIC_E_STATE);
+  ck_assert_int_eq(apic_trace_ioapic_pin(t, 0, 0, NULL, NULL), APIC_E_STATE);
+  ck_assert_msg(mentions(apic_trace_errmsg(t), "seek or rewind"), "%s", apic_trace_errmsg(t));
   uint64_t first1;
   ck_assert_int_eq(apic_trace_chunk(t, 1, &first1, NULL, NULL), APIC_OK);
   ck_assert_int_eq(apic_trace_seek(t, first1), APIC_OK);
+  ck_assert_int_eq(apic_trace_core_state(t, 0, &cs), APIC_OK);
   ck_assert_int_eq(apic_trace_next(t, &ev), APIC_OK);
   ck_assert_uint_gt(ev.cycle, first1 - 1);
   apic_trace_close(t);

@@ -98,6 +98,9 @@ APIC_API int apic_trace_rewind(apic_trace *t);
 /* Cycle of the position (the last record applied, or the snapshot). */
 APIC_API uint64_t apic_trace_now(const apic_trace *t);
 
+/* The state at the position. After apic_trace_next or apic_trace_seek
+   failed (a damaged chunk or record) they return APIC_E_STATE until a seek
+   or rewind succeeds: the state would mix two positions. */
 APIC_API int apic_trace_lapic_state(apic_trace *t, uint32_t cpu, apic_lapic_state *out);
 APIC_API int apic_trace_core_state(apic_trace *t, uint32_t cpu, apic_core_state *out);
 APIC_API int apic_trace_ioapic_pin(apic_trace *t, uint32_t ioapic, uint32_t pin,
