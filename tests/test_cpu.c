@@ -56,6 +56,18 @@ static int run_all(apic_sim *s) {
   return rc;
 }
 
+/* Core 0 idles until cycle 100, then the host sends it `lo` from core 1;
+   runs until `into` cycles after the handler was entered. Returns the
+   cycle it was entered (xapic bus: arrival, wake from HLT, accept). */
+static uint64_t start_handler(apic_sim *s, uint32_t lo, uint64_t into) {
+  const apic_timing *t = &apic_sim_config(s)->timing;
+  run_to(s, 100);
+  uint64_t entered = arrival(s) + t->wake + t->accept;
+  host_ipi(s, 1, 0, lo);
+  run_to(s, entered + into);
+  return entered;
+}
+
 static apic_config cfg4(void) { return tu_config(4, APIC_BUS_XAPIC, APIC_MODEL_XAPIC); }
 
 #define FIXED(v) APIC_ICR_LO((v), APIC_DM_FIXED, 0)
@@ -494,10 +506,7 @@ START_TEST(handler_with_sti_nests_higher_class_same_or_lower_waits_for_eoi) {
   apic_sim_set_handler(s, APIC_NONE, 0x45, tu_handler_count, counts);
   apic_sim_set_handler(s, APIC_NONE, 0x35, tu_handler_count, counts);
   apic_sim_set_program(s, 0, tu_prog_idle, NULL);
-  run_to(s, 100);
-  uint64_t entered = arrival(s) + t->wake + t->accept;
-  host_ipi(s, 1, 0, FIXED(0x40));
-  run_to(s, entered + 500);  /* the 0x40 handler is running with IF = 1 */
+  start_handler(s, FIXED(0x40), 500);  /* the 0x40 handler is running with IF = 1 */
   uint64_t arrive2 = arrival(s);
   host_ipi(s, 2, 0, FIXED(0x80));
   host_ipi(s, 3, 0, FIXED(0x45));
@@ -549,10 +558,7 @@ START_TEST(handler_without_sti_defers_higher_class_to_iret) {
   apic_sim_set_handler(s, APIC_NONE, 0x50, h_cli_long, NULL);
   apic_sim_set_handler(s, APIC_NONE, 0x90, tu_handler_count, counts);
   apic_sim_set_program(s, 0, tu_prog_idle, NULL);
-  run_to(s, 100);
-  uint64_t entered = arrival(s) + t->wake + t->accept;
-  host_ipi(s, 1, 0, FIXED(0x50));
-  run_to(s, entered + 100);
+  uint64_t entered = start_handler(s, FIXED(0x50), 100);
   host_ipi(s, 2, 0, FIXED(0x90));
   ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
   const apic_event *exit50 = nth(&log, APIC_EV_HANDLER_EXIT, 0, 0x50, 0);
@@ -578,10 +584,7 @@ START_TEST(nmi_blocked_until_handler_iret) {
   rec nmi = {0};
   apic_sim_set_handler(s, APIC_NONE, 2, h_nmi_long, &nmi);
   apic_sim_set_program(s, 0, tu_prog_idle, NULL);
-  run_to(s, 100);
-  uint64_t entered = arrival(s) + t->wake + t->accept;
-  host_ipi(s, 1, 0, APIC_ICR_LO(0, APIC_DM_NMI, 0));
-  run_to(s, entered + 100);
+  start_handler(s, APIC_ICR_LO(0, APIC_DM_NMI, 0), 100);
   uint64_t arrive2 = arrival(s);
   host_ipi(s, 2, 0, APIC_ICR_LO(0, APIC_DM_NMI, 0));
   host_ipi(s, 3, 0, APIC_ICR_LO(0, APIC_DM_NMI, 0));
@@ -775,17 +778,13 @@ static int h_smm_long(apic_cpu *c, void *arg) {
    after RSM). An NMI sent while the SMM handler runs waits for its end. */
 START_TEST(nmi_blocked_in_smm_34_5_1) {
   apic_config cfg = cfg4();
-  const apic_timing *t = &cfg.timing;
   tu_log log = {0};
   apic_sim *s = tu_sim(&cfg, &log);
   rec smm = {0}, nmi = {0};
   apic_sim_set_smi_handler(s, h_smm_long, &smm);
   apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
   apic_sim_set_program(s, 0, tu_prog_idle, NULL);
-  run_to(s, 100);
-  uint64_t entered = arrival(s) + t->wake + t->accept;
-  host_ipi(s, 1, 0, APIC_ICR_LO(0, APIC_DM_SMI, 0));
-  run_to(s, entered + 100);
+  start_handler(s, APIC_ICR_LO(0, APIC_DM_SMI, 0), 100);
   uint64_t arrive_nmi = arrival(s);
   host_ipi(s, 2, 0, APIC_ICR_LO(0, APIC_DM_NMI, 0));
   ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
@@ -811,17 +810,13 @@ END_TEST
    with its log. */
 static apic_sim *nest_in_sti_handler(int smm, tu_log *log, int *counts) {
   apic_config cfg = cfg4();
-  const apic_timing *t = &cfg.timing;
   apic_sim *s = tu_sim(&cfg, log);
   if (smm) apic_sim_set_smi_handler(s, h_sti_long, NULL);
   rec nmi = {0};  /* h_count_noeoi's: not looked at */
   apic_sim_set_handler(s, APIC_NONE, 2, smm ? h_count_noeoi : h_sti_long, &nmi);
   apic_sim_set_handler(s, APIC_NONE, 0x50, tu_handler_count, counts);
   apic_sim_set_program(s, 0, tu_prog_idle, NULL);
-  run_to(s, 100);
-  uint64_t entered = arrival(s) + t->wake + t->accept;
-  host_ipi(s, 1, 0, APIC_ICR_LO(0, smm ? APIC_DM_SMI : APIC_DM_NMI, 0));
-  run_to(s, entered + 100);
+  start_handler(s, APIC_ICR_LO(0, smm ? APIC_DM_SMI : APIC_DM_NMI, 0), 100);
   host_ipi(s, 2, 0, APIC_ICR_LO(0x50, APIC_DM_FIXED, 0));
   host_ipi(s, 3, 0, APIC_ICR_LO(0, APIC_DM_NMI, 0));
   ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
