@@ -29,8 +29,8 @@
  * something that takes the freeze (a scenario idles free cores), or the
  * debugger waits for ever (apic_sim_run says APIC_RUN_STUCK).
  *
- * The check: each round, the debugger released only after every other core
- * froze; no frozen core's background progress moved between "all frozen"
+ * The check: each round, the debugger started its session and released
+ * only after every other core froze; no frozen core's background progress moved between "all frozen"
  * and the release (a frozen core executes nothing but the spin); every
  * other core froze exactly once per round and resumed every time.
  *
@@ -65,8 +65,14 @@ static void violation(dbg *p, const char *what, uint32_t cpu, uint32_t round) {
     snprintf(p->first, sizeof p->first, "round %u, cpu %u: %s", round, cpu, what);
 }
 
-/* Instrumentation at "all frozen": remember every core's progress. */
-static void all_frozen(dbg *p) {
+/* Instrumentation at "all frozen": the session starts here, so every other
+   core must have counted itself in (a release check alone misses a session
+   that began early but lasted until all froze); remember their progress. */
+static void all_frozen(dbg *p, uint32_t round) {
+  if (p->slaves_in != p->nothers) {
+    p->early++;
+    violation(p, "inspected before every other core froze", p->debugger, round);
+  }
   memcpy(p->snap, p->progress, p->ncpus * sizeof *p->snap);
 }
 
@@ -116,7 +122,7 @@ static int debugger(apic_cpu *c, void *arg) {
     APIC_WRITE(c, APIC_REG_ICR_LO, p->icr_lo);     /* kgdb_roundup_cpus() */
     if (!p->release_early)                         /* wait for slaves_in_kgdb */
       APIC_SPIN_UNTIL(c, &p->slaves_in, apic_cpu_load(c, &p->slaves_in) == p->nothers);
-    all_frozen(p);
+    all_frozen(p, (uint32_t)APIC_L(c, 0));
     APIC_MARK(c, "all frozen");
     APIC_WORK(c, p->hold);                         /* the debugger session */
     releasing(p, (uint32_t)APIC_L(c, 0));
@@ -238,7 +244,8 @@ static unsigned check(void *state, int *done, char *msg, size_t n) {
     }
   }
   if (bad)
-    snprintf(msg, n, "%u violations (%u early releases, %u cores ran while frozen); first: %s",
+    snprintf(msg, n, "%u violations (%u early sessions or releases, %u cores ran while "
+             "frozen); first: %s",
              bad, p->early, p->moved, p->first);
   else
     snprintf(msg, n, "%u of %u rounds: %u cores frozen (%s) before each release, none ran "

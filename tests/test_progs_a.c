@@ -325,9 +325,10 @@ START_TEST(debugger_freeze_reaches_cores_outside_the_program) {
 }
 END_TEST
 
-/* Bug release_early: the debugger does not wait for slaves_in_kgdb; the
-   other cores keep running into its session, or are not even frozen when it
-   releases (hold 0). */
+/* Bug release_early: the debugger does not wait for slaves_in_kgdb; its
+   session starts while the other cores still run (kgdb_cpu_enter waits for
+   every CPU before it inspects), and with hold 0 they are not even frozen
+   when it releases. */
 START_TEST(debugger_release_early_is_caught) {
   static const char *const modes[] = {"nmi", "fixed"};
   for (int m = 0; m < 2; m++)
@@ -338,7 +339,7 @@ START_TEST(debugger_release_early_is_caught) {
       set_s(&p, "mode", modes[m]);
       set_s(&p, "bug", "release_early");
       install(&p, s, cpus4, 4);
-      expect_bites(&p, s, RUN_CAP, "ran while the machine was frozen", kind_name[k]);
+      expect_bites(&p, s, RUN_CAP, "inspected before every other core froze", kind_name[k]);
       finish(&p, s);
     }
   apic_sim *s = machine(K_XAPIC, 4);
@@ -347,7 +348,28 @@ START_TEST(debugger_release_early_is_caught) {
   set_s(&p, "bug", "release_early");
   set_i(&p, "hold", 0);
   install(&p, s, cpus4, 4);
-  expect_bites(&p, s, RUN_CAP, "released before every other core froze", "hold 0");
+  /* one round: its session and its release both came before the freeze */
+  expect_bites(&p, s, RUN_CAP, "2 early sessions or releases", "hold 0");
+  finish(&p, s);
+}
+END_TEST
+
+/* Bug release_early with long background steps and a long session: the
+   NMI is taken at the end of each step (an instruction boundary), so no
+   background counter moves between the IPI and the freeze, and every core
+   has frozen by the release. The debugger still inspected a machine that
+   was running (kgdb_cpu_enter: the master waits for slaves_in_kgdb before
+   it goes on): the check must see that, not only an early release. */
+START_TEST(debugger_release_early_long_hold_is_caught) {
+  enum { LONG_STEP = 50000, LONG_HOLD = 200000 };  /* step >> NMI latency; hold > step */
+  apic_sim *s = machine(K_XAPIC, 4);
+  inst p;
+  begin(&p, "debugger_freeze");
+  set_s(&p, "bug", "release_early");
+  set_i(&p, "work", LONG_STEP);
+  set_i(&p, "hold", LONG_HOLD);
+  install(&p, s, cpus4, 4);
+  expect_bites(&p, s, RUN_CAP, "inspected before every other core froze", "long hold");
   finish(&p, s);
 }
 END_TEST
@@ -671,6 +693,7 @@ int main(void) {
   tcase_add_test(tc, debugger_freeze_fixed_vector_every_bus);
   tcase_add_test(tc, debugger_freeze_reaches_cores_outside_the_program);
   tcase_add_test(tc, debugger_release_early_is_caught);
+  tcase_add_test(tc, debugger_release_early_long_hold_is_caught);
   tcase_add_test(tc, debugger_bad_arguments);
   suite_add_tcase(s, tc);
   tc = tcase_create("device_irq");
