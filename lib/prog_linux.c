@@ -2,14 +2,15 @@
  * prog_linux.c - Linux's x86 IPI senders, as guest programs.
  *
  * linux_send_ipi_mask follows arch/x86/kernel/apic/ipi.c:
- *   xAPIC, physical:  default_send_IPI_mask_sequence_phys() - one IPI per
- *     target: __xapic_wait_icr_idle() polls ICR delivery status, then
+ *   xAPIC, physical:  default_send_IPI_mask_sequence_phys() - with
+ *     interrupts off (local_irq_save), one IPI per target: __xapic_wait_icr_idle() polls ICR delivery status, then
  *     __default_send_IPI_dest_field() writes ICR2 (destination) then ICR.
  *   xAPIC, logical (flat): default_send_IPI_mask_logical() - one IPI whose
  *     destination is the OR of the targets' logical IDs (1 << cpu, as
  *     Linux's flat mode programs the LDR).
  *   x2APIC: x2apic_send_IPI_mask() - one WRMSR of the 64-bit ICR per target,
  *     no delivery-status poll (the bit does not exist, SDM 10.12.9).
+ *   All three save and disable interrupts around their ICR writes.
  * linux_send_ipi_allbutself follows default_send_IPI_allbutself() /
  *   __default_send_IPI_shortcut(): wait for ICR idle, one write of ICR with
  *   the all-excluding-self shorthand.
@@ -39,6 +40,7 @@ typedef struct lx {
   uint32_t *handled;     /* per core: handler runs */
   uint32_t senders, senders_done;
   int no_eoi;            /* bug "no_eoi": the handler never acks the APIC */
+  int irq_save;          /* send_IPI_mask: local_irq_save() around the ICR writes */
   apic__irr_count irr;
 } lx;
 
@@ -58,6 +60,9 @@ static int sender(apic_cpu *c, void *arg) {
   APIC_STI(c);
   APIC_WORK(c, p->interval);  /* let the targets boot */
   for (APIC_L(c, 0) = 0; APIC_L(c, 0) < p->rounds; APIC_L(c, 0)++) {
+    /* the mask senders write ICR2 and ICR per target with interrupts off, so
+       that no handler runs (and sends) between the two writes */
+    if (p->irq_save) APIC_CLI(c);           /* local_irq_save() */
     for (APIC_L(c, 1) = 0; APIC_L(c, 1) < p->nround; APIC_L(c, 1)++) {
       if (apic_cpu_x2apic(c)) {             /* native_x2apic_icr_write(): one WRMSR */
         APIC_DO(c, apic_cpu_wrmsr(c, APIC_MSR_X2APIC(APIC_REG_ICR_LO),
@@ -69,6 +74,7 @@ static int sender(apic_cpu *c, void *arg) {
         APIC_WRITE(c, APIC_REG_ICR_LO, p->round[APIC_L(c, 1)].icr_lo);
       }
     }
+    if (p->irq_save) APIC_STI(c);           /* local_irq_restore() */
     {
       int others = (p->round[0].icr_lo & APIC_ICR_SH_MASK) != 0;  /* never the sender */
       for (uint32_t i = 0; i < p->ntargets; i++)
@@ -167,6 +173,7 @@ static int install_common(apic_sim *s, const uint32_t *cpus, uint32_t n, const a
   p->senders = n;
   const char *bug = apic_args_str(a, "bug");
   p->no_eoi = bug && !strcmp(bug, "no_eoi");
+  p->irq_save = !allbutself;  /* __default_send_IPI_shortcut() is one write, no irq save */
   p->sent = calloc(p->ncpus, sizeof *p->sent);
   p->handled = calloc(p->ncpus, sizeof *p->handled);
   int rc = !p->sent || !p->handled ? APIC_E_NOMEM : APIC_OK;

@@ -445,6 +445,55 @@ START_TEST(randomness_follows_the_seed) {
 }
 END_TEST
 
+/* ---- linux_send_ipi_mask ---- */
+
+/* Linux default_send_IPI_mask_sequence_phys(), default_send_IPI_mask_logical()
+   and x2apic_send_IPI_mask() write the ICR with interrupts off
+   (local_irq_save): with every core sending to every core, a sender's IF is
+   0 at each of its ICR writes, so no handler runs between ICR2 and ICR;
+   the one-write all-but-self shorthand (__default_send_IPI_shortcut) keeps
+   IF = 1. Checked on xAPIC (physical and flat logical) and x2APIC. */
+START_TEST(linux_mask_sends_with_interrupts_off) {
+  enum { NCORES = 4, ROUNDS = 6, INTERVAL = 50 };  /* short: IPIs land mid-round */
+  static const struct { int x2apic; const char *name, *spec; } runs[] = {
+    {0, "linux_send_ipi_mask", "targets=0,1,2,3 dest_mode=physical"},
+    {0, "linux_send_ipi_mask", "targets=0,1,2,3 dest_mode=logical"},
+    {1, "linux_send_ipi_mask", "targets=0,1,2,3"},
+    {0, "linux_send_ipi_allbutself", ""},
+  };
+  for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+    apic_config cfg = machine(NCORES, APIC_BUS_XAPIC, runs[r].x2apic, 1);
+    tu_log log = {0};
+    apic_sim *s = tu_sim(&cfg, &log);
+    char spec[128];
+    snprintf(spec, sizeof spec, "%s rounds=%d interval=%d", runs[r].spec, ROUNDS, INTERVAL);
+    prog *p = install_ok(s, runs[r].name, NCORES, spec);
+    char msg[512];
+    int run, done;
+    ck_assert_msg(run_check(s, p, 50000000, &run, &done, msg, sizeof msg) == 0 && done,
+                  "%s (%s): %s", runs[r].name, spec, msg);
+    int if_flag[NCORES] = {0}, shorthand = r == 3;
+    size_t writes = 0, handlers = 0;
+    for (size_t i = 0; i < log.n; i++) {
+      const apic_event *e = &log.ev[i];
+      if (e->cpu >= NCORES) continue;
+      if (e->kind == APIC_EV_IF_CHANGE) if_flag[e->cpu] = e->a != 0;
+      if (e->kind == APIC_EV_HANDLER_ENTER) handlers++;
+      if (e->kind != APIC_EV_ICR_WRITE) continue;
+      writes++;
+      ck_assert_msg(if_flag[e->cpu] == shorthand, "%s (%s): cpu %u wrote the ICR at cycle "
+                    "%llu with IF = %d", runs[r].name, spec, e->cpu,
+                    (unsigned long long)e->cycle, if_flag[e->cpu]);
+    }
+    ck_assert_uint_gt(writes, 0);
+    ck_assert_uint_gt(handlers, 0);
+    prog_free(p);
+    apic_sim_destroy(s);
+    tu_log_free(&log);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("progs_b");
   TCase *tc = tcase_create("registry");
@@ -470,6 +519,9 @@ int main(void) {
   tcase_add_test(tc, barrier_p6_mesh_x2apic);
   tcase_add_test(tc, barrier_no_barrier_is_caught);
   tcase_add_test(tc, barrier_bad_args);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("linux");
+  tcase_add_test(tc, linux_mask_sends_with_interrupts_off);
   suite_add_tcase(s, tc);
   tc = tcase_create("all");
   tcase_add_test(tc, in_progress_is_not_a_violation);
