@@ -17,12 +17,14 @@
  * drops the line again after half a period; a level device keeps it
  * asserted until the driver acknowledges it.
  *
- * The driver's handler (Linux handle_fasteoi_irq / handle_edge_irq running
- * the driver's ISR, then ack_APIC_irq): reads the device's status register,
- * which clears its "interrupt pending" flag and, for a level line, makes
- * the device deassert it; then writes EOI. For a level line the EOI
- * message clears the entry's remote IRR (82093AA 3.2.4 bit 14): a line
- * still asserted then would be sent again.
+ * The driver's handler (Linux handle_fasteoi_irq / handle_edge_irq around
+ * the driver's ISR): the ISR reads the device's status register, which
+ * clears its "interrupt pending" flag and, for a level line, makes the
+ * device deassert it. An edge line is acked first (handle_edge_irq calls
+ * irq_ack, the local APIC EOI, before the ISR: an edge arriving meanwhile
+ * is latched in IRR again); a level line is EOId after the ISR
+ * (handle_fasteoi_irq), and the EOI message clears the entry's remote IRR
+ * (82093AA 3.2.4 bit 14): a line still asserted then would be sent again.
  *
  * The check: every assertion of the line was handled exactly once (a
  * handler run that found the device pending), no run found it idle or
@@ -67,6 +69,7 @@ static int device_isr(apic_cpu *c, void *arg) {
   dev *d = arg;
   APIC_BEGIN(c);
   d->runs++;
+  if (!d->level) APIC_EOI(c);  /* handle_edge_irq: irq_ack (apic_eoi) before the ISR */
   if (!d->no_ack) {
     /* read the status register (read-to-clear): the device stops asserting */
     if (apic_cpu_xchg(c, &d->pending, 0)) {
@@ -78,7 +81,7 @@ static int device_isr(apic_cpu *c, void *arg) {
     APIC_YIELD(c);
   }
   APIC_WORK(c, d->work);  /* the driver's work */
-  APIC_EOI(c);            /* ack_APIC_irq(); level: EOI message to the I/O APIC */
+  if (d->level) APIC_EOI(c);  /* handle_fasteoi_irq: irq_eoi after the ISR; EOI message */
   APIC_END(c);
 }
 

@@ -452,6 +452,47 @@ START_TEST(device_edge_high_physical_every_bus) {
 }
 END_TEST
 
+/* Where the driver's handler EOIs: Linux handle_edge_irq() acks the local
+   APIC (irq_ack -> apic_eoi) before the ISR runs, handle_fasteoi_irq()
+   after it (irq_eoi). With a long ISR, an edge handler's EOI comes right at
+   entry, a level handler's only after the ISR's work, and after the device
+   deasserted its line (so the EOI message does not resend it, 82093AA
+   3.2.4 bit 14). */
+START_TEST(device_edge_eoi_before_isr_level_after) {
+  enum { PIN = 4, COUNT = 3, ISR_WORK = 5000, DEVICE_VECTOR = 0x41 /* the default */ };
+  static const char *const trig[] = {"edge", "level"};
+  for (int t = 0; t < 2; t++) {
+    apic_config cfg = tu_config(2, APIC_BUS_XAPIC, APIC_MODEL_XAPIC);
+    tu_log log = {0};
+    apic_sim *s = tu_sim(&cfg, &log);
+    inst p;
+    begin(&p, "device_irq");
+    set_s(&p, "trigger", trig[t]);
+    set_i(&p, "pin", PIN);
+    set_i(&p, "count", COUNT);
+    set_i(&p, "work", ISR_WORK);
+    install(&p, s, cpus4, 2);
+    expect_held(&p, s, trig[t]);
+    const apic_event *in = NULL, *eoi = NULL;
+    for (size_t k = 0; k < COUNT; k++) {  /* the k-th entry, then its EOI */
+      in = tu_find(&log, APIC_EV_HANDLER_ENTER, 0, DEVICE_VECTOR,
+                   in ? (size_t)(in - log.ev) + 1 : 0);
+      ck_assert_ptr_nonnull(in);
+      eoi = tu_find(&log, APIC_EV_EOI, 0, DEVICE_VECTOR, (size_t)(in - log.ev));
+      ck_assert_ptr_nonnull(eoi);
+      if (t == 0)
+        ck_assert_msg(eoi->cycle - in->cycle < ISR_WORK, "edge: EOI %llu cycles after entry",
+                      (unsigned long long)(eoi->cycle - in->cycle));
+      else
+        ck_assert_msg(eoi->cycle - in->cycle >= ISR_WORK, "level: EOI %llu cycles after entry",
+                      (unsigned long long)(eoi->cycle - in->cycle));
+    }
+    finish(&p, s);
+    tu_log_free(&log);
+  }
+}
+END_TEST
+
 /* Lowest priority to a flat logical set (SDM 10.6.2.4, 10.6.2.2): one of
    the cores takes each interrupt; level and edge; x2APIC: an 8-bit logical
    destination reaches cluster 0 (SDM 10.12.10.2). */
@@ -699,6 +740,7 @@ int main(void) {
   tc = tcase_create("device_irq");
   tcase_add_test(tc, device_level_low_physical_every_bus);
   tcase_add_test(tc, device_edge_high_physical_every_bus);
+  tcase_add_test(tc, device_edge_eoi_before_isr_level_after);
   tcase_add_test(tc, device_lowest_priority_logical_set);
   tcase_add_test(tc, device_fixed_to_two_cores_handles_twice);
   tcase_add_test(tc, device_no_ack_storm_is_caught);
