@@ -83,11 +83,17 @@ void apic_latency_event(void *ud, const apic_event *ev) {
   }
   case APIC_EV_IRR_SET: {
     inflight *f = ev->msg ? find(l, ev->msg) : NULL;
-    if (ev->cpu >= l->ncpus || !f) break;
+    if (ev->cpu >= l->ncpus) break;
+    if (!f) { l->pending[k] = 0; break; }  /* a local source (LVT): no origin to measure */
     add(l, ev->cpu, ev->vector, APIC_LAT_IRR, ev->cycle - f->origin);
     l->pending[k] = f->origin + 1;
     break;
   }
+  case APIC_EV_RESET:  /* INIT or disable cleared IRR and ISR: their origins are gone */
+    if (ev->cpu >= l->ncpus) break;
+    memset(&l->pending[(size_t)ev->cpu * 256], 0, 256 * sizeof *l->pending);
+    memset(&l->in_service[(size_t)ev->cpu * 256], 0, 256 * sizeof *l->in_service);
+    break;
   case APIC_EV_ACCEPT:
     if (ev->cpu >= l->ncpus) break;
     l->in_service[k] = l->pending[k];

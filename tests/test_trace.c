@@ -22,6 +22,7 @@
 #include <zlib.h>
 #include "testutil.h"
 #include "apicsim/trace.h"
+#include "apicsim/stats.h"
 
 /* ---- small helpers: PRNG, files ---- */
 
@@ -2898,6 +2899,38 @@ START_TEST(chunks_start_after_the_cycle_before_them_ends) {
 }
 END_TEST
 
+/* apicsim/stats.h: an IPI's origin is forgotten when its IRR bit is (INIT
+   or an APIC disable clear IRR, SDM 10.4.7.3 / 10.4.3: the RESET event);
+   a later interrupt of the same vector from a local source (an LVT entry,
+   no message) has no origin, so it gives no handler-entry sample - not one
+   measured from the lost IPI's ICR write. */
+START_TEST(latency_forgets_an_origin_cleared_by_reset) {
+  enum { CPU = 0, VEC = 0x50, ICR_AT = 100, IRR_AT = 200, RESET_AT = 300, LVT_AT = 1000,
+         ACCEPT_AT = 1010, ENTER_AT = 1020, MSG_ID = 1 };
+  apic_latency *l = apic_latency_new(1);
+  ck_assert_ptr_nonnull(l);
+  const apic_event evs[] = {
+    {.cycle = ICR_AT, .msg = MSG_ID, .kind = APIC_EV_MSG_SEND, .cpu = APIC_NONE,
+     .vector = VEC, .b = APIC_MSG_INTERRUPT},
+    {.cycle = IRR_AT, .msg = MSG_ID, .kind = APIC_EV_IRR_SET, .cpu = CPU, .vector = VEC},
+    {.cycle = RESET_AT, .kind = APIC_EV_RESET, .cpu = CPU},
+    {.cycle = LVT_AT, .kind = APIC_EV_IRR_SET, .cpu = CPU, .vector = VEC},
+    {.cycle = ACCEPT_AT, .kind = APIC_EV_ACCEPT, .cpu = CPU, .vector = VEC},
+    {.cycle = ENTER_AT, .kind = APIC_EV_HANDLER_ENTER, .cpu = CPU, .vector = VEC,
+     .b = APIC_INTR_FIXED},
+  };
+  for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) apic_latency_event(l, &evs[i]);
+  apic_lat_summary m;
+  ck_assert_int_eq(apic_latency_summary(l, APIC_LAT_IRR, APIC_NONE, -1, &m), APIC_OK);
+  ck_assert_uint_eq(m.count, 1);
+  ck_assert_uint_eq(m.max, IRR_AT - ICR_AT);
+  ck_assert_int_eq(apic_latency_summary(l, APIC_LAT_HANDLER, APIC_NONE, -1, &m), APIC_OK);
+  ck_assert_msg(m.count == 0, "handler entry measured from a cleared IPI: %llu cycles",
+                (unsigned long long)m.max);
+  apic_latency_free(l);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("trace");
   TCase *tc = tcase_create("round trip");
@@ -2932,6 +2965,9 @@ int main(void) {
   tcase_add_test(tc, writer_open_in_missing_directory_is_io_error);
   tcase_add_test(tc, writer_on_full_disk_reports_io_error);
   tcase_add_test(tc, writer_and_reader_reject_bad_arguments);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("latency");
+  tcase_add_test(tc, latency_forgets_an_origin_cleared_by_reset);
   suite_add_tcase(s, tc);
   tc = tcase_create("size");
   tcase_set_timeout(tc, 120);
