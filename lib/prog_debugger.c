@@ -30,8 +30,9 @@
  * debugger waits for ever (apic_sim_run says APIC_RUN_STUCK).
  *
  * The check: each round, the debugger started its session and released
- * only after every other core froze; no frozen core's background progress moved between "all frozen"
- * and the release (a frozen core executes nothing but the spin); every
+ * only after every other core froze; no frozen core's background progress
+ * moved between "all frozen" and the release (a frozen core executes
+ * nothing but the spin); every
  * other core froze exactly once per round and resumed every time.
  *
  * Bug "release_early": the debugger does not wait for the roundup (it

@@ -3,7 +3,8 @@
  *
  * linux_send_ipi_mask follows arch/x86/kernel/apic/ipi.c:
  *   xAPIC, physical:  default_send_IPI_mask_sequence_phys() - with
- *     interrupts off (local_irq_save), one IPI per target: __xapic_wait_icr_idle() polls ICR delivery status, then
+ *     interrupts off (local_irq_save), one IPI per target:
+ *     __xapic_wait_icr_idle() polls ICR delivery status, then
  *     __default_send_IPI_dest_field() writes ICR2 (destination) then ICR.
  *   xAPIC, logical (flat): default_send_IPI_mask_logical() - one IPI whose
  *     destination is the OR of the targets' logical IDs (1 << cpu, as
