@@ -133,21 +133,6 @@ static int call_function(apic_cpu *c, void *arg) {
   APIC_END(c);
 }
 
-/*
- * One step of call_function() as a plain call from the program's frame.
- * A guest function cannot call another resumable function (guest.h has no
- * call), so the caller keeps the callee's resume point in its local 1 and
- * swaps it into the frame's pc around each step.
- */
-static int local_call_step(apic_cpu *c, bar *p) {
-  uint32_t *pc = apic_cpu_pc(c), mine = *pc;
-  *pc = (uint32_t)APIC_L(c, 1);
-  int r = call_function(c, p);
-  APIC_L(c, 1) = *pc;
-  *pc = mine;
-  return r;
-}
-
 /* ---- the initiator: on_each_cpu() ---- */
 
 static void send_call_ipi(bar *p, apic_cpu *c, uint32_t target) {
@@ -184,8 +169,7 @@ static int initiator(apic_cpu *c, void *arg) {
     }
     if (p->ipi != IPI_ALL) {                                /* SCF_RUN_LOCAL */
       APIC_CLI(c);                                          /* local_irq_save() */
-      APIC_L(c, 1) = 0;
-      while (local_call_step(c, p) != APIC_DONE) APIC_YIELD(c);  /* func(info) */
+      APIC_CALL(c, call_function, p);                       /* func(info) */
       APIC_STI(c);                                          /* local_irq_restore() */
     }
     /* csd_lock_wait() for every CPU */
