@@ -11,5 +11,5 @@ cmake --build "$tmp/b" >/dev/null
 "$tmp/b/consumer"
 libdir=$(ls -d "$tmp"/prefix/lib*/pkgconfig | head -n 1)
 PKG_CONFIG_PATH="$libdir" cc -o "$tmp/pc" "$src/tests/consumer/main.c" \
-  $(PKG_CONFIG_PATH="$libdir" pkg-config --static --cflags --libs apicsim)
+  $(PKG_CONFIG_PATH="$libdir" pkg-config --cflags --libs apicsim)  # as the README says
 "$tmp/pc"
