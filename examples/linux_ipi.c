@@ -5,8 +5,9 @@
  * ipi.c does in xAPIC mode (__default_send_IPI_dest_field): wait until the
  * ICR is idle, write the destination to ICR2, write the command to ICR,
  * then it sends send_IPI_allbutself() with the all-excluding-self shorthand.
- * Cores 1-7 idle in safe_halt() (STI; HLT). Prints what every core handled,
- * and the latency of each delivery from ICR write to handler entry.
+ * Cores 1-7 idle in safe_halt() (STI; HLT). Prints each send, each IRR set
+ * with the cycle its message was sent, each handler's start, and what every
+ * core handled.
  */
 #include <stdio.h>
 #include "apicsim/guest.h"
