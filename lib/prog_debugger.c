@@ -245,9 +245,9 @@ static unsigned check(void *state, int *done, char *msg, size_t n) {
     }
   }
   if (bad)
-    snprintf(msg, n, "%u violations (%u early sessions or releases, %u cores ran while "
-             "frozen); first: %s",
-             bad, p->early, p->moved, p->first);
+    snprintf(msg, n, "%u violations (%u early sessions or releases; a core ran while "
+             "frozen %u times over %u rounds); first: %s",
+             bad, p->early, p->moved, p->rounds, p->first);
   else
     snprintf(msg, n, "%u of %u rounds: %u cores frozen (%s) before each release, none ran "
              "while frozen, all resumed", p->rounds_done, p->rounds, p->nothers,
