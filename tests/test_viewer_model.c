@@ -953,6 +953,46 @@ START_TEST(zoomed_out_query_uses_overview) {
 }
 END_TEST
 
+/* viewer.h vw_model_query, zoomed far out (several overview buckets a
+   column): a column shows the state that covers most of it, as a bucket
+   does, not a handler that dominated only some of its buckets (a mostly
+   halted core would look busy). Buckets are the resolution: the state shown
+   covers at least half as much as any other. */
+START_TEST(overview_columns_show_the_dominant_state) {
+  trace_run r;
+  make_chatter(&r, 8, 900, 64, 1);
+  vw_model *m = open_model(r.path);
+  build_overview(m);
+  const apic_trace_info *info = vw_model_info(m);
+  uint64_t first = info->first_cycle, end = info->last_cycle + 1;
+  ref_lanes ref;
+  ref_build(&ref, r.path);
+  uint32_t checked = 0;
+  for (uint32_t cols = 50; cols <= 400; cols *= 2) {
+    const vw_frame *f = vw_model_query(m, first, end, cols);
+    ck_assert_int_eq(f->from_overview, 1);
+    for (uint32_t c = 0; c < 8; c++) {
+      check_lane_shape(f->lane[c], f->nlane[c], first, end, 1);
+      for (uint32_t i = 0; i < f->nlane[c]; i++) {
+        const vw_seg *s = &f->lane[c][i];
+        uint64_t t[VW_STATE_COUNT];
+        ref_time(&ref, c, s->from, s->to, t);
+        for (int k = 0; k < VW_STATE_COUNT; k++)
+          ck_assert_msg(2 * t[s->state] >= t[k], "%u cols, cpu %u [%llu, %llu): shows %u "
+                        "for %llu cycles, state %d covers %llu", cols, c,
+                        (unsigned long long)s->from, (unsigned long long)s->to, s->state,
+                        (unsigned long long)t[s->state], k, (unsigned long long)t[k]);
+        checked++;
+      }
+    }
+  }
+  ck_assert_uint_gt(checked, 1000);
+  ref_free(&ref);
+  vw_model_close(m);
+  drop_run(&r);
+}
+END_TEST
+
 /* viewer.h vw_model_density_table: while the overview builds and once it
    is built, every cell is what vw_model_density answers, whether the table
    was brought up to date a step at a time (the same width every call) or
@@ -1854,6 +1894,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, lanes_match_reader_state);
   tcase_add_test(tc, lanes_equal_reader_at_every_cycle);
   tcase_add_test(tc, short_segments_merge_into_mixed);
+  tcase_add_test(tc, overview_columns_show_the_dominant_state);
   tcase_add_test(tc, ipi_arrow_ends_where_handler_starts);
   tcase_add_test(tc, coalesced_delivery_gives_coalesced_arrow);
   tcase_add_test(tc, zoomed_out_query_uses_overview);

@@ -1887,7 +1887,11 @@ static uint32_t cell_bits(const ovcell *x) {
 }
 
 /* Zoomed far out (several buckets a column): one pass over the buckets of
-   each column, the same rule as a lane's aggregation (lanebuild). */
+   each column, which shows the state most of its buckets show, as a bucket
+   shows the state that covers most of it (ov_finish). Not lanebuild's
+   "handler if any ran": a bucket's handler already won it by time, and a
+   column of many buckets would turn a core halted 80% of the time into a
+   solid handler lane. */
 static void overview_columns(vw_model *m, uint64_t from, uint64_t to, uint64_t px) {
   vw_frame *f = &m->frame;
   uint64_t ncols = (to - from) / px;
@@ -1921,22 +1925,22 @@ static void overview_columns(vw_model *m, uint64_t from, uint64_t to, uint64_t p
         for (int k = 0; k < VW_STATE_COUNT; k++) cnt[k] += (uint32_t)(packed >> (10 * k)) & 1023;
         packed = 0;
       }
-      uint32_t h = bz;
-      if (diff && cnt[VW_HANDLER])  /* the last handler bucket */
-        for (h = bz; h-- > ba && row[h].state != VW_HANDLER;) {}
       vw_seg s;
       if (!diff) {
         const ovcell *y = &row[ba];
         s = (vw_seg){m->colx[col], m->colx[col + 1], y->state, y->vector,
                      (uint8_t)(y->dm & 0x7F), (uint8_t)((y->dm & OV_MIXED) != 0)};
-      } else if (h < bz) {
-        s = (vw_seg){m->colx[col], m->colx[col + 1], VW_HANDLER, row[h].vector,
-                     (uint8_t)(row[h].dm & 0x7F), 1};
       } else {
         uint8_t best = 0;
         for (uint8_t k = 0; k < VW_STATE_COUNT; k++)
-          if (cnt[k] >= cnt[best]) best = k;
+          if (cnt[k] >= cnt[best]) best = k;  /* ties: the later state, as in ov_finish */
         s = (vw_seg){m->colx[col], m->colx[col + 1], best, 0, 0, 1};
+        if (best == VW_HANDLER) {  /* the vector of its last handler bucket */
+          uint32_t h = bz;
+          while (h-- > ba && row[h].state != VW_HANDLER) {}
+          s.vector = row[h].vector;
+          s.depth = (uint8_t)(row[h].dm & 0x7F);
+        }
       }
       seg_push(&f->lane[c], &m->lanecap[c], &f->nlane[c], s);
     }
