@@ -1222,6 +1222,47 @@ START_TEST(command_render_and_errors) {
 END_TEST
 #endif
 
+#ifdef APICVIEW_EXE
+/* Runs apicview with env in front (e.g. "SDL_VIDEODRIVER=dummy"), killed
+   after a few seconds if it hangs (status 124); its stderr into err. */
+static int run_err(const char *env, const char *args, char *err, size_t n) {
+  char log[512], cmd[2048];
+  snprintf(log, sizeof log, "%s/viewer_cmd_err.txt", APICSIM_TEST_TMP);
+  snprintf(cmd, sizeof cmd, "%s timeout 10 '%s' %s >/dev/null 2>'%s'", env, APICVIEW_EXE, args,
+           log);
+  int rc = system(cmd);
+  err[0] = 0;
+  FILE *f = fopen(log, "r");
+  if (f) {
+    size_t k = fread(err, 1, n - 1, f);
+    err[k] = 0;
+    fclose(f);
+  }
+  return rc == -1 ? -1 : (rc >> 8) & 255;
+}
+
+/* apicview TRACE where SDL has no display (its offscreen or dummy driver)
+   says so and exits 1 instead of waiting in a window nobody sees; a trace
+   that cannot be opened exits 1 with its error before any window. */
+START_TEST(command_without_display) {
+  char path[512], args[1100], err[2048];
+  ipi8_trace(path, sizeof path);
+  static const char *const drivers[] = {"offscreen", "dummy"};
+  for (int i = 0; i < 2; i++) {
+    char env[64];
+    snprintf(env, sizeof env, "SDL_VIDEODRIVER=%s", drivers[i]);
+    snprintf(args, sizeof args, "'%s'", path);
+    ck_assert_int_eq(run_err(env, args, err, sizeof err), 1);
+    ck_assert_msg(strstr(err, "no display") && strstr(err, drivers[i]) && strstr(err, "--render"),
+                  "stderr: %s", err);
+    snprintf(args, sizeof args, "'%s/no/such/file'", APICSIM_TEST_TMP);
+    ck_assert_int_eq(run_err(env, args, err, sizeof err), 1);
+    ck_assert_msg(strstr(err, "no/such/file") && !strstr(err, "no display"), "stderr: %s", err);
+  }
+}
+END_TEST
+#endif
+
 static Suite *viewer_suite(void) {
   Suite *s = suite_create("viewer");
   TCase *pic = tcase_create("pictures");
@@ -1251,6 +1292,7 @@ static Suite *viewer_suite(void) {
   TCase *cmd = tcase_create("command");
   tcase_set_timeout(cmd, 120);
   tcase_add_test(cmd, command_render_and_errors);
+  tcase_add_test(cmd, command_without_display);
   suite_add_tcase(s, cmd);
 #endif
   return s;

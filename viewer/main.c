@@ -6,8 +6,9 @@
  * The window path is SDL's software one: every frame is drawn by
  * vw_render into the window's own surface and shown with
  * SDL_UpdateWindowSurface, so what a user sees is exactly what --render
- * writes. A trace that cannot be opened is shown as a message (in the
- * window, or as the image), printed on stderr, and makes the exit status 1.
+ * writes. A trace that cannot be opened is printed on stderr (and drawn as
+ * the image with --render) and makes the exit status 1; no window opens for
+ * it, nor where SDL has no display to show one on.
  */
 #define _POSIX_C_SOURCE 200809L   /* clock_gettime: the bench's CPU time */
 #include <errno.h>
@@ -342,41 +343,57 @@ static int run_headless(const opts *o) {
   return status;
 }
 
+/* SDL's video drivers that show nothing: a window on them would wait,
+   invisible, for input that never comes. */
+static int invisible_driver(const char *name) {
+  return name && (!strcmp(name, "offscreen") || !strcmp(name, "dummy"));
+}
+
 static int run_window(const opts *o) {
   if (SDL_Init(SDL_INIT_VIDEO) != 0) {
-    fprintf(stderr, "apicview: cannot start SDL video: %s\n(use --render OUT.bmp without a display)\n",
+    fprintf(stderr, "apicview: cannot start SDL video: %s\n(use --render OUT.png without a display)\n",
             SDL_GetError());
     return 1;
   }
   char why[512] = "", msg[700] = "";
   vw_model *m = NULL;
   int rc = vw_model_open(&m, o->trace, why, sizeof why);
-  if (rc || !m) {
+  if (rc || !m) {  /* said on the terminal it was started from, not in a window */
     error_text(msg, sizeof msg, o->trace, why, rc);
     fprintf(stderr, "apicview: %s\n", msg);
-    m = NULL;
+    SDL_Quit();
+    return 1;
   }
-  char title[300];
-  snprintf(title, sizeof title, "apicview - %s", o->trace);
-  SDL_Window *win = SDL_CreateWindow(title, SDL_WINDOWPOS_UNDEFINED, SDL_WINDOWPOS_UNDEFINED, o->w,
-                                     o->h, SDL_WINDOW_RESIZABLE);
-  if (!win) {
-    fprintf(stderr, "apicview: cannot open a window: %s\n", SDL_GetError());
+  const char *driver = SDL_GetCurrentVideoDriver();
+  if (invisible_driver(driver)) {
+    fprintf(stderr, "apicview: no display (SDL video driver '%s'); use --render OUT.png to draw "
+            "a frame without one\n", driver);
     vw_model_close(m);
     SDL_Quit();
     return 1;
   }
   vw_view v;
   vw_view_init(&v, m, o->w, o->h);
-  int status = m ? apply_opts(&v, m, o) : 1;
-  int running = m ? status == 0 : 1;
-  if (status == 2) running = 0;
+  int status = apply_opts(&v, m, o);
+  char title[300];
+  snprintf(title, sizeof title, "apicview - %s", o->trace);
+  SDL_Window *win = status ? NULL : SDL_CreateWindow(title, SDL_WINDOWPOS_UNDEFINED,
+                                                     SDL_WINDOWPOS_UNDEFINED, o->w, o->h,
+                                                     SDL_WINDOW_RESIZABLE);
+  if (!win) {
+    if (!status) fprintf(stderr, "apicview: cannot open a window: %s\n", SDL_GetError());
+    free(v.cpu_hidden);
+    vw_model_close(m);
+    SDL_Quit();
+    return status ? status : 1;
+  }
+  int running = 1;
   vw_render_cache *cache = vw_render_cache_new();   /* NULL: every frame drawn afresh */
   int dirty = 1, overview_done = 0;
   double last = now_ms(), title_at = 0, worst = 0;
   while (running) {
     SDL_Event e;
-    int waiting = !(v.playing || (m && !overview_done) || dirty);
+    int waiting = !(v.playing || !overview_done || dirty);
     if (waiting ? SDL_WaitEventTimeout(&e, 100) : SDL_PollEvent(&e)) {
       do {
         if (e.type == SDL_QUIT) running = 0;
@@ -390,19 +407,16 @@ static int run_window(const opts *o) {
     double t = now_ms();
     if (vw_view_tick(&v, m, (t - last) / 1000.0)) dirty = 1;
     last = t;
-    if (m) {  /* every frame: after the overview it prefetches around the view */
-      int was = overview_done;
-      overview_done = vw_model_overview_step(m, STEP_BUDGET_MS);
-      if (!was) dirty = 1;
-    }
+    int was = overview_done;  /* every frame: after the overview it prefetches around the view */
+    overview_done = vw_model_overview_step(m, STEP_BUDGET_MS);
+    if (!was) dirty = 1;
     if (!dirty) continue;
     SDL_Surface *s = SDL_GetWindowSurface(win);
     if (!s) continue;
     v.w = s->w;
     v.h = s->h;
     double t0 = now_ms();
-    if (m) vw_render_cached(s, m, &v, cache);
-    else vw_render_error(s, msg);
+    vw_render_cached(s, m, &v, cache);
     double ms = now_ms() - t0;
     SDL_UpdateWindowSurface(win);
     dirty = 0;
@@ -415,13 +429,12 @@ static int run_window(const opts *o) {
       worst = 0;
     }
   }
-  int had_trace = m != NULL;
   vw_render_cache_free(cache);
   free(v.cpu_hidden);
   vw_model_close(m);
   SDL_DestroyWindow(win);
   SDL_Quit();
-  return had_trace ? status : 1;
+  return status;
 }
 
 int main(int argc, char **argv) {
