@@ -9,6 +9,7 @@
  * an x at vw_cycle_to_x. The command itself (apicview --render) is run for
  * its exit status and its image.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1241,6 +1242,37 @@ static int run_err(const char *env, const char *args, char *err, size_t n) {
   return rc == -1 ? -1 : (rc >> 8) & 255;
 }
 
+/* --render writes .png or .bmp and refuses other names before drawing
+   (a .jpg was a BMP in disguise); a file it cannot write says why. */
+START_TEST(command_render_names_and_write_errors) {
+  char path[512], out[512], args[1600], err[2048];
+  ipi8_trace(path, sizeof path);
+  snprintf(out, sizeof out, "%s/viewer_cmd.jpg", APICSIM_TEST_TMP);
+  remove(out);
+  snprintf(args, sizeof args, "'%s' --render '%s'", path, out);
+  ck_assert_int_eq(run_err("", args, err, sizeof err), 2);
+  ck_assert_msg(strstr(err, ".png") && strstr(err, ".bmp") && strstr(err, "viewer_cmd.jpg"),
+                "stderr: %s", err);
+  FILE *f = fopen(out, "rb");
+  ck_assert_msg(!f, "%s written", out);
+  snprintf(out, sizeof out, "%s/viewer_cmd.PNG", APICSIM_TEST_TMP);
+  snprintf(args, sizeof args, "'%s' --render '%s' --size 200x100", path, out);
+  ck_assert_int_eq(run_err("", args, err, sizeof err), 0);
+  ck_assert_int_eq(remove(out), 0);
+  static const char *const exts[] = {"png", "bmp"};
+  for (int i = 0; i < 2; i++) {  /* "cannot write OUT: reason" */
+    snprintf(out, sizeof out, "%s/no/such/dir/x.%s", APICSIM_TEST_TMP, exts[i]);
+    snprintf(args, sizeof args, "'%s' --render '%s'", path, out);
+    ck_assert_int_eq(run_err("", args, err, sizeof err), 1);
+    char want[600];
+    snprintf(want, sizeof want, "cannot write %s: ", out);
+    const char *at = strstr(err, want);
+    ck_assert_msg(at && at[strlen(want)] > ' ', "%s: stderr: %s", exts[i], err);
+    if (i == 0) ck_assert_msg(strstr(err, strerror(ENOENT)), "stderr: %s", err);
+  }
+}
+END_TEST
+
 /* apicview TRACE where SDL has no display (its offscreen or dummy driver)
    says so and exits 1 instead of waiting in a window nobody sees; a trace
    that cannot be opened exits 1 with its error before any window. */
@@ -1293,6 +1325,7 @@ static Suite *viewer_suite(void) {
   tcase_set_timeout(cmd, 120);
   tcase_add_test(cmd, command_render_and_errors);
   tcase_add_test(cmd, command_without_display);
+  tcase_add_test(cmd, command_render_names_and_write_errors);
   suite_add_tcase(s, cmd);
 #endif
   return s;

@@ -1,6 +1,6 @@
 /*
  * main.c - the apicview command: parses the command line, then either
- * draws one frame into a BMP without any window (--render, --bench) or
+ * draws one frame into a PNG or BMP without any window (--render, --bench) or
  * opens a window and runs the event loop.
  *
  * The window path is SDL's software one: every frame is drawn by
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>  /* strcasecmp */
 #include <time.h>
 #include "viewer.h"
 
@@ -30,7 +31,7 @@ static const char usage_text[] =
     "selected core's IRR/ISR/TMR, TPR/PPR and handler nesting at the playhead.\n"
     "\n"
     "options:\n"
-    "  --render OUT.bmp   draw one frame without a window into OUT.bmp (or OUT.png) and exit\n"
+    "  --render OUT.png   draw one frame without a window into OUT.png (or OUT.bmp) and exit\n"
     "                     (a trace that cannot be read gives the error image and\n"
     "                     exit status 1)\n"
     "  --at CYCLE         put the playhead (side panel state) at CYCLE\n"
@@ -101,6 +102,18 @@ static int parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
+enum { IMAGE_NONE, IMAGE_PNG, IMAGE_BMP };
+
+/* What --render writes, by the name's extension (any case): a .jpg must not
+   silently become a BMP. */
+static int image_kind(const char *path) {
+  size_t n = strlen(path);
+  const char *ext = n > 4 ? path + n - 4 : "";
+  if (!strcasecmp(ext, ".png")) return IMAGE_PNG;
+  if (!strcasecmp(ext, ".bmp")) return IMAGE_BMP;
+  return IMAGE_NONE;
+}
+
 static int parse_args(int argc, char **argv, opts *o) {
   memset(o, 0, sizeof *o);
   o->w = 1280;
@@ -113,6 +126,8 @@ static int parse_args(int argc, char **argv, opts *o) {
       return 1;
     } else if (!strcmp(a, "--render")) {
       if (!val) return usage("--render needs a file name", NULL);
+      if (!image_kind(val))
+        return usage("--render writes .png or .bmp only, got", val);
       o->render = val;
       i++;
     } else if (!strcmp(a, "--at")) {
@@ -210,13 +225,17 @@ static double thread_cpu_ms(void) {
   return 0;
 }
 
-/* OUT.png is written as PNG, anything else as BMP. */
+/* OUT.png is written as PNG, OUT.bmp as BMP (parse_args refused others). */
 static int save(SDL_Surface *s, const char *path) {
-  size_t n = strlen(path);
-  int png = n > 4 && (!strcmp(path + n - 4, ".png") || !strcmp(path + n - 4, ".PNG"));
-  if (png ? vw_save_png(s, path) != 0 : SDL_SaveBMP(s, path) != 0) {
-    fprintf(stderr, "apicview: cannot write %s%s%s\n", path, png ? "" : ": ",
-            png ? "" : SDL_GetError());
+  if (image_kind(path) == IMAGE_PNG) {
+    errno = 0;
+    if (vw_save_png(s, path) != 0) {
+      fprintf(stderr, "apicview: cannot write %s: %s\n", path,
+              errno ? strerror(errno) : "cannot encode the image");
+      return 1;
+    }
+  } else if (SDL_SaveBMP(s, path) != 0) {
+    fprintf(stderr, "apicview: cannot write %s: %s\n", path, SDL_GetError());
     return 1;
   }
   return 0;

@@ -4,6 +4,7 @@
  * already a dependency of the library, so pictures for docs need nothing
  * more than SDL2.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ int vw_save_png(SDL_Surface *s, const char *path) {
   uint8_t *raw = malloc(n);
   uLongf zn = compressBound((uLong)n);
   uint8_t *z = malloc(zn);
-  int rc = -1;
+  int rc = -1, err;
   if (!raw || !z) goto out;
   for (int y = 0; y < s->h; y++) {
     const uint32_t *px = (const uint32_t *)((const uint8_t *)s->pixels + (size_t)y * (size_t)s->pitch);
@@ -58,7 +59,9 @@ int vw_save_png(SDL_Surface *s, const char *path) {
        put_chunk(f, "IDAT", z, (uint32_t)zn) == 0 && put_chunk(f, "IEND", NULL, 0) == 0 ? 0 : -1;
   if (fclose(f) != 0) rc = -1;
 out:
+  err = errno;  /* why it failed, for the caller's message */
   free(raw);
   free(z);
+  errno = err;
   return rc;
 }
