@@ -1129,6 +1129,38 @@ START_TEST(keys_markers_filters_replay) {
 }
 END_TEST
 
+/* Every frame names the lane colours in its status line, with swatches in
+   the lanes' own colours (a rendered image has no '?' overlay), and the side
+   panel labels the yellow PPR tick beside the ISR grid. */
+START_TEST(legend_in_every_frame) {
+  char path[512];
+  ipi8_trace(path, sizeof path);
+  vw_model *m = open_model(path);
+  SDL_Surface *s = surface(1280, 720);
+  vw_view v;
+  vw_view_init(&v, m, s->w, s->h);
+  vw_render(s, m, &v);
+  const int status_h = 14;  /* render.c STATUS_H */
+  static const uint8_t states[] = {VW_RUN, VW_IRQOFF, VW_HALT, VW_WAIT_SIPI};
+  for (size_t i = 0; i < sizeof states; i++)
+    ck_assert_msg(count_rect(s, 0, s->h - status_h, s->w, status_h,
+                             vw_state_rgb(states[i], 0)) >= 20,
+                  "no swatch for state %u in the status line", states[i]);
+  int handler = 0;
+  for (int vec = 0x10; vec < 0x100; vec += 0x10)
+    handler += count_rect(s, 0, s->h - status_h, s->w, status_h, vw_state_rgb(VW_HANDLER, vec));
+  ck_assert_int_ge(handler, 20);
+  /* the PPR tick beside the grid is at most 2 x 9 pixels; its label adds more */
+  vw_layout l;
+  vw_layout_get(&v, m, &l);
+  ck_assert_int_gt(l.panel_w, 0);
+  ck_assert_int_gt(count_rect(s, l.panel_x, 0, l.panel_w, s->h - status_h, VW_RGB_ARROW), 2 * 9);
+  free(v.cpu_hidden);
+  SDL_FreeSurface(s);
+  vw_model_close(m);
+}
+END_TEST
+
 /* A details box lists the selected event's fields and its latency. */
 START_TEST(details_box_for_selected_event) {
   char path[512];
@@ -1216,7 +1248,9 @@ START_TEST(command_render_and_errors) {
   pclose(p);
   static const char *const words[] = {"--render", "--at", "--window", "--size", "--select",
                                       "--bench", "W / S", "A / D", "Home", "F ", "] / [",
-                                      "/ ", "M ", "Esc", "Space", "T ", "C ", "V ", "G ", "F1"};
+                                      "/ ", "M ", "Esc", "Space", "T ", "C ", "V ", "G ", "F1",
+                                      "colours", "running", "IF=0", "halted", "SIPI",
+                                      "in a handler", "PPR"};
   for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
     ck_assert_msg(strstr(help, words[i]), "--help does not mention '%s'", words[i]);
 }
@@ -1312,6 +1346,7 @@ static Suite *viewer_suite(void) {
   tcase_add_test(pic, cached_minimap_equals_fresh);
   tcase_add_test(pic, render_odd_sizes);
   tcase_add_test(pic, details_box_for_selected_event);
+  tcase_add_test(pic, legend_in_every_frame);
   tcase_add_test(pic, bad_trace_error_image);
   suite_add_tcase(s, pic);
   TCase *in = tcase_create("input");

@@ -73,6 +73,16 @@ static const char usage_text[] =
     "  ?, F1              key help overlay\n"
     "  Ctrl+Q, Ctrl+W     quit\n"
     "\n"
+    "colours (also in the status line of every frame):\n"
+    "  lanes              green running, brown IF=0, grey halted, purple waiting for\n"
+    "                     SIPI, blue..violet in a handler (a hue per priority class,\n"
+    "                     the vector written when it fits); checkered: spans shorter\n"
+    "                     than a pixel, shown as the state that covers most of them\n"
+    "  arrows             yellow: ICR write -> IRR set (dashed) and -> handler entry;\n"
+    "                     red with an X: coalesced into a pending IRR bit\n"
+    "  side panel         green cells: bits set; the yellow tick beside the ISR grid\n"
+    "                     marks the PPR's priority class (classes at or below it wait)\n"
+    "\n"
     "Many cores (when a lane would be under 3 pixels) collapse into a density\n"
     "view: each pixel row averages the colours of a group of cores.\n";
 

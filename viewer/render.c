@@ -749,16 +749,60 @@ static void draw_title(rc *r) {
   text_in(c, 4, 2, c->s->w - 8, VW_RGB_TEXT, buf);
 }
 
+/* The lane colours, for the status line of every frame (a rendered image
+   has no '?' overlay to explain them). Handlers come in a colour per
+   priority class: the swatch shows three. */
+static const struct { uint8_t state, mixed; const char *name; } legend_items[] = {
+  {VW_RUN, 0, "running"}, {VW_IRQOFF, 0, "IF=0"}, {VW_HALT, 0, "halted"},
+  {VW_WAIT_SIPI, 0, "wait SIPI"}, {VW_HANDLER, 0, "handler"},
+  {VW_RUN, 1, "mixed"},   /* spans shorter than a pixel, aggregated */
+};
+#define LEGEND_SWATCH 8
+#define LEGEND_GAP 10
+#define LEGEND_MIN_STATUS 200   /* pixels the status text keeps before the legend goes */
+
+/* Draws the legend ending at x_end (or only measures it if c is NULL);
+   returns its width. */
+static int draw_legend(cv *c, int x_end, int y) {
+  int n = (int)(sizeof legend_items / sizeof legend_items[0]), w = 0;
+  for (int i = 0; i < n; i++)
+    w += LEGEND_SWATCH + 3 + vw_text_width(legend_items[i].name) + (i + 1 < n ? LEGEND_GAP : 0);
+  if (!c) return w;
+  int x = x_end - w;
+  for (int i = 0; i < n; i++) {
+    uint8_t st = legend_items[i].state;
+    if (st == VW_HANDLER) {
+      static const uint16_t classes[3] = {0x20, 0x50, 0xC0};  /* distinct hues */
+      for (int k = 0; k < 3; k++)
+        fill(c, x + k * 3, y + 1, k < 2 ? 3 : LEGEND_SWATCH - 6, LEGEND_SWATCH,
+             vw_state_rgb(VW_HANDLER, classes[k]));
+    } else {
+      band(c, x, y + 1, LEGEND_SWATCH, LEGEND_SWATCH, vw_state_rgb(st, 0), legend_items[i].mixed);
+    }
+    x += LEGEND_SWATCH + 3;
+    text(c, x, y, RGB_DIM, legend_items[i].name);
+    x += vw_text_width(legend_items[i].name) + LEGEND_GAP;
+  }
+  return w;
+}
+
 static void draw_status(rc *r) {
   cv *c = &r->c;
   const vw_view *v = r->v;
   int y = c->s->h - STATUS_H;
   fill(c, 0, y, c->s->w, STATUS_H, RGB_PANEL);
+  int help_x = c->s->w - vw_text_width("? help") - 4;
+  text(c, help_x, y + 2, RGB_DIM, "? help");
+  int legend_w = draw_legend(NULL, 0, 0), text_end = help_x - 12;
+  if (text_end - 4 - legend_w - 12 >= LEGEND_MIN_STATUS) {
+    draw_legend(c, text_end, y + 2);
+    text_end -= legend_w + 12;
+  }
   char buf[640];
   if (v->searching) {
     snprintf(buf, sizeof buf, "%s%s_", v->searching == 2 ? "go to cycle: " : "search (kind or vector): ",
              v->search);
-    text_in(c, 4, y + 2, c->s->w - 8, 0xffe080, buf);
+    text_in(c, 4, y + 2, text_end - 4, 0xffe080, buf);
     return;
   }
   int k = snprintf(buf, sizeof buf, "%s", v->status);
@@ -767,8 +811,7 @@ static void draw_status(rc *r) {
                   v->vector_filter);
   if (r->info->warning[0] && k >= 0 && (size_t)k < sizeof buf)
     snprintf(buf + k, sizeof buf - (size_t)k, "  [%s]", r->info->warning);
-  text_in(c, 4, y + 2, c->s->w - 8 - 60, VW_RGB_TEXT, buf);
-  text(c, c->s->w - vw_text_width("? help") - 4, y + 2, RGB_DIM, "? help");
+  text_in(c, 4, y + 2, text_end - 4, VW_RGB_TEXT, buf);
 }
 
 /* ---- minimap ---- */
@@ -917,6 +960,11 @@ static void draw_minimap(rc *r) {
 static int draw_grid(cv *c, int x, int y, int cs, const char *name, const uint32_t bits[8],
                      int ppr_class) {
   text(c, x, y, VW_RGB_TEXT, name);
+  if (ppr_class >= 0) {  /* what the tick beside the grid is */
+    int lx = x + vw_text_width(name) + 8;
+    fill(c, lx, y + 1, 2, VW_FONT_H - 2, VW_RGB_ARROW);
+    text(c, lx + 5, y, RGB_DIM, "PPR");
+  }
   y += VW_FONT_H + 1;
   int gx = x + 12;
   for (int col = 0; col < 16; col += 4) {
