@@ -1161,6 +1161,33 @@ START_TEST(legend_in_every_frame) {
 }
 END_TEST
 
+/* A short window (1000x300) leaves out the side panel's grids that do not
+   fit instead of cutting one off: the empty cells drawn (IRR, ISR and TMR
+   are all clear at cycle 0) make whole grids of 16 x 16 cells. */
+START_TEST(panel_drops_grids_that_do_not_fit) {
+  char path[512];
+  ipi8_trace(path, sizeof path);
+  vw_model *m = open_model(path);
+  SDL_Surface *s = surface(1000, 300);
+  vw_view v;
+  vw_view_init(&v, m, s->w, s->h);
+  v.playhead = 0;
+  vw_render(s, m, &v);
+  vw_layout l;
+  vw_layout_get(&v, m, &l);
+  ck_assert_int_gt(l.panel_w, 0);
+  const uint32_t cell_off = 0x29313b;  /* render.c RGB_GRID_OFF */
+  int n = count_rect(s, l.panel_x, 0, l.panel_w, s->h, cell_off), whole = 0;
+  for (int cs = 3; cs <= 10; cs++)  /* cells of cs - 1 pixels square */
+    if (n && n % (256 * (cs - 1) * (cs - 1)) == 0 && n / (256 * (cs - 1) * (cs - 1)) <= 3)
+      whole = 1;
+  ck_assert_msg(whole, "%d empty-cell pixels: not whole grids", n);
+  free(v.cpu_hidden);
+  SDL_FreeSurface(s);
+  vw_model_close(m);
+}
+END_TEST
+
 /* A details box lists the selected event's fields and its latency. */
 START_TEST(details_box_for_selected_event) {
   char path[512];
@@ -1347,6 +1374,7 @@ static Suite *viewer_suite(void) {
   tcase_add_test(pic, render_odd_sizes);
   tcase_add_test(pic, details_box_for_selected_event);
   tcase_add_test(pic, legend_in_every_frame);
+  tcase_add_test(pic, panel_drops_grids_that_do_not_fit);
   tcase_add_test(pic, bad_trace_error_image);
   suite_add_tcase(s, pic);
   TCase *in = tcase_create("input");

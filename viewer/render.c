@@ -17,6 +17,7 @@
  * help) and the status line.
  */
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,7 @@ typedef struct rc {
   double span, x0, tw;    /* the time axis' first pixel and width */
   int npins;
   uint32_t *pin_io, *pin_no;
+  char note[96];          /* what the arrows left out, for the status line */
 } rc;
 
 /* vw_cycle_to_x, the same arithmetic with the view's terms taken once a
@@ -322,6 +324,7 @@ static void draw_axis(rc *r) {
   if (!step) step = 1;
   clip_to(c, l->timeline_x, y, l->timeline_w, bottom - y);
   uint64_t first = (v->t0 + step - 1) / step * step;
+  int right = l->timeline_x + l->timeline_w, prev_end = INT_MIN / 2;  /* no label yet */
   for (uint64_t t = first; t < v->t1 && t >= first; t += step) {
     int x = tx(r, t);
     fill(c, x, y + 22, 1, 4, RGB_DIM);
@@ -329,8 +332,14 @@ static void draw_axis(rc *r) {
     char a[32], b[32];
     snprintf(a, sizeof a, "%llu", (unsigned long long)t);
     fmt_ns(b, sizeof b, ns_of(r->m, t));
-    text(c, x + 2, y + 1, VW_RGB_TEXT, a);
-    text(c, x + 2, y + 11, RGB_DIM, b);
+    /* a label near the right edge moves left rather than lose digits
+       ("2000" for 20000), unless that would run into the one before */
+    int tw = vw_text_width(a) > vw_text_width(b) ? vw_text_width(a) : vw_text_width(b);
+    int lx = x + 2 + tw > right ? right - tw : x + 2;
+    if (lx < prev_end + 4) continue;
+    text(c, lx, y + 1, VW_RGB_TEXT, a);
+    text(c, lx, y + 11, RGB_DIM, b);
+    prev_end = lx + tw;
   }
   unclip(c);
   text(c, 4, y + 1, RGB_DIM, "cycles");
@@ -681,18 +690,12 @@ static void draw_arrows(rc *r) {
   }
   unclip(c);
   free(seen);
-  if (focus) {
-    char note[96];
-    if (msg_only)
-      snprintf(note, sizeof note, "%u arrows: the selected event's only (zoom in for all)",
-               r->f->narrows);
-    else
-      snprintf(note, sizeof note, "%u arrows: cpu %u's only (zoom in for all)", r->f->narrows, sel);
-    int w = vw_text_width(note) + 6, x = l->timeline_x + l->timeline_w - w - 2;
-    int y = l->bus_h ? l->bus_y : l->lanes_y;
-    fill(c, x, y, w, VW_FONT_H + 1, RGB_BOX);
-    text(c, x + 3, y + 1, RGB_DIM, note);
-  }
+  if (focus && msg_only)  /* said in the status line: over the bus it hid messages */
+    snprintf(r->note, sizeof r->note, "%u arrows: the selected event's only (zoom in for all)",
+             r->f->narrows);
+  else if (focus)
+    snprintf(r->note, sizeof r->note, "%u arrows: cpu %u's only (zoom in for all)",
+             r->f->narrows, sel);
 }
 
 /* ---- playhead, markers ---- */
@@ -805,7 +808,8 @@ static void draw_status(rc *r) {
     text_in(c, 4, y + 2, text_end - 4, 0xffe080, buf);
     return;
   }
-  int k = snprintf(buf, sizeof buf, "%s", v->status);
+  int k = snprintf(buf, sizeof buf, "%s%s%s", v->status, v->status[0] && r->note[0] ? "  " : "",
+                   r->note);
   if (v->vector_filter >= 0 && k >= 0 && (size_t)k < sizeof buf)
     k += snprintf(buf + k, sizeof buf - (size_t)k, "%s[vector 0x%02x only]", k ? "  " : "",
                   v->vector_filter);
@@ -1069,11 +1073,13 @@ static void draw_panel(rc *r) {
   if (cs_px > byw) cs_px = byw;
   if (cs_px > 10) cs_px = 10;
   if (cs_px < 3) cs_px = 3;
-  int ppr_class = (int)((ls.ppr >> 4) & 15);
-  y += draw_grid(c, x, y, cs_px, "IRR (requests)", ls.irr, -1);
-  y += draw_grid(c, x, y, cs_px, "ISR (in service)", ls.isr, ppr_class);
-  y += draw_grid(c, x, y, cs_px, "TMR (level)", ls.tmr, -1);
-  if (ls.timer_next) {
+  int ppr_class = (int)((ls.ppr >> 4) & 15), bottom = c->s->h - STATUS_H;
+  int grid_h = VW_FONT_H * 2 + 1 + 16 * cs_px + 4;   /* what draw_grid takes */
+  /* in a short window the last grids are left out rather than cut off */
+  if (y + grid_h <= bottom) y += draw_grid(c, x, y, cs_px, "IRR (requests)", ls.irr, -1);
+  if (y + grid_h <= bottom) y += draw_grid(c, x, y, cs_px, "ISR (in service)", ls.isr, ppr_class);
+  if (y + grid_h <= bottom) y += draw_grid(c, x, y, cs_px, "TMR (level)", ls.tmr, -1);
+  if (ls.timer_next && y + VW_FONT_H <= bottom) {
     snprintf(buf, sizeof buf, "timer fires at %llu", (unsigned long long)ls.timer_next);
     text_in(c, x, y, w - 12, RGB_DIM, buf);
   }
