@@ -1173,6 +1173,46 @@ START_TEST(pin_levels_match_reader) {
 }
 END_TEST
 
+/* viewer.h vw_pinseg: a pin lane shows the line asserted, its level against
+   the entry's polarity (82093AA: interrupt input pin polarity), so an
+   active-low line reads 0 while idle high and 1 while driven low; a
+   polarity flip by an RTE write flips the lane too. */
+START_TEST(pin_lane_shows_asserted_for_active_low) {
+  char path[256];
+  tmp_path(path, sizeof path);
+  apic_config cfg = tu_config(2, APIC_BUS_XAPIC, APIC_MODEL_XAPIC);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  apic_trace_writer *w = NULL;
+  char why[256];
+  ck_assert_int_eq(apic_trace_writer_open(&w, s, path, NULL, why, sizeof why), APIC_OK);
+  const uint64_t low = APIC_RTE_MASKED | APIC_RTE_POLARITY | 0x60;
+  ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 3, low), APIC_OK);
+  ck_assert_int_eq(apic_ioapic_set_pin_at(s, 0, 3, 1, 100), APIC_OK);   /* idle */
+  ck_assert_int_eq(apic_ioapic_set_pin_at(s, 0, 3, 0, 1000), APIC_OK);  /* asserted */
+  ck_assert_int_eq(apic_ioapic_set_pin_at(s, 0, 3, 1, 2000), APIC_OK);  /* idle */
+  ck_assert_int_eq(apic_sim_run(s, 3000), APIC_RUN_IDLE);
+  ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 3, low & ~APIC_RTE_POLARITY), APIC_OK);
+  ck_assert_int_eq(apic_ioapic_set_pin_at(s, 0, 3, 0, 3500), APIC_OK);  /* active high now */
+  ck_assert_int_eq(apic_ioapic_set_pin_at(s, 0, 3, 1, 3800), APIC_OK);
+  ck_assert_int_eq(apic_sim_run(s, 4000), APIC_RUN_IDLE);
+  ck_assert_int_eq(apic_trace_writer_close(w), APIC_OK);
+  apic_sim_destroy(s);
+  vw_model *m = open_model(path);
+  const vw_frame *f = vw_model_query(m, 0, 4000, 4000);
+  static const struct { uint64_t at; uint8_t shown; } want[] = {
+    {500, 0}, {1500, 1}, {2500, 0}, {3200, 1}, {3600, 0}};
+  for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+    int got = -1;
+    for (uint32_t i = 0; i < f->npin[0]; i++)
+      if (f->pin[0][i].from <= want[k].at && want[k].at < f->pin[0][i].to) got = f->pin[0][i].level;
+    ck_assert_msg(got == want[k].shown, "cycle %llu: lane shows %d, want %u",
+                  (unsigned long long)want[k].at, got, want[k].shown);
+  }
+  vw_model_close(m);
+  remove(path);
+}
+END_TEST
+
 /* ---- find and pick ---- */
 
 static int filter_match(const vw_filter *f, const apic_event *e) {
@@ -1901,6 +1941,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, density_table_matches_density);
   tcase_add_test(tc, panel_reader_matches_seek);
   tcase_add_test(tc, pin_levels_match_reader);
+  tcase_add_test(tc, pin_lane_shows_asserted_for_active_low);
   tcase_add_test(tc, find_next_and_previous);
   tcase_add_test(tc, pick_nearest_event_on_lane);
   tcase_add_test(tc, stats_match_hand_count);

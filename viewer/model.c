@@ -561,6 +561,15 @@ static void dec_free(dec *d) {
   memset(d, 0, sizeof *d);
 }
 
+/* What a pin lane shows: the line asserted, its level against the entry's
+   polarity, so that an active-low line is high while it raises interrupts. */
+static uint8_t pin_asserted(dec *d, uint32_t io, uint32_t p) {
+  uint64_t rte = 0;
+  int level = 0;
+  apic_trace_ioapic_pin(d->t, io, p, &rte, &level);
+  return (uint8_t)((level != 0) ^ ((rte & APIC_RTE_POLARITY) != 0));
+}
+
 /* The lane state of every core from the reader, at the position. */
 static void dec_sync_all(vw_model *m, dec *d) {
   for (uint32_t c = 0; c < m->ncpus; c++) {
@@ -570,11 +579,8 @@ static void dec_sync_all(vw_model *m, dec *d) {
   }
   const apic_config *cfg = &m->info->config;
   for (uint32_t io = 0; io < cfg->nioapics; io++)
-    for (uint32_t p = 0; p < cfg->ioapic_pins[io]; p++) {
-      int level = 0;
-      apic_trace_ioapic_pin(d->t, io, p, NULL, &level);
-      d->pin[m->gbase[io] + p] = (uint8_t)(level != 0);
-    }
+    for (uint32_t p = 0; p < cfg->ioapic_pins[io]; p++)
+      d->pin[m->gbase[io] + p] = pin_asserted(d, io, p);
 }
 
 static void dec_lane(vw_model *m, dec *d, uint32_t cpu, uint64_t cycle, lane nl, const sink *k) {
@@ -611,11 +617,15 @@ static void dec_record(vw_model *m, dec *d, const apic_event *ev, const sink *k)
       dec_lane(m, d, ev->cpu, ev->cycle, lane_of(&cs), k);
   }
   uint32_t g;
-  if (ev->kind == APIC_EV_PIN && pin_global(m, ev, &g)) {
-    uint8_t level = ev->b != 0;
-    if (!d->defer) pin_found(m, g);
-    else if (!d->seen[g]) d->seen[g] = 1, d->found[d->nfound++] = g;
-    if (k->pin) k->pin(m, k->ctx, g, ev->cycle, level);
+  /* a level change, or a polarity flip, may change what the lane shows */
+  if ((ev->kind == APIC_EV_PIN || ev->kind == APIC_EV_RTE_WRITE) && pin_global(m, ev, &g)) {
+    uint8_t level = pin_asserted(d, ev->src, ev->a);
+    if (ev->kind == APIC_EV_PIN) {
+      if (!d->defer) pin_found(m, g);
+      else if (!d->seen[g]) d->seen[g] = 1, d->found[d->nfound++] = g;
+    }
+    if (k->pin && (ev->kind == APIC_EV_PIN || level != d->pin[g]))
+      k->pin(m, k->ctx, g, ev->cycle, level);
     d->pin[g] = level;
   }
   if (k->event) k->event(m, k->ctx, ev);
