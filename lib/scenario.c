@@ -612,7 +612,7 @@ static int parse_stimulus(ctx *c, const cJSON *a, apic_scenario *sc) {
     if (!!rte + !!wr + !!msr + has_pin != 1)
       return bad(c, "each entry does one thing: \"level\", \"pulse\", \"rte\", \"write\" or "
                  "\"wrmsr\"");
-    action act = {at, ACT_PIN, 0, 0, 0, 0, 0, 0};
+    action act = {at, ACT_PIN, 0, 0, 0, 0, 0, 0, (uint32_t)i};
     if (has_pin) {
       if (pin_of(c, it, cfg, &act.ioapic, &act.pin)) return -1;
       uint64_t pulse = 0, level = 0;

@@ -25,6 +25,7 @@ typedef struct action {
   uint32_t ioapic, pin, cpu, reg;
   uint64_t value;        /* level, RTE, register or MSR value */
   size_t seq;            /* file order, for a stable sort by time */
+  uint32_t entry;        /* index in "stimulus", to name it in notes */
 } action;
 
 enum { EX_HANDLERS, EX_REGISTER, EX_ORDER, EX_LATENCY, EX_NO_ESR, EX_NO_LOST, EX_COALESCED,

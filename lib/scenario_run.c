@@ -7,12 +7,14 @@
  * handler entries per core and vector, the cycles of guest markers named by
  * "order" expectations, and latencies (apicsim/stats.h).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "apicsim/trace.h"
 #include "progs.h"
 #include "scenario_int.h"
+#include "sim.h"
 
 #define SLICE 1000000u
 
@@ -27,6 +29,7 @@ typedef struct run {
   uint64_t *handled_any;  /* ncpus: the same, any vector, for a check in O(1) per core */
   mark *first, *then;     /* per expectation (order kind only) */
   void **inst;            /* program instances */
+  apic_scenario_result *res;  /* notes on stimulus go straight there */
 } run;
 
 static void hook(void *ud, const apic_event *ev) {
@@ -51,16 +54,75 @@ static void hook(void *ud, const apic_event *ev) {
     }
 }
 
+/* gp_fault b: the #GP came from a stimulus WRMSR, not from the guest */
+#define GP_FROM_STIMULUS 1u
+
+/* Records a stimulus entry the core did not take; the run goes on. */
+static void note(run *r, const action *a, int gp, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void note(run *r, const action *a, int gp, const char *fmt, ...) {
+  apic_scenario_result *res = r->res;
+  if (res->nignored++ >= APIC_SCENARIO_MAX_NOTES) return;
+  if (!res->notes && !(res->notes = calloc(APIC_SCENARIO_MAX_NOTES, sizeof *res->notes))) {
+    res->nignored--;  /* the count stays that of the notes there are */
+    return;
+  }
+  apic_stimulus_note *x = &res->notes[res->nnotes++];
+  x->at = a->at;
+  x->entry = a->entry;
+  x->cpu = a->cpu;
+  x->gp = gp;
+  int w = snprintf(x->text, sizeof x->text, "stimulus[%u] at cycle %llu: ", a->entry,
+                   (unsigned long long)a->at);
+  va_list ap;
+  va_start(ap, fmt);
+  if (w > 0 && (size_t)w < sizeof x->text) vsnprintf(x->text + w, sizeof x->text - (size_t)w, fmt, ap);
+  va_end(ap);
+}
+
+/* Why the APIC raised #GP on a host WRMSR, as far as its mode tells. */
+static const char *gp_reason(apic_sim *s, const action *a) {
+  apic_lapic_state st;
+  apic_lapic_state_get(s, a->cpu, &st);
+  if (s->cfg.model == APIC_MODEL_P6 && a->reg != APIC_MSR_APIC_BASE)
+    return " (a P6 local APIC has only IA32_APIC_BASE)";
+  if (a->reg == APIC_MSR_APIC_BASE)
+    return " (reserved bits, or a mode change the SDM forbids: 10.12.5)";
+  int x2msr = a->reg >= APIC_MSR_X2APIC_BASE && a->reg <= APIC_MSR_X2APIC_LAST;
+  if (!x2msr) return " (not an APIC MSR)";
+  if (!st.x2apic)
+    return st.apic_base & APIC_BASE_EN ? " (the APIC is in xAPIC mode)"
+                                       : " (the APIC is globally disabled)";
+  return " (reserved bits, or a read-only or absent register)";
+}
+
 static int apply(run *r, const action *a, char *why, size_t n) {
   apic_sim *s = r->s;
   int rc;
   switch (a->kind) {
   case ACT_PIN: rc = apic_ioapic_set_pin(s, a->ioapic, a->pin, (int)a->value); break;
   case ACT_RTE: rc = apic_ioapic_rte_set(s, a->ioapic, a->pin, a->value); break;
-  case ACT_WRITE: rc = apic_lapic_write(s, a->cpu, a->reg, (uint32_t)a->value); break;
+  case ACT_WRITE: {
+    apic_lapic_state st;  /* before the write: MMIO reaches only an enabled xAPIC */
+    if (!(rc = apic_lapic_state_get(s, a->cpu, &st))) {
+      const char *name = apic_lapic_reg_name(a->reg);
+      if (st.x2apic)
+        note(r, a, 0, "write to %s on cpu %u ignored: the APIC is in x2APIC mode, MMIO is "
+             "not decoded (SDM 10.12.2); use wrmsr 0x%x", name ? name : "?", a->cpu,
+             APIC_MSR_X2APIC(a->reg));
+      else if (!(st.apic_base & APIC_BASE_EN))
+        note(r, a, 0, "write to %s on cpu %u ignored: the APIC is globally disabled "
+             "(IA32_APIC_BASE EN = 0)", name ? name : "?", a->cpu);
+      rc = apic_lapic_write(s, a->cpu, a->reg, (uint32_t)a->value);
+    }
+    break;
+  }
   default:
     rc = apic_lapic_wrmsr(s, a->cpu, a->reg, a->value);
     if (rc == APIC_GP) {  /* a guest mistake, not a scenario error: say so, go on */
+      if (apic__tracing(s))
+        apic__event(s, APIC_EV_GP_FAULT, a->cpu, 0, a->reg, GP_FROM_STIMULUS);
+      note(r, a, 1, "wrmsr 0x%x on cpu %u raised #GP%s", a->reg, a->cpu, gp_reason(s, a));
       rc = APIC_OK;
     }
     break;
@@ -265,6 +327,7 @@ static void check_one(run *r, const expect *e, uint32_t idx, apic_scenario_resul
 void apic_scenario_result_free(apic_scenario_result *res) {
   if (!res) return;
   free(res->expect);
+  free(res->notes);
   memset(res, 0, sizeof *res);
 }
 
@@ -280,7 +343,7 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
   apic_config cfg = sc->cfg;
   if (o.seed_set) cfg.seed = o.seed;
   uint64_t end = o.cycles_set ? o.cycles : sc->cycles;
-  run r = {sc, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+  run r = {sc, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, res};
   apic_trace_writer *tw = NULL;
   int rc = apic_sim_create(&r.s, &cfg, why, why_size);
   uint32_t n = cfg.ncpus, nres = 0;

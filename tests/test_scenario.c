@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "apicsim/scenario.h"
+#include "apicsim/trace.h"
 
 #define SRC "t.json"
 
@@ -923,6 +924,85 @@ START_TEST(deterministic_seed_changes_run) {
 }
 END_TEST
 
+/* Stimulus the core cannot take is the guest's problem, not the scenario's:
+   the run goes on, but a WRMSR that raised #GP (xAPIC mode, reserved bits)
+   and an MMIO write in x2APIC mode (SDM 10.12.2) are each noted with their
+   stimulus index, and the #GP is a gp_fault event (b=1: the host's) in the
+   trace. */
+START_TEST(run_notes_stimulus_not_taken) {
+  apic_scenario *sc = parse_ok(
+      "{'machine': {'cpus': 2}, 'stimulus': ["
+      "{'at': 1000, 'write': {'cpu': 1, 'reg': 'TPR', 'value': 16}}, "
+      "{'at': 30000, 'wrmsr': {'cpu': 1, 'msr': '0x808', 'value': 32}}, "
+      "{'at': 31000, 'wrmsr': {'cpu': 1, 'msr': '0x1b', 'value': '0xfee00c00'}}, "
+      "{'at': 32000, 'write': {'cpu': 1, 'reg': 'TPR', 'value': 48}}, "
+      "{'at': 33000, 'wrmsr': {'cpu': 1, 'msr': '0x808', 'value': '0x100000000'}}, "
+      "{'at': 34000, 'wrmsr': {'cpu': 1, 'msr': '0x808', 'value': 32}}], "
+      "'run': {'cycles': 50000}, "
+      "'expect': {'registers': [{'cpu': 1, 'reg': 'TPR', 'value': 32}]}}");
+  char t[64];
+  temp_path(t, sizeof t);
+  apic_scenario_opts o = {0};
+  o.trace_path = t;
+  apic_scenario_result res;
+  run_ok(sc, &o, &res);
+  ck_assert_uint_eq(res.failed, 0);  /* the last WRMSR, in x2APIC mode, took */
+  ck_assert_uint_eq(res.nignored, 3);
+  ck_assert_uint_eq(res.nnotes, 3);
+  ck_assert_str_eq(res.notes[0].text, "stimulus[1] at cycle 30000: wrmsr 0x808 on cpu 1 "
+                   "raised #GP (the APIC is in xAPIC mode)");
+  ck_assert_int_eq(res.notes[0].gp, 1);
+  ck_assert_uint_eq(res.notes[1].entry, 3);
+  ck_assert_uint_eq(res.notes[1].at, 32000);
+  ck_assert_int_eq(res.notes[1].gp, 0);
+  ck_assert_msg(strstr(res.notes[1].text, "stimulus[3] at cycle 32000: write to TPR on cpu 1 "
+                       "ignored: the APIC is in x2APIC mode, MMIO is not decoded"),
+                "%s", res.notes[1].text);
+  ck_assert_msg(strstr(res.notes[2].text, "stimulus[4] at cycle 33000: wrmsr 0x808 on cpu 1 "
+                       "raised #GP (reserved bits"), "%s", res.notes[2].text);
+  apic_scenario_result_free(&res);
+  ck_assert_ptr_null(res.notes);
+
+  apic_trace *tr;
+  char why[256];
+  ck_assert_int_eq(apic_trace_open(&tr, t, why, sizeof why), APIC_OK);
+  apic_event e;
+  uint64_t gp_at[4];
+  unsigned ngp = 0;
+  while (apic_trace_next(tr, &e) == APIC_OK)
+    if (e.kind == APIC_EV_GP_FAULT) {
+      ck_assert_uint_eq(e.cpu, 1);
+      ck_assert_uint_eq(e.a, 0x808);
+      ck_assert_uint_eq(e.b, 1);
+      if (ngp < 4) gp_at[ngp] = e.cycle;
+      ngp++;
+    }
+  apic_trace_close(tr);
+  unlink(t);
+  ck_assert_uint_eq(ngp, 2);
+  ck_assert_uint_eq(gp_at[0], 30000);
+  ck_assert_uint_eq(gp_at[1], 33000);
+  apic_scenario_free(sc);
+
+  /* past APIC_SCENARIO_MAX_NOTES the count goes on, the notes stop */
+  char *text = malloc(16384);
+  ck_assert_ptr_nonnull(text);
+  int w = snprintf(text, 16384, "{'machine': {'cpus': 1}, 'stimulus': [");
+  for (int i = 0; i < APIC_SCENARIO_MAX_NOTES + 6; i++)
+    w += snprintf(text + w, 16384 - (size_t)w, "%s{'at': %d, 'wrmsr': {'cpu': 0, 'msr': "
+                  "'0x808', 'value': 1}}", i ? ", " : "", 100 + i);
+  snprintf(text + w, 16384 - (size_t)w, "], 'run': {'cycles': 1000}}");
+  sc = parse_ok(text);
+  free(text);
+  run_ok(sc, NULL, &res);
+  ck_assert_uint_eq(res.nignored, APIC_SCENARIO_MAX_NOTES + 6);
+  ck_assert_uint_eq(res.nnotes, APIC_SCENARIO_MAX_NOTES);
+  apic_scenario_result_free(&res);
+  apic_scenario_free(sc);
+}
+END_TEST
+
+
 /* ---- parser bugs found by this suite, fixed in lib/scenario.c ----
  * Each asserts the behaviour examples/README.md promises. */
 
@@ -1067,6 +1147,7 @@ int main(void) {
   tc = tcase_create("deterministic");
   tcase_add_test(tc, deterministic_runs_and_traces);
   tcase_add_test(tc, deterministic_seed_changes_run);
+  tcase_add_test(tc, run_notes_stimulus_not_taken);
   suite_add_tcase(s, tc);
   {
     tc = tcase_create("found_bugs");

@@ -190,7 +190,7 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
   X(PROGRAM_DONE,  "program_done",  "core's program finished")\
   X(PROGRAM_START, "program_start", "a program was installed on the core")\
   X(UNHANDLED,     "unhandled",     "vector with no handler: default EOI+iret")\
-  X(GP_FAULT,      "gp_fault",      "guest register access raised #GP (a=msr)")\
+  X(GP_FAULT,      "gp_fault",      "guest register access raised #GP (a=msr, b=1 if the host's: a scenario's stimulus)")\
   X(APIC_MODE,     "apic_mode",     "IA32_APIC_BASE changed (x=new, a=old low)")\
   X(REG,           "reg",           "register value changed (a=offset, b=new value)")\
   X(RESET,         "reset",         "INIT or disable: IRR, ISR, TMR and pending inputs cleared")\

@@ -53,6 +53,20 @@ typedef struct apic_expect_result {
   int pass;
 } apic_expect_result;
 
+/* A stimulus entry the core did not take: a WRMSR that raised #GP, or an
+   MMIO write the APIC does not decode (x2APIC mode, SDM 10.12.2, or globally
+   disabled). The run goes on, as it would for the guest's own access. */
+typedef struct apic_stimulus_note {
+  uint64_t at;         /* cycle it was applied */
+  uint32_t entry;      /* index in the scenario's "stimulus" array */
+  uint32_t cpu;
+  int gp;              /* 1: #GP (a gp_fault event with b=1 is in the trace); 0: ignored */
+  char text[192];      /* "stimulus[3] at cycle 30000: wrmsr 0x808 on cpu 1 raised #GP ..." */
+} apic_stimulus_note;
+
+/* Notes kept in a result; the count goes on past it. */
+#define APIC_SCENARIO_MAX_NOTES 64
+
 typedef struct apic_scenario_result {
   int run_status;              /* apic_run_status of the last slice */
   uint64_t end_cycle;          /* the clock when the run stopped */
@@ -63,6 +77,9 @@ typedef struct apic_scenario_result {
   double bus_busy;             /* p6: fraction of cycles up to last_event the bus was busy */
   unsigned nexpect, failed;    /* expectations checked, and how many failed */
   apic_expect_result *expect;
+  unsigned nignored;           /* stimulus entries the cores did not take */
+  unsigned nnotes;             /* notes kept: min(nignored, APIC_SCENARIO_MAX_NOTES) */
+  apic_stimulus_note *notes;
 } apic_scenario_result;
 
 /*
