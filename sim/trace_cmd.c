@@ -43,7 +43,8 @@ static int parse_kinds(const char *s, uint8_t want[APIC_EV__COUNT]) {
     uint32_t k = 0;
     while (k < APIC_EV__COUNT && strcmp(apic_event_name(k), tok)) k++;
     if (k == APIC_EV__COUNT) {
-      fprintf(stderr, "apicsim trace dump: unknown event kind '%s' (see --help)\n", tok);
+      fprintf(stderr, "apicsim trace dump: unknown event kind '%s' ('apicsim trace dump "
+              "--help' lists them)\n", tok);
       return -1;
     }
     want[k] = 1;
@@ -55,11 +56,23 @@ static const char dump_help[] =
     "usage: apicsim trace dump FILE [--cpu N] [--vector V] [--kind K[,K...]]\n"
     "                              [--from CYCLE] [--to CYCLE] [--limit N]\n"
     "Prints one event a line: cycle, nanoseconds, kind, then the fields that are set.\n"
-    "  --cpu N      events on core N, or sent by it\n"
+    "  --cpu N      events on core N, or sent by it (N below the trace's core count)\n"
     "  --vector V   events for vector V (decimal or 0x..)\n"
     "  --kind K     only these kinds, e.g. icr_write,irr_set,handler_enter\n"
-    "  --from/--to  cycle range (inclusive); --from seeks using the snapshots\n"
-    "  --limit N    stop after N lines\n";
+    "  --from/--to  cycle range (inclusive, --from <= --to); --from seeks using the\n"
+    "               snapshots\n"
+    "  --limit N    stop after N lines\n"
+    "Exit status: 0 done, 1 the trace could not be read, 2 the command line is wrong.\n"
+    "\n"
+    "Event kinds, and what their a=, b= and x= fields mean (APIC_EVENT_MAP in\n"
+    "include/apicsim/apicsim.h):\n";
+
+/* The kinds, one a line, from the same table as apic_event_name. */
+static void print_kinds(void) {
+#define KIND_ROW(id, name, doc) printf("  %-15s %s\n", name, doc);
+  APIC_EVENT_MAP(KIND_ROW)
+#undef KIND_ROW
+}
 
 static int cmd_dump(int argc, char **argv) {
   const char *path = NULL;
@@ -69,7 +82,11 @@ static int cmd_dump(int argc, char **argv) {
   memset(want, 0, sizeof want);
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(dump_help, stdout); return 0; }
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(dump_help, stdout);
+      print_kinds();
+      return 0;
+    }
     if (!strcmp(a, "--cpu") || !strcmp(a, "--vector") || !strcmp(a, "--from") ||
         !strcmp(a, "--to") || !strcmp(a, "--limit") || !strcmp(a, "--kind")) {
       if (i + 1 >= argc) return cli_usage("trace dump", "%s needs a value", a);
@@ -98,6 +115,9 @@ static int cmd_dump(int argc, char **argv) {
     }
   }
   if (!path) return cli_usage("trace dump", "FILE is missing");
+  if (from > to)  /* an empty range would print nothing and look like an empty trace */
+    return cli_usage("trace dump", "--from %llu is after --to %llu: the range is empty",
+                     (unsigned long long)from, (unsigned long long)to);
   apic_trace *t;
   char why[512];
   if (apic_trace_open(&t, path, why, sizeof why)) {
@@ -105,6 +125,11 @@ static int cmd_dump(int argc, char **argv) {
     return 1;
   }
   const apic_trace_info *info = apic_trace_info_get(t);
+  if (cpu != APIC_NONE && cpu >= info->config.ncpus) {
+    apic_trace_close(t);
+    return cli_usage("trace dump", "--cpu %llu: the trace has %u cores (0..%u)",
+                     (unsigned long long)cpu, info->config.ncpus, info->config.ncpus - 1);
+  }
   if (info->warning[0]) fprintf(stderr, "apicsim: warning: %s\n", info->warning);
   double ghz = info->config.freq_ghz;
   int rc = from ? apic_trace_seek(t, from - 1) : APIC_OK;
