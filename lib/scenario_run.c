@@ -389,12 +389,14 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
       snprintf(why, why_size, "idle on cpu %u: %s", i, apic_sim_errmsg(r.s));
   free(claimed);
   size_t ai = 0;
-  int status = APIC_RUN_LIMIT;
+  int status = APIC_RUN_LIMIT, stopped_done = 0;
   while (!rc) {
     uint64_t now = apic_sim_now(r.s);
     while (ai < sc->nacts && sc->acts[ai].at <= now && !rc) rc = apply(&r, &sc->acts[ai++], why, why_size);
-    if (rc || now >= end) break;
-    if (sc->until_done && all_done(&r)) break;
+    if (rc) break;
+    /* before the limit: work that finished in the last slice is why it stops */
+    if (sc->until_done && all_done(&r)) { stopped_done = 1; break; }
+    if (now >= end) break;
     uint64_t target = now + SLICE < end ? now + SLICE : end;
     if (ai < sc->nacts && sc->acts[ai].at < target) target = sc->acts[ai].at;
     status = apic_sim_run(r.s, target);
@@ -414,6 +416,7 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
   }
   if (!rc) {
     res->run_status = status;
+    res->all_done = stopped_done;
     res->end_cycle = apic_sim_now(r.s);
     res->last_event = r.last;
     apic_sim_stats(r.s, &res->stats);

@@ -17,9 +17,13 @@ static double host_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+#define MAX_SEED (UINT64_MAX >> 1)   /* as run.seed in a scenario */
+#define MAX_RUN_CYCLES (1ull << 62)
+
 typedef struct progress { double start, last; int shown; } progress;
 
-/* After the first second or two, a line on stderr about once a second. */
+/* After the first second or two, a line on stderr about once a second,
+   redrawn in place with \r: only on a terminal (see cmd_run). */
 static void on_progress(void *ud, uint64_t now, uint64_t end) {
   progress *p = ud;
   double t = host_now();
@@ -34,9 +38,16 @@ static void on_progress(void *ud, uint64_t now, uint64_t end) {
 static const char run_help[] =
     "usage: apicsim run SCENARIO.json [-o TRACE] [--seed N] [--cycles N] [--quiet]\n"
     "Runs the scenario, writes a trace (with -o), prints a summary and the result\n"
-    "of every expectation. Exit status: 0 all expectations held, 1 one failed,\n"
-    "2 the scenario or the command line is wrong. examples/README.md describes\n"
-    "scenario files.\n";
+    "of every expectation. examples/README.md describes scenario files.\n"
+    "  -o TRACE     write a trace there (apicsim trace, apicview)\n"
+    "  --seed N     override the scenario's run.seed\n"
+    "  --cycles N   override the scenario's run.cycles (at least 1)\n"
+    "  -q, --quiet  no progress line on stderr (drawn only when stderr is a\n"
+    "               terminal, after the first second or so)\n"
+    "The summary says why the run stopped: done (run.until is \"done\" and every\n"
+    "program finished), idle (nothing left to happen), cycle limit, or stuck.\n"
+    "Exit status: 0 all expectations held, 1 one failed, 2 the scenario or the\n"
+    "command line is wrong.\n";
 
 static void print_lat(const char *label, const apic_lat_summary *m) {
   if (!m->count) { printf("  %-34s none measured\n", label); return; }
@@ -57,10 +68,12 @@ int cmd_run(int argc, char **argv) {
       if (i + 1 >= argc) return cli_usage("run", "%s needs a value", a);
       const char *v = argv[++i];
       if (!strcmp(a, "-o")) { trace = v; continue; }
-      uint64_t n;
-      if (cli_number(v, !strcmp(a, "--seed") ? UINT64_MAX >> 1 : 1ull << 62, &n) ||
-          (!strcmp(a, "--cycles") && n == 0))
-        return cli_usage("run", "%s: '%s' is not a valid number", a, v);
+      uint64_t n, max = !strcmp(a, "--seed") ? MAX_SEED : MAX_RUN_CYCLES;
+      if (cli_number(v, max, &n))
+        return cli_usage("run", "%s: '%s' is not a whole number in %s..%llu", a, v,
+                         !strcmp(a, "--seed") ? "0" : "1", (unsigned long long)max);
+      if (!strcmp(a, "--cycles") && n == 0)
+        return cli_usage("run", "--cycles must be at least 1: a run of 0 cycles does nothing");
       if (!strcmp(a, "--seed")) { o.seed_set = 1; o.seed = n; }
       else { o.cycles_set = 1; o.cycles = n; }
     } else if (a[0] == '-') {
@@ -80,7 +93,8 @@ int cmd_run(int argc, char **argv) {
   }
   progress pr = {host_now(), 0, 0};
   o.trace_path = trace;
-  o.progress = quiet ? NULL : on_progress;
+  /* \r redraws a line on a terminal; in a file or a pipe it is noise */
+  o.progress = quiet || !isatty(fileno(stderr)) ? NULL : on_progress;
   o.progress_ud = &pr;
   apic_scenario_result res;
   int rc = apic_scenario_run(sc, &o, &res, why, sizeof why);
@@ -101,7 +115,8 @@ int cmd_run(int argc, char **argv) {
          "%.2f s host\n", (unsigned long long)res.last_event,
          (double)res.last_event / cfg->freq_ghz / 1000.0, cfg->freq_ghz,
          (unsigned long long)res.end_cycle,
-         res.run_status >= 0 && res.run_status <= 2 ? status[res.run_status] : "?", secs);
+         res.all_done ? "done (every program finished)"
+         : res.run_status >= 0 && res.run_status <= 2 ? status[res.run_status] : "?", secs);
   printf("  messages %llu, deliveries %llu, coalesced %llu, dropped %llu, handlers run %llu, "
          "ESR errors %llu\n", (unsigned long long)res.messages,
          (unsigned long long)res.stats.deliveries, (unsigned long long)res.stats.coalesced,

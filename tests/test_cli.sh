@@ -55,5 +55,12 @@ check 2 "lists them" trace dump "$trace" --kind bogus
 check 2 "--cpu 9: the trace has 8 cores (0..7)" trace dump "$trace" --cpu 9
 check 2 "--from 10 is after --to 5" trace dump "$trace" --from 10 --to 5
 
+# run: why it stopped, the options in --help, a --cycles that cannot run.
+check 0 "done (every program finished)" run --quiet "$src/examples/scenarios/debugger_freeze.json"
+check 0 "stopped at cycle 50000, idle; " run --quiet "$tmp/gp.json"
+check 0 "-q, --quiet" run --help
+check 2 "--cycles must be at least 1" run "$tmp/gp.json" --cycles 0
+check 2 "--cycles: 'ten' is not a whole number in 1.." run "$tmp/gp.json" --cycles ten
+
 echo "$cases cases, $failures failures"
 [ "$failures" = 0 ]

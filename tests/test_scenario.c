@@ -601,6 +601,7 @@ START_TEST(expect_all_pass) {
   ck_assert_uint_eq(res.irr.count, 8);
   ck_assert_uint_eq(res.handler.count, 8);
   ck_assert_int_eq(res.run_status, APIC_RUN_IDLE);
+  ck_assert_int_eq(res.all_done, 1);  /* until: done, and it was: why the run stopped */
   result_is(&res, "expect.programs: programs[0] (linux_send_ipi_mask)", 1,
             "no violation, all work done", "no violation");
   result_is(&res, "expect.handlers[0]", 1, "4 on each of 2 cores", "all in range");
@@ -677,6 +678,8 @@ START_TEST(expect_programs_fails) {
                 "'until': 'done'}}");
   run_ok(sc, NULL, &res);
   result_is(&res, "expect.programs", 0, "all work done", "no violation, but not done");
+  ck_assert_int_eq(res.all_done, 0);
+  ck_assert_uint_eq(res.end_cycle, 100000);
   apic_scenario_result_free(&res);
   /* without until: done, unfinished work is no failure */
   apic_scenario_free(sc);

@@ -69,6 +69,7 @@ typedef struct apic_stimulus_note {
 
 typedef struct apic_scenario_result {
   int run_status;              /* apic_run_status of the last slice */
+  int all_done;                /* until: done, and every program finished: why it stopped */
   uint64_t end_cycle;          /* the clock when the run stopped */
   uint64_t last_event;         /* cycle of the last thing that happened */
   apic_stats stats;
