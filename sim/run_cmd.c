@@ -169,6 +169,9 @@ int cmd_check(int argc, char **argv) {
   return 0;
 }
 
+/* list-programs columns: argument name, type, range or choices, default */
+enum { NAME_W = 14, TYPE_W = 6, RANGE_W = 22, DEFLT_W = 10 };
+
 int cmd_list_programs(int argc, char **argv) {
   if (argc && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
     puts("usage: apicsim list-programs\nThe built-in guest programs and their arguments.");
@@ -188,7 +191,11 @@ int cmd_list_programs(int argc, char **argv) {
         snprintf(range, sizeof range, " %lld..%lld", (long long)a->min, (long long)a->max);
       else if (a->type == APIC_ARG_STRING)
         snprintf(range, sizeof range, " %s", a->choices);
-      printf("    %-14s %-6s%-22s default %-10s %s\n", a->name, tn[a->type], range,
+      /* a range wider than its column ends the line; the rest lines up below */
+      int w = printf("    %-*s %-*s%s", NAME_W, a->name, TYPE_W, tn[a->type], range);
+      int col = 4 + NAME_W + 1 + TYPE_W + RANGE_W;
+      if (w > col) { putchar('\n'); w = 0; }
+      printf("%*s default %-*s %s\n", col - w, "", DEFLT_W,
              a->deflt ? a->deflt : "(required)", a->doc);
     }
     putchar('\n');

@@ -62,5 +62,19 @@ check 0 "-q, --quiet" run --help
 check 2 "--cycles must be at least 1" run "$tmp/gp.json" --cycles 0
 check 2 "--cycles: 'ten' is not a whole number in 1.." run "$tmp/gp.json" --cycles ten
 
+# list-programs: a choice list wider than its column does not push the
+# default out of line; the default column is the same on every line.
+"$apicsim" list-programs >"$tmp/progs" 2>&1
+cases=$((cases + 1))
+cols=$(grep -E '^ +(\(required\) )?.* default ' "$tmp/progs" |
+       awk '{ print index($0, " default ") }' | sort -u)
+if [ "$(echo "$cols" | wc -l)" != 1 ] || ! grep -q 'periodic|oneshot|deadline$' "$tmp/progs"; then
+  echo "FAIL: list-programs: 'default' at columns $(echo $cols), or the long choices not wrapped:"
+  sed 's/^/    /' "$tmp/progs"
+  failures=$((failures + 1))
+else
+  echo "ok   apicsim list-programs: every default at column $cols"
+fi
+
 echo "$cases cases, $failures failures"
 [ "$failures" = 0 ]
