@@ -287,7 +287,16 @@ static int cmd_export(int argc, char **argv) {
       path = a;
     }
   }
-  if (!path || !out || !fmt) return cli_usage("trace export", "FILE, --format and -o are needed");
+  if (!path || !out || !fmt) {  /* name each one missing, in the order of the usage line */
+    const char *what[3];
+    unsigned k = 0;
+    if (!fmt) what[k++] = "--format";
+    if (!path) what[k++] = "FILE";
+    if (!out) what[k++] = "-o OUT";
+    return cli_usage("trace export", "%s%s%s%s%s %s missing", what[0], k > 2 ? ", " : "",
+                     k > 2 ? what[1] : "", k > 1 ? " and " : "", k > 1 ? what[k - 1] : "",
+                     k > 1 ? "are" : "is");
+  }
   int f = apic_export_format_parse(fmt);
   if (f < 0) return cli_usage("trace export", "unknown format '%s' (perfetto, json, vcd)", fmt);
   apic_trace *t;

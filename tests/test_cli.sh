@@ -62,6 +62,11 @@ check 0 "-q, --quiet" run --help
 check 2 "--cycles must be at least 1" run "$tmp/gp.json" --cycles 0
 check 2 "--cycles: 'ten' is not a whole number in 1.." run "$tmp/gp.json" --cycles ten
 
+# trace export names what is missing.
+check 2 "--format, FILE and -o OUT are missing" trace export
+check 2 "-o OUT is missing" trace export --format vcd "$trace"
+check 2 "--format and FILE are missing" trace export -o "$tmp/x.vcd"
+
 # list-programs: a choice list wider than its column does not push the
 # default out of line; the default column is the same on every line.
 "$apicsim" list-programs >"$tmp/progs" 2>&1
