@@ -162,16 +162,26 @@ static void lat_row(apic_latency *l, apic_lat_stage st, const char *label, uint3
          (unsigned long long)m.max);
 }
 
-static void lat_table(apic_latency *l, apic_lat_stage st, uint32_t ncpus) {
+/* Cores listed per table unless --all: the tables stay readable on 65536 cores. */
+#define STATS_MAX_CORES 32u
+
+static void more_cores(uint32_t listed, uint32_t with) {  /* with: cores with a row */
+  printf("  ... and %u more cores ('trace stats --all' lists them)\n", with - listed);
+}
+
+static void lat_table(apic_latency *l, apic_lat_stage st, uint32_t ncpus, int all) {
   char label[32];
   lat_row(l, st, "all", APIC_NONE, -1);
-  for (uint32_t i = 0, shown = 0; i < ncpus && shown < 32; i++) {
+  uint32_t shown = 0, with = 0;
+  for (uint32_t i = 0; i < ncpus; i++) {
     apic_lat_summary m;
     if (apic_latency_summary(l, st, i, -1, &m) || !m.count) continue;
+    if (++with > STATS_MAX_CORES && !all) continue;  /* counted, for the line below */
     snprintf(label, sizeof label, "cpu %u", i);
     lat_row(l, st, label, i, -1);
     shown++;
   }
+  if (with > shown) more_cores(shown, with);
   for (int v = 0; v < 256; v++) {
     snprintf(label, sizeof label, "vector 0x%02x", v);
     lat_row(l, st, label, APIC_NONE, v);
@@ -180,15 +190,20 @@ static void lat_table(apic_latency *l, apic_lat_stage st, uint32_t ncpus) {
 
 static int cmd_stats(int argc, char **argv) {
   const char *path = NULL;
+  int all = 0;
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      puts("usage: apicsim trace stats FILE\n"
-           "Events by kind, deliveries per core, coalesced deliveries, latency in cycles\n"
-           "from the ICR write (or I/O APIC pin change) to IRR set and to the handler's\n"
-           "first step, per core and per vector (min, median, p99, max), and use of the\n"
-           "interconnect.");
+      printf("usage: apicsim trace stats FILE [--all]\n"
+             "Events by kind, deliveries per core, coalesced deliveries, latency in cycles\n"
+             "from the ICR write (or I/O APIC pin change) to IRR set and to the handler's\n"
+             "first step, per core and per vector (min, median, p99, max), and use of the\n"
+             "interconnect.\n"
+             "  --all   list every core; without it each table lists the first %u cores\n"
+             "          that have any, and says how many more there are\n",
+             STATS_MAX_CORES);
       return 0;
     }
+    if (!strcmp(argv[i], "--all")) { all = 1; continue; }
     if (argv[i][0] == '-') return cli_usage("trace stats", "unknown option %s", argv[i]);
     if (path) return cli_usage("trace stats", "more than one FILE");
     path = argv[i];
@@ -235,18 +250,20 @@ static int cmd_stats(int argc, char **argv) {
   printf("\ndeliveries: %llu vectors set in IRR, %llu coalesced into a pending one\n",
          (unsigned long long)td, (unsigned long long)tc);
   puts("  core       delivered  coalesced");
-  uint32_t shown = 0;
+  uint32_t shown = 0, with = 0;
   for (uint32_t i = 0; i < n; i++) {
     if (!deliv[i] && !coal[i]) continue;
-    if (++shown > 64) { printf("  ... (%u cores in all)\n", n); break; }
+    if (++with > STATS_MAX_CORES && !all) continue;  /* counted, for the line below */
     printf("  cpu %-6u %10llu %10llu\n", i, (unsigned long long)deliv[i],
            (unsigned long long)coal[i]);
+    shown++;
   }
+  if (with > shown) more_cores(shown, with);
   puts("\nlatency in cycles      count       min    median       p99       max");
   puts(" ICR write / pin change -> IRR set:");
-  lat_table(lat, APIC_LAT_IRR, n);
+  lat_table(lat, APIC_LAT_IRR, n, all);
   puts(" ICR write / pin change -> handler entry:");
-  lat_table(lat, APIC_LAT_HANDLER, n);
+  lat_table(lat, APIC_LAT_HANDLER, n, all);
   uint64_t span = info->last_cycle - info->first_cycle;
   printf("\ninterconnect: %llu messages", (unsigned long long)kinds[APIC_EV_MSG_SEND]);
   if (span)
@@ -318,6 +335,7 @@ int cmd_trace(int argc, char **argv) {
       "usage: apicsim trace dump|stats|export ...\n"
       "  dump FILE     one event a line (filters: --cpu --vector --kind --from --to)\n"
       "  stats FILE    events, deliveries, coalesced, latencies, interconnect use\n"
+      "                (--all: every core, not only the first few)\n"
       "  export --format perfetto|json|vcd FILE -o OUT\n"
       "'apicsim trace CMD --help' says more.\n";
   if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {

@@ -81,5 +81,16 @@ else
   echo "ok   apicsim list-programs: every default at column $cols"
 fi
 
+# trace stats: a core list cut short says how to see the rest, --all does.
+cat >"$tmp/big.json" <<'JSON'
+{"name": "big", "machine": {"cpus": 40}, "programs": [{"program": "linux_send_ipi_allbutself",
+ "cpus": "all"}], "run": {"cycles": 1000000, "until": "done"}}
+JSON
+"$apicsim" run --quiet "$tmp/big.json" -o "$tmp/big.trace" >/dev/null 2>&1 ||
+  { echo "FAIL: could not write $tmp/big.trace"; exit 1; }
+check 0 "... and 8 more cores ('trace stats --all' lists them)" trace stats "$tmp/big.trace"
+check 0 "  cpu 39 " trace stats "$tmp/big.trace" --all
+check 0 "--all" trace stats --help
+
 echo "$cases cases, $failures failures"
 [ "$failures" = 0 ]
