@@ -16,7 +16,7 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fprintf(stderr, "\n(see 'apicsim %s --help')\n", cmd);
-  return 2;
+  return CLI_BAD_INPUT;
 }
 
 int cli_number(const char *s, uint64_t max, uint64_t *out) {
@@ -42,7 +42,9 @@ static const char help[] =
     "  trace export --format perfetto|json|vcd FILE -o OUT\n"
     "  version                    print the library version\n"
     "\n"
-    "'apicsim COMMAND --help' describes each command.\n";
+    "'apicsim COMMAND --help' describes each command.\n"
+    "Exit status: 0 success, 1 the work found a failure (an expectation, a damaged\n"
+    "trace), 2 the command line is wrong or an input file is missing or invalid.\n";
 
 int main(int argc, char **argv) {
   if (argc < 2) {

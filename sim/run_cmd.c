@@ -46,8 +46,8 @@ static const char run_help[] =
     "               terminal, after the first second or so)\n"
     "The summary says why the run stopped: done (run.until is \"done\" and every\n"
     "program finished), idle (nothing left to happen), cycle limit, or stuck.\n"
-    "Exit status: 0 all expectations held, 1 one failed, 2 the scenario or the\n"
-    "command line is wrong.\n";
+    "Exit status: 0 all expectations held, 1 one failed, 2 the scenario is missing\n"
+    "or wrong, the run could not be done, or the command line is wrong.\n";
 
 static void print_lat(const char *label, const apic_lat_summary *m) {
   if (!m->count) { printf("  %-34s none measured\n", label); return; }
@@ -89,7 +89,7 @@ int cmd_run(int argc, char **argv) {
   char why[1024];
   if (apic_scenario_load(&sc, path, why, sizeof why)) {
     fprintf(stderr, "apicsim: %s\n", why);
-    return 2;
+    return CLI_BAD_INPUT;
   }
   progress pr = {host_now(), 0, 0};
   o.trace_path = trace;
@@ -153,7 +153,8 @@ int cmd_check(int argc, char **argv) {
   if (argc != 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
     fputs("usage: apicsim check SCENARIO.json\n"
           "Validates the scenario (every field, its type and range, programs and their\n"
-          "arguments) without running it. Exit status 0 if valid, 2 if not.\n",
+          "arguments) without running it. Exit status 0 if valid, 2 if not (or the\n"
+          "file cannot be read).\n",
           argc == 1 ? stdout : stderr);
     return argc == 1 ? 0 : 2;
   }
@@ -161,7 +162,7 @@ int cmd_check(int argc, char **argv) {
   char why[1024];
   if (apic_scenario_load(&sc, argv[0], why, sizeof why)) {
     fprintf(stderr, "apicsim: %s\n", why);
-    return 2;
+    return CLI_BAD_INPUT;
   }
   printf("%s: valid scenario \"%s\" (%u cores)\n", argv[0], apic_scenario_name(sc),
          apic_scenario_config(sc)->ncpus);

@@ -62,7 +62,8 @@ static const char dump_help[] =
     "  --from/--to  cycle range (inclusive, --from <= --to); --from seeks using the\n"
     "               snapshots\n"
     "  --limit N    stop after N lines\n"
-    "Exit status: 0 done, 1 the trace could not be read, 2 the command line is wrong.\n"
+    "Exit status: 0 done, 1 the trace is damaged part way (the lines before it are\n"
+    "printed), 2 the file cannot be opened as a trace or the command line is wrong.\n"
     "\n"
     "Event kinds, and what their a=, b= and x= fields mean (APIC_EVENT_MAP in\n"
     "include/apicsim/apicsim.h):\n";
@@ -122,7 +123,7 @@ static int cmd_dump(int argc, char **argv) {
   char why[512];
   if (apic_trace_open(&t, path, why, sizeof why)) {
     fprintf(stderr, "apicsim: %s\n", why);
-    return 1;
+    return CLI_BAD_INPUT;
   }
   const apic_trace_info *info = apic_trace_info_get(t);
   if (cpu != APIC_NONE && cpu >= info->config.ncpus) {
@@ -199,8 +200,10 @@ static int cmd_stats(int argc, char **argv) {
              "first step, per core and per vector (min, median, p99, max), and use of the\n"
              "interconnect.\n"
              "  --all   list every core; without it each table lists the first %u cores\n"
-             "          that have any, and says how many more there are\n",
-             STATS_MAX_CORES);
+             "          that have any, and says how many more there are\n"
+             "Exit status: 0 done, 1 the trace is damaged part way (the statistics cover\n"
+             "the records before it), 2 the file cannot be opened as a trace or the\n"
+             "command line is wrong.\n", STATS_MAX_CORES);
       return 0;
     }
     if (!strcmp(argv[i], "--all")) { all = 1; continue; }
@@ -213,7 +216,7 @@ static int cmd_stats(int argc, char **argv) {
   char why[512];
   if (apic_trace_open(&t, path, why, sizeof why)) {
     fprintf(stderr, "apicsim: %s\n", why);
-    return 1;
+    return CLI_BAD_INPUT;
   }
   const apic_trace_info *info = apic_trace_info_get(t);
   const apic_config *cfg = &info->config;
@@ -290,7 +293,9 @@ static int cmd_export(int argc, char **argv) {
       puts("usage: apicsim trace export --format perfetto|json|vcd FILE -o OUT\n"
            "  perfetto  Perfetto protobuf (.pftrace): open in ui.perfetto.dev\n"
            "  json      Chrome Trace Event JSON: chrome://tracing, Perfetto\n"
-           "  vcd       Value Change Dump: GTKWave");
+           "  vcd       Value Change Dump: GTKWave\n"
+           "Exit status: 0 written, 1 the export failed (a damaged trace, OUT not\n"
+           "writable), 2 the file cannot be opened as a trace or the command line is wrong.");
       return 0;
     }
     if (!strcmp(a, "--format") || !strcmp(a, "-o")) {
@@ -320,7 +325,7 @@ static int cmd_export(int argc, char **argv) {
   char why[512];
   if (apic_trace_open(&t, path, why, sizeof why)) {
     fprintf(stderr, "apicsim: %s\n", why);
-    return 1;
+    return CLI_BAD_INPUT;
   }
   const apic_trace_info *info = apic_trace_info_get(t);
   if (info->warning[0]) fprintf(stderr, "apicsim: warning: %s\n", info->warning);

@@ -92,5 +92,11 @@ check 0 "... and 8 more cores ('trace stats --all' lists them)" trace stats "$tm
 check 0 "  cpu 39 " trace stats "$tmp/big.trace" --all
 check 0 "--all" trace stats --help
 
+# A missing input file is exit 2 for every command, as a malformed one is.
+for cmd in "run" "check" "trace dump" "trace stats"; do
+  check 2 "$tmp/nope" $cmd "$tmp/nope"
+done
+check 2 "$tmp/nope" trace export --format vcd "$tmp/nope" -o "$tmp/x.vcd"
+
 echo "$cases cases, $failures failures"
 [ "$failures" = 0 ]
