@@ -127,9 +127,10 @@ static int cmd_dump(int argc, char **argv) {
   }
   const apic_trace_info *info = apic_trace_info_get(t);
   if (cpu != APIC_NONE && cpu >= info->config.ncpus) {
+    uint32_t n = info->config.ncpus;  /* info goes with the reader */
     apic_trace_close(t);
     return cli_usage("trace dump", "--cpu %llu: the trace has %u cores (0..%u)",
-                     (unsigned long long)cpu, info->config.ncpus, info->config.ncpus - 1);
+                     (unsigned long long)cpu, n, n - 1);
   }
   if (info->warning[0]) fprintf(stderr, "apicsim: warning: %s\n", info->warning);
   double ghz = info->config.freq_ghz;
