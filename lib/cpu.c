@@ -70,6 +70,7 @@ int apic__cpu_frame_push(apic_sim *s, apic_cpu *c, apic_guest_fn fn, void *arg,
   f->entered = kind == APIC__FRAME_PROGRAM || kind == APIC__FRAME_CALL;
   f->saved_if = c->if_flag;
   f->saved_state = c->state;
+  f->saved_nmi = c->nmi_blocked;
   return APIC_OK;
 }
 
@@ -268,10 +269,19 @@ static int boundary(apic_sim *s, apic_cpu *c) {
 
 static void iret(apic_sim *s, apic_cpu *c) {
   apic__frame *f = top(c);
-  if (apic__tracing(s))
-    apic__event(s, APIC_EV_HANDLER_EXIT, c->index, (uint8_t)f->vector, nesting(c), intr_kind(f));
-  if (f->kind == APIC__FRAME_SMI) {  /* RSM: NMI blocking is as before SMM */
+  if (apic__tracing(s)) {  /* x: the NMI blocking an RSM restores */
+    apic_event ev = {0};
+    ev.kind = APIC_EV_HANDLER_EXIT; ev.cpu = ev.src = c->index; ev.vector = (uint8_t)f->vector;
+    ev.a = nesting(c); ev.b = intr_kind(f);
+    ev.x = f->kind == APIC__FRAME_SMI ? f->saved_nmi : 0;
+    apic__emit(s, &ev);
+  }
+  if (f->kind == APIC__FRAME_SMI) {
+    /* RSM: NMI blocking is as before SMM, even if an IRET in SMM ended it
+       (SDM 34.8: "If NMIs were blocked before the SMI occurred, they are
+       blocked after execution of RSM") */
     c->in_smm = APIC_SMM_OFF;
+    c->nmi_blocked = f->saved_nmi;
   } else {  /* any IRET ends NMI blocking, SMM's too (SDM 6.7.1, 34.8) */
     c->nmi_blocked = 0;
     if (c->in_smm) c->in_smm = APIC_SMM_AFTER_IRET;

@@ -45,6 +45,7 @@ typedef struct apic__frame {
   uint8_t kind;         /* APIC__FRAME_* */
   uint8_t saved_if;     /* IF of the interrupted context, restored by IRET */
   uint8_t saved_state;  /* core state to return to (RUN, or DONE) */
+  uint8_t saved_nmi;    /* SMI frame: NMI blocking before SMM, restored by RSM */
   uint8_t entered;      /* handler's first step has run; always 1 for a program
                            or call frame, so a step tests one byte */
   uint8_t finished;     /* returned APIC_DONE in the step that made a call:

@@ -614,8 +614,9 @@ static int apply(apic_trace *t, const apic_event *ev) {
                       APIC_CORE_RUNNING, 1);
   }
   case APIC_EV_HANDLER_EXIT:
-    if (ev->b == APIC_INTR_SMI) {  /* as the engine's iret (cpu.c) */
+    if (ev->b == APIC_INTR_SMI) {  /* as the engine's iret (cpu.c): RSM */
       c->c.in_smm = APIC_SMM_OFF;
+      c->c.nmi_blocked = ev->x != 0;
     } else {
       c->c.nmi_blocked = 0;
       if (c->c.in_smm) c->c.in_smm = APIC_SMM_AFTER_IRET;

@@ -897,6 +897,53 @@ START_TEST(iret_in_smm_unblocks_nmi_34_8) {
 }
 END_TEST
 
+/* NMI handler that runs 600 short steps with IF = 0 (no IRET of its own
+   for a while). */
+static int h_nmi_600(apic_cpu *c, void *arg) {
+  rec *r = arg;
+  APIC_BEGIN(c);
+  r->count++;
+  for (APIC_L(c, 0) = 0; APIC_L(c, 0) < 600; APIC_L(c, 0)++) APIC_WORK(c, 10);
+  APIC_END(c);
+}
+
+/* SDM 34.8: "If NMIs were blocked before the SMI occurred, they are
+   blocked after execution of RSM", even when an IRET inside SMM unblocked
+   them there. An SMI arrives in an NMI handler; the SMM handler runs STI, a
+   fixed interrupt nests and IRETs; after RSM the NMI handler runs on with
+   NMIs blocked, and the next NMI waits for its IRET. */
+START_TEST(rsm_restores_nmi_blocking_34_8) {
+  apic_config cfg = cfg4();
+  tu_log log = {0};
+  apic_sim *s = tu_sim(&cfg, &log);
+  rec nmi = {0};
+  int counts[4 * 256] = {0};
+  apic_sim_set_handler(s, APIC_NONE, 2, h_nmi_600, &nmi);
+  apic_sim_set_smi_handler(s, h_sti_long, NULL);
+  apic_sim_set_handler(s, APIC_NONE, 0x50, tu_handler_count, counts);
+  apic_sim_set_program(s, 0, tu_prog_idle, NULL);
+  uint64_t entered = start_handler(s, APIC_ICR_LO(0, APIC_DM_NMI, 0), 50);
+  host_ipi(s, 2, 0, APIC_ICR_LO(0, APIC_DM_SMI, 0));
+  host_ipi(s, 3, 0, APIC_ICR_LO(0x50, APIC_DM_FIXED, 0));
+  run_to(s, entered + 4000);  /* RSM done, the NMI handler still busy */
+  apic_core_state cs;
+  apic_core_state_get(s, 0, &cs);
+  ck_assert_uint_eq(cs.in_smm, APIC_SMM_OFF);
+  ck_assert_uint_eq(cs.nest, 1);
+  ck_assert_uint_eq(cs.vectors[0], 2);
+  ck_assert_uint_eq(cs.nmi_blocked, 1);
+  ck_assert_int_eq(counts[0x50], 1);
+  host_ipi(s, 1, 0, APIC_ICR_LO(0, APIC_DM_NMI, 0));
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  ck_assert_int_eq(nmi.count, 2);
+  const apic_event *exit1 = nth(&log, APIC_EV_HANDLER_EXIT, 0, 2, 0);
+  ck_assert_uint_gt(pos(&log, nth(&log, APIC_EV_NMI, 0, -1, 1)), pos(&log, exit1));
+  ck_assert_uint_eq(nth(&log, APIC_EV_HANDLER_ENTER, 0, 2, 1)->a, 0);  /* not nested */
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* SDM 10.5.1 / 82093AA 3.2.4 ExtINT: the vector comes from the 8259A
    stand-in (config.extint_vector), not from the message; no IRR/ISR. */
 START_TEST(extint_from_ioapic_uses_config_vector) {
@@ -1569,6 +1616,7 @@ int main(void) {
   tcase_add_test(tc, nmi_blocked_until_handler_iret);
   tcase_add_test(tc, nmi_unblocked_by_any_iret_6_7_1);
   tcase_add_test(tc, iret_in_smm_unblocks_nmi_34_8);
+  tcase_add_test(tc, rsm_restores_nmi_blocking_34_8);
   suite_add_tcase(s, tc);
   tc = tcase_create("special");
   tcase_add_test(tc, init_sipi_starts_program_at_page);

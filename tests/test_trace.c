@@ -931,6 +931,19 @@ static void host_nmi_smm(apic_sim *s, sdata *d, uint64_t tick) {
   }
 }
 
+/* SMM entered inside an NMI handler: a fixed interrupt nests in SMM and its
+   IRET ends the blocking there; RSM brings back the NMI blocking of before
+   SMM (SDM 34.8), which the reader takes from the RSM's handler_exit. */
+static void host_rsm_nmi(apic_sim *s, sdata *d, uint64_t tick) {
+  (void)d;
+  switch (tick % 16) {  /* all three handlers done before the next round */
+  case 1: host_ipi(s, 0, 1, APIC_ICR_LO(0, APIC_DM_NMI, 0)); break;
+  case 4: host_ipi(s, 2, 1, APIC_ICR_LO(0, APIC_DM_SMI, 0)); break;
+  case 6: host_ipi(s, 3, 1, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0)); break;
+  default: break;
+  }
+}
+
 /* ---- level LINT pins (remote IRR in the LVT) and a held masked timer ---- */
 
 static void cfg_lint_level(apic_config *c) {
@@ -1185,6 +1198,7 @@ static const scenario scenarios[] = {
   {"fuzz p6", cfg_fuzz_p6, setup_fuzz, host_fuzz, 11, 15000, 0},
   {"NMI in the accept window", cfg_nmi_window, setup_nmi_window, host_nmi_window, 2, 60000, 0},
   {"NMI and SMM ended by a nested IRET", cfg_nmi_smm, setup_nmi_smm, host_nmi_smm, 400, 30000, 0},
+  {"RSM restores NMI blocking", cfg_nmi_smm, setup_nmi_smm, host_rsm_nmi, 150, 20000, 0},
   {"ExtINT handlers nested 45 deep", cfg_deep, setup_deep, host_deep, 60, 500000, 0},
   {"LINT level and a held timer", cfg_lint_level, setup_lint_level, host_lint_level, 1500, 12000, 0},
   {"APIC base, x2APIC, software disable", cfg_modes, setup_modes, host_modes, 500, 9000, 0},

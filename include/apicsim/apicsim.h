@@ -167,7 +167,7 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
   X(MSG_DROPPED,   "msg_dropped",   "receiver ignored the message (a=reason)")\
   X(ACCEPT,        "accept",        "IRR->ISR at an instruction boundary")\
   X(HANDLER_ENTER, "handler_enter", "handler's first step (a=depth, b=apic_intr_kind)")\
-  X(HANDLER_EXIT,  "handler_exit",  "handler returned: IRET (a=depth, b=apic_intr_kind)")\
+  X(HANDLER_EXIT,  "handler_exit",  "handler returned: IRET (a=depth, b=apic_intr_kind; SMI: RSM, x=1 if it restores NMI blocking)")\
   X(EOI,           "eoi",           "EOI cleared ISR bit (vector)")\
   X(EOI_MSG,       "eoi_msg",       "EOI message to the I/O APICs (vector)")\
   X(TPR,           "tpr",           "TPR written (a=new, b=old)")\
