@@ -319,6 +319,9 @@ void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
 }
 
 void apic__lapic_extint_ack(apic__lapic *l) {
+  /* no request (withdrawn, or an INTA the host sends anyway): extint_pin
+     is stale, and the pin it names may be driven for something else */
+  if (!l->extint_pending) return;
   l->extint_pending = 0;
   if (l->extint_pin == APIC__EXTINT_MSG) return;
   int idx = l->extint_pin ? APIC__LVT_LINT1 : APIC__LVT_LINT0;

@@ -105,7 +105,8 @@ void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level);
 void apic__lapic_set_lint(apic_sim *s, apic__lapic *l, int pin, int level);
 /* INTA of a pending ExtINT: the 8259A stand-in answers (the caller supplies
    config.extint_vector) and, like an 8259A with one request, drops INTR:
-   a LINT pin that raised it reads inactive until the host raises it again. */
+   a LINT pin that raised it reads inactive until the host raises it again.
+   Without a pending ExtINT it changes nothing. */
 void apic__lapic_extint_ack(apic__lapic *l);
 /* Sets ESR bits and raises the LVT error interrupt (SDM 10.5.3). */
 void apic__lapic_error(apic_sim *s, apic__lapic *l, uint32_t bits);

@@ -1086,6 +1086,30 @@ START_TEST(lint_extint_is_level_sensitive_10_5_1) {
 }
 END_TEST
 
+/* apicsim.h apic_sim_ack: an INTA for an ExtINT that is not pending (taken
+   back, or never there) gets the stand-in's vector and changes nothing: the
+   8259A drops INTR only for a request it has, so a LINT pin stays as the
+   host drove it. Here LINT0 is an NMI line held high: setting it high again
+   is no new edge. */
+START_TEST(extint_ack_without_request_leaves_lint_pins) {
+  apic_config cfg = cfg4();
+  apic_sim *s = tu_sim(&cfg, NULL);
+  apic_intr_kind k;
+  uint8_t v;
+  tu_wr(s, 1, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  tu_wr(s, 1, APIC_REG_LVT_LINT0, APIC_DM_NMI << APIC_LVT_DM_SHIFT);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);
+  ck_assert_int_eq(apic_sim_ack(s, 1, APIC_INTR_NMI, &v), APIC_OK);
+  ck_assert_int_eq(apic_sim_nmi_return(s, 1), APIC_OK);
+  ck_assert_int_eq(apic_sim_ack(s, 1, APIC_INTR_EXTINT, &v), APIC_OK);
+  ck_assert_uint_eq(v, cfg.extint_vector);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);  /* still high: no edge */
+  ck_assert_int_eq(apic_sim_pending(s, 1, 1, &k, &v), APIC_OK);
+  ck_assert_int_eq(k, APIC_INTR_NONE);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* apicsim.h APIC_EV_UNHANDLED: a vector with no handler runs the default
    handler, which EOIs the in-service vector and IRETs. */
 START_TEST(unhandled_vector_runs_default_handler) {
@@ -1628,6 +1652,7 @@ int main(void) {
   tcase_add_test(tc, extint_message_dropped_while_software_disabled);
   tcase_add_test(tc, lint0_extint_and_lint1_nmi);
   tcase_add_test(tc, lint_extint_is_level_sensitive_10_5_1);
+  tcase_add_test(tc, extint_ack_without_request_leaves_lint_pins);
   tcase_add_test(tc, unhandled_vector_runs_default_handler);
   suite_add_tcase(s, tc);
   tc = tcase_create("engine");
