@@ -804,6 +804,19 @@ static int reg_present(const apic__lapic *l, int k, int x2) {
   return maxlvt(l) >= ops[k].min_lvt;
 }
 
+const char *apic__lapic_unreadable(const apic_sim *s, const apic__lapic *l, uint32_t off) {
+  int x2 = apic__lapic_x2apic(l);
+  if (!x2 && !globally_enabled(l))
+    return "the APIC is globally disabled (IA32_APIC_BASE EN = 0): MMIO reads nothing";
+  unsigned i = 0;
+  int k = reg_slot(s, off, &i);
+  if (k >= 0 && reg_present(l, k, x2) && !ops[k].rd) return "the register is write-only";
+  if (k < 0 || !reg_present(l, k, x2))
+    return x2 ? "the register does not exist in x2APIC mode (RDMSR raises #GP)"
+              : "the register does not exist on this APIC";
+  return NULL;
+}
+
 int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *val) {
   *val = 0;
   if (!globally_enabled(l) || apic__lapic_x2apic(l)) return APIC_OK;  /* MMIO absent */

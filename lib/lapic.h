@@ -72,6 +72,11 @@ int apic__lapic_mmio_read(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t *v
 int apic__lapic_mmio_write(apic_sim *s, apic__lapic *l, uint32_t off, uint32_t val);
 int apic__lapic_rdmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t *val);
 int apic__lapic_wrmsr(apic_sim *s, apic__lapic *l, uint32_t msr, uint64_t val);
+/* Why the core's own read of the register at xAPIC offset off would give
+   nothing in the APIC's current mode (MMIO not decoded, a register absent in
+   this mode, write-only), or NULL when it reads a value. Changes nothing:
+   an MMIO read of an absent register would log an ESR error. */
+const char *apic__lapic_unreadable(const apic_sim *s, const apic__lapic *l, uint32_t off);
 
 /* Priority logic (SDM 10.8.3.1, 10.6.2.4). Highest set vector or -1. */
 int apic__vec_highest(const uint32_t v[8]);

@@ -1114,6 +1114,41 @@ START_TEST(fixed_bug_duplicate_program_arg_ignored) {
 }
 END_TEST
 
+START_TEST(fixed_bug_register_expect_reads_nothing) {
+  /* A register the core cannot read in its mode read as 0, so "value": 0
+     passed without a look: ICR_HI in x2APIC mode (RDMSR 0x831 #GP), EOI
+     (write-only), any register of a globally disabled APIC, SELF_IPI in
+     xAPIC mode (and that MMIO read logged an ESR error after the run) */
+  apic_scenario *sc = parse_ok(
+      "{'machine': {'cpus': 4, 'x2apic': true}, 'stimulus': ["
+      "{'at': 10, 'wrmsr': {'cpu': 2, 'msr': '0x1b', 'value': 0}}, "
+      "{'at': 10, 'wrmsr': {'cpu': 3, 'msr': '0x1b', 'value': 0}}, "
+      "{'at': 20, 'wrmsr': {'cpu': 3, 'msr': '0x1b', 'value': '0xfee00800'}}], "
+      "'run': {'cycles': 1000}, 'expect': {'registers': ["
+      "{'cpu': 0, 'reg': 'ICR_HI', 'value': 0}, {'cpu': [1, 0], 'reg': 'EOI', 'value': 0}, "
+      "{'cpu': 2, 'reg': 'TPR', 'value': 0}, {'cpu': 3, 'reg': 'SELF_IPI', 'value': 0}, "
+      "{'cpu': 'all', 'reg': 'TPR', 'value': 0, 'mask': 0}, {'cpu': 3, 'reg': 'ESR', 'value': 0}, "
+      "{'cpu': [0, 1, 3], 'reg': 'SVR', 'value': '0xff', 'mask': '0xff'}]}}");
+  apic_scenario_result res;
+  run_ok(sc, NULL, &res);
+  ck_assert_uint_eq(res.nignored, 0);
+  result_is(&res, "expect.registers[0]", 0, "0x0 on each of 1 cores",
+            "cpu 0: cannot read it: the register does not exist in x2APIC mode");
+  result_is(&res, "expect.registers[1]", 0, "0x0", "cpu 1: cannot read it: the register is "
+            "write-only");
+  result_is(&res, "expect.registers[2]", 0, "0x0", "cpu 2: cannot read it: the APIC is "
+            "globally disabled");
+  result_is(&res, "expect.registers[3]", 0, "0x0", "cpu 3: cannot read it: the register does "
+            "not exist on this APIC");
+  result_is(&res, "expect.registers[4]", 0, "0x0 on each of 4 cores", "cpu 2: cannot read it");
+  result_is(&res, "expect.registers[5]", 1, "0x0", "as expected");
+  result_is(&res, "expect.registers[6]", 1, "0xff on each of 3 cores", "as expected");
+  ck_assert_uint_eq(res.failed, 5);
+  apic_scenario_result_free(&res);
+  apic_scenario_free(sc);
+}
+END_TEST
+
 START_TEST(fixed_bug_expect_core_lists_unbounded) {
   /* {"cpu": "all", "min": 0} 65 times on 65536 cores, 2 KiB of text: 17 MiB
      of core lists and, after the run, 1.1 billion counter reads (past the
@@ -1166,6 +1201,7 @@ int main(void) {
     tcase_add_test(tc, fixed_bug_tlb_scoreboard_unbounded);
     tcase_add_test(tc, fixed_bug_duplicate_program_arg_ignored);
     tcase_add_test(tc, fixed_bug_expect_core_lists_unbounded);
+    tcase_add_test(tc, fixed_bug_register_expect_reads_nothing);
     suite_add_tcase(s, tc);
   }
   return tu_run(s);
