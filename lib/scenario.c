@@ -682,6 +682,11 @@ static int parse_run(ctx *c, const cJSON *r, apic_scenario *sc) {
   WITH(c, r, "until", f, get_choice(c, f, "cycles|done", &until));
   WITH(c, r, "seed", f, get_int(c, f, 0, UINT64_MAX >> 1, &sc->cfg.seed));
   sc->until_done = until == 1;
+  if (sc->until_done && !sc->nprogs) {  /* every one of none is done before cycle 0 */
+    enter(c, "until");
+    return bad(c, "\"done\" stops the run once every program has finished; with no "
+               "programs it would stop at cycle 0, before any stimulus (use \"cycles\")");
+  }
   return 0;
 }
 

@@ -1149,6 +1149,18 @@ START_TEST(fixed_bug_register_expect_reads_nothing) {
 }
 END_TEST
 
+START_TEST(fixed_bug_until_done_without_programs) {
+  /* with no programs, "every program finished" held at cycle 0: the run
+     stopped there, "done", and the stimulus never happened */
+  char *t = q("{'machine': {'cpus': 2, 'ioapics': [{'pins': 24}]}, 'stimulus': ["
+              "{'at': 100, 'rte': {'pin': 4, 'vector': '0x40', 'dest': 1}}, "
+              "{'at': 200, 'pin': 4, 'level': 1}], 'run': {'cycles': 100000, 'until': 'done'}, "
+              "'expect': {'deliveries': {'min': 1}}}");
+  refused_n(t, strlen(t), "run.until", "with no programs it would stop at cycle 0");
+  free(t);
+}
+END_TEST
+
 START_TEST(fixed_bug_expect_core_lists_unbounded) {
   /* {"cpu": "all", "min": 0} 65 times on 65536 cores, 2 KiB of text: 17 MiB
      of core lists and, after the run, 1.1 billion counter reads (past the
@@ -1202,6 +1214,7 @@ int main(void) {
     tcase_add_test(tc, fixed_bug_duplicate_program_arg_ignored);
     tcase_add_test(tc, fixed_bug_expect_core_lists_unbounded);
     tcase_add_test(tc, fixed_bug_register_expect_reads_nothing);
+    tcase_add_test(tc, fixed_bug_until_done_without_programs);
     suite_add_tcase(s, tc);
   }
   return tu_run(s);
