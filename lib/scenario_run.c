@@ -63,10 +63,8 @@ static void note(run *r, const action *a, int gp, const char *fmt, ...)
 static void note(run *r, const action *a, int gp, const char *fmt, ...) {
   apic_scenario_result *res = r->res;
   if (res->nignored++ >= APIC_SCENARIO_MAX_NOTES) return;
-  if (!res->notes && !(res->notes = calloc(APIC_SCENARIO_MAX_NOTES, sizeof *res->notes))) {
-    res->nignored--;  /* the count stays that of the notes there are */
-    return;
-  }
+  if (!res->notes && !(res->notes = calloc(APIC_SCENARIO_MAX_NOTES, sizeof *res->notes)))
+    return;  /* no room for the text: the count still says how many */
   apic_stimulus_note *x = &res->notes[res->nnotes++];
   x->at = a->at;
   x->entry = a->entry;

@@ -79,7 +79,7 @@ typedef struct apic_scenario_result {
   unsigned nexpect, failed;    /* expectations checked, and how many failed */
   apic_expect_result *expect;
   unsigned nignored;           /* stimulus entries the cores did not take */
-  unsigned nnotes;             /* notes kept: min(nignored, APIC_SCENARIO_MAX_NOTES) */
+  unsigned nnotes;             /* notes kept: at most APIC_SCENARIO_MAX_NOTES */
   apic_stimulus_note *notes;
 } apic_scenario_result;
 
