@@ -422,6 +422,11 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
   if (!rc) {
     res->run_status = status;
     res->all_done = stopped_done;
+    if (ai < sc->nacts) {  /* timed after the end, or after the work was done */
+      res->nskipped = sc->nacts - ai;
+      res->skipped_entry = sc->acts[ai].entry;
+      res->skipped_at = sc->acts[ai].at;
+    }
     res->end_cycle = apic_sim_now(r.s);
     res->last_event = r.last;
     apic_sim_stats(r.s, &res->stats);

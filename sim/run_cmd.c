@@ -136,6 +136,10 @@ int cmd_run(int argc, char **argv) {
     for (unsigned i = 0; i < res.nnotes; i++) printf("  %s\n", res.notes[i].text);
     if (res.nignored > res.nnotes) printf("  ... and %u more\n", res.nignored - res.nnotes);
   }
+  if (res.nskipped)  /* said, not silently dropped: the scenario asked for them */
+    printf("stimulus never applied: %llu, from stimulus[%u] at cycle %llu on (the run stopped "
+           "at cycle %llu)\n", (unsigned long long)res.nskipped, res.skipped_entry,
+           (unsigned long long)res.skipped_at, (unsigned long long)res.end_cycle);
   if (trace) printf("trace written to %s\n", trace);
   printf("expectations: %u checked, %u failed\n", res.nexpect, res.failed);
   for (unsigned i = 0; i < res.nexpect; i++) {

@@ -81,6 +81,9 @@ typedef struct apic_scenario_result {
   unsigned nignored;           /* stimulus entries the cores did not take */
   unsigned nnotes;             /* notes kept: at most APIC_SCENARIO_MAX_NOTES */
   apic_stimulus_note *notes;
+  uint64_t nskipped;           /* stimulus events never applied: the run stopped first */
+  uint32_t skipped_entry;      /* ...the first of them: its index in "stimulus" */
+  uint64_t skipped_at;         /* ...and its cycle */
 } apic_scenario_result;
 
 /*
