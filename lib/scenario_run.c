@@ -74,7 +74,8 @@ static void note(run *r, const action *a, int gp, const char *fmt, ...) {
                    (unsigned long long)a->at);
   va_list ap;
   va_start(ap, fmt);
-  if (w > 0 && (size_t)w < sizeof x->text) vsnprintf(x->text + w, sizeof x->text - (size_t)w, fmt, ap);
+  if (w > 0 && (size_t)w < sizeof x->text)
+    vsnprintf(x->text + w, sizeof x->text - (size_t)w, fmt, ap);
   va_end(ap);
 }
 
