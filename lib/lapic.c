@@ -29,6 +29,7 @@
 #include <string.h>
 #include "lapic.h"
 #include "sim.h"
+#include "trace_rec.h"
 
 /* Writable bits (SDM figures 10-8, 10-12, 10-18, 10-23). */
 #define TPR_WMASK        0xFFu
@@ -201,10 +202,10 @@ static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t m
   if (level) vec_set(l->tmr, NULL, v); else vec_clear(l->tmr, NULL, v);
   s->stats.deliveries++;
   if (apic__tracing(s)) {
-    apic_event ev = {0};
-    ev.kind = APIC_EV_IRR_SET; ev.cpu = l->cpu; ev.vector = v; ev.msg = msg;
-    ev.src = APIC_NONE; ev.a = (uint32_t)level;
-    apic__emit(s, &ev);
+    const apic__recfields f = {.cycle = s->now, .kind = APIC_EV_IRR_SET, .cpu = l->cpu,
+                               .vector = v, .msg = msg, .src = APIC_NONE,
+                               .a = (uint32_t)level};
+    apic__emit_fields(s, f);
   }
   apic__kick(s, l->cpu);
   return APIC__RX_OK;
@@ -434,12 +435,12 @@ static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {
   int valid = icr_valid(l, dm, sh, &level_trig, assert_);
   int illegal = (dm == APIC_DM_FIXED || dm == APIC_DM_LOWEST) && vec < 16;
   if (apic__tracing(s)) {  /* msg: the id the message is about to get, 0 if none */
-    apic_event ev = {0};
-    ev.kind = APIC_EV_ICR_WRITE; ev.cpu = l->cpu; ev.src = l->cpu; ev.vector = vec;
-    ev.mode = (uint8_t)dm; ev.dest = dest; ev.a = lo; ev.b = l->icr_hi;
-    ev.flags = ((lo & APIC_ICR_DESTMODE) ? APIC_EVF_LOGICAL : 0) | (sh << APIC_EVF_SH_SHIFT);
-    ev.msg = valid && !illegal ? s->msg_ids + 1 : 0;
-    apic__emit(s, &ev);
+    const apic__recfields f = {
+        .cycle = s->now, .kind = APIC_EV_ICR_WRITE, .cpu = l->cpu, .src = l->cpu,
+        .vector = vec, .mode = (uint8_t)dm, .dest = dest, .a = lo, .b = l->icr_hi,
+        .flags = ((lo & APIC_ICR_DESTMODE) ? APIC_EVF_LOGICAL : 0) | (sh << APIC_EVF_SH_SHIFT),
+        .msg = valid && !illegal ? s->msg_ids + 1 : 0};
+    apic__emit_fields(s, f);
   }
   if (!valid) {
     if (apic__tracing(s)) apic__event(s, APIC_EV_ICR_INVALID, l->cpu, vec, lo, dest);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sim.h"
+#include "trace_rec.h"
 
 /* ---- memory and errors ---- */
 
@@ -219,6 +220,8 @@ uint32_t apic_sim_ncpus(const apic_sim *s) { return s ? s->ncpus : 0; }
 uint64_t apic_sim_now(const apic_sim *s) { return s ? s->now : 0; }
 const apic_config *apic_sim_config(const apic_sim *s) { return s ? &s->cfg : NULL; }
 static void remove_at(apic_sim *s, uint32_t i) {
+  if (s->hooks[i].direct) s->rec = NULL;
+  else s->ncalled--;
   for (; i + 1 < s->nhooks; i++) s->hooks[i] = s->hooks[i + 1];
   s->nhooks--;
 }
@@ -260,8 +263,22 @@ int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *u
   s->hooks[s->nhooks].quiet = quiet;
   s->hooks[s->nhooks].ud = ud;
   s->hooks[s->nhooks].set = 0;
+  s->hooks[s->nhooks].direct = 0;
   s->nhooks++;
+  s->ncalled++;
   return APIC_OK;
+}
+
+int apic__hook_direct(apic_sim *s, apic_hook_fn fn, void *ud, struct apic__recorder *r) {
+  if (s->rec) return -1;
+  for (uint32_t i = s->nhooks; i-- > 0;)
+    if (s->hooks[i].fn == fn && s->hooks[i].ud == ud && !s->hooks[i].set) {
+      s->hooks[i].direct = 1;
+      s->ncalled--;
+      s->rec = r;
+      return 0;
+    }
+  return -1;
 }
 
 int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
@@ -293,20 +310,44 @@ void apic_sim_stats(const apic_sim *s, apic_stats *out) {
 
 /* ---- sink ---- */
 
-void apic__emit(apic_sim *s, apic_event *ev) {
-  ev->cycle = s->now;
+static void call_hooks(apic_sim *s, const apic_event *ev) {
   uint8_t was = s->in_hook;  /* a hook's own register access emits too */
   s->in_hook = 1;
-  for (uint32_t i = 0; i < s->nhooks; i++) s->hooks[i].fn(s->hooks[i].ud, ev);
+  for (uint32_t i = 0; i < s->nhooks; i++)
+    if (!s->hooks[i].direct) s->hooks[i].fn(s->hooks[i].ud, ev);
   s->in_hook = was;
 }
 
+void apic__call_hooks_fields(apic_sim *s, const apic__recfields *f) {
+  const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
+                         .src = f->src, .dest = f->dest, .flags = f->flags,
+                         .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
+                         .x = f->x};
+  call_hooks(s, &ev);
+}
+
+/* The direct writer records an event before any hook hears it, so a hook
+   that writes a register records its events after the one it heard. */
+void apic__emit(apic_sim *s, apic_event *ev) {
+  ev->cycle = s->now;
+  if (s->rec) apic__recorder_put(s->rec, ev);
+  if (s->ncalled) call_hooks(s, ev);
+}
+
+/* Built here, the recorder's encoding sees which fields are zero and
+   leaves out their tests: most events go this way. */
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b) {
-  if (!s->nhooks) return;
-  apic_event ev = {0};
-  ev.kind = kind; ev.cpu = cpu; ev.src = cpu; ev.vector = vector; ev.a = a; ev.b = b;
-  apic__emit(s, &ev);
+  if (s->rec) {
+    const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                               .vector = vector, .a = a, .b = b};
+    apic__recorder_add(s->rec, f);
+  }
+  if (s->ncalled) {
+    const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                           .vector = vector, .a = a, .b = b};
+    call_hooks(s, &ev);
+  }
 }
 
 /* Out of memory inside the event loop cannot be returned to the guest
@@ -375,13 +416,12 @@ void apic__post(apic_sim *s, const apic__msg *m) {
 void apic__msg_sent(apic_sim *s, uint32_t slot, uint64_t leave) {
   if (!apic__tracing(s)) return;
   const apic__msg *pm = &s->msgs[slot].m;
-  apic_event ev = {0};
-  ev.kind = APIC_EV_MSG_SEND; ev.msg = pm->id; ev.cpu = APIC_NONE; ev.src = pm->src;
-  ev.dest = pm->dest; ev.vector = pm->vector; ev.mode = pm->mode; ev.flags = msg_flags(pm);
-  ev.a = s->cfg.bus == APIC_BUS_P6 ? apic__p6_cycles(s, pm) : 0;
-  ev.b = pm->kind;
-  ev.x = leave;
-  apic__emit(s, &ev);
+  const apic__recfields f = {
+      .cycle = s->now, .kind = APIC_EV_MSG_SEND, .msg = pm->id, .cpu = APIC_NONE,
+      .src = pm->src, .dest = pm->dest, .vector = pm->vector, .mode = pm->mode,
+      .flags = msg_flags(pm), .a = s->cfg.bus == APIC_BUS_P6 ? apic__p6_cycles(s, pm) : 0,
+      .b = pm->kind, .x = leave};
+  apic__emit_fields(s, f);
 }
 
 /* One receiver takes a message; returns 1 if it latched it. */
@@ -435,11 +475,11 @@ void apic__left(apic_sim *s, uint32_t slot) {
   apic__lapic *l = &s->cpus[m->src].apic;
   if (s->cfg.bus == APIC_BUS_P6 && l->sends_pending) l->sends_pending--;
   if (apic__tracing(s)) {
-    apic_event ev = {0};
-    ev.kind = APIC_EV_MSG_DONE; ev.msg = m->id; ev.cpu = m->src; ev.src = m->src;
-    ev.vector = m->vector; ev.mode = m->mode; ev.dest = m->dest; ev.flags = msg_flags(m);
-    ev.a = m->retries;
-    apic__emit(s, &ev);
+    const apic__recfields f = {.cycle = s->now, .kind = APIC_EV_MSG_DONE, .msg = m->id,
+                               .cpu = m->src, .src = m->src, .vector = m->vector,
+                               .mode = m->mode, .dest = m->dest, .flags = msg_flags(m),
+                               .a = m->retries};
+    apic__emit_fields(s, f);
   }
   apic__msg_unref(s, slot);
 }

@@ -120,8 +120,10 @@ struct apic_sim {
   uint64_t now;
   uint64_t seq;          /* event and message sequence numbers */
   uint64_t msg_ids;
-  struct { apic_hook_fn fn; apic_quiet_fn quiet; void *ud; uint8_t set; } hooks[APIC_MAX_HOOKS];
+  struct { apic_hook_fn fn; apic_quiet_fn quiet; void *ud; uint8_t set, direct; } hooks[APIC_MAX_HOOKS];
   uint32_t nhooks;
+  uint32_t ncalled;      /* hooks called per event: all but a direct one */
+  struct apic__recorder *rec;  /* the direct hook's trace records (trace_rec.h) */
   uint8_t quiet_wanted;  /* call the quiet callbacks before the next event */
   apic_stats stats;
 
@@ -188,6 +190,12 @@ void apic__ids_changed(apic_sim *s);
 /* Small event constructor used by every emitter. */
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b);
+/* The hooks hear an event given as fields (apic__emit_fields, trace_rec.h). */
+struct apic__recfields;
+void apic__call_hooks_fields(apic_sim *s, const struct apic__recfields *f);
+/* The hook (fn, ud), just added by a trace writer, is fed through r
+   instead of being called; 0, or -1 if another writer's already is. */
+int apic__hook_direct(apic_sim *s, apic_hook_fn fn, void *ud, struct apic__recorder *r);
 
 void *apic__alloc(apic_sim *s, void *p, size_t n);
 int apic__fail(apic_sim *s, int err, const char *fmt, ...);

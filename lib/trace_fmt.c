@@ -106,7 +106,7 @@ void apic__rec_put_any(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
   if (b->cap - b->n < APIC__TRC_REC_MAX + text_n &&
       apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
     return;
-  uint8_t *end = apic__rec_encode(b->p + b->n, ev, ev->text, text_n, prev_cycle, prev_msg);
+  uint8_t *end = apic__rec_encode(b->p + b->n, apic__rec_fields(ev), ev->text, text_n, prev_cycle, prev_msg);
   b->n = (size_t)(end - b->p);
 }
 

@@ -44,6 +44,14 @@ enum {
   APIC__P_IDLE_BELOW = 64, APIC__P_IDLE_BELOW_UNLISTED = 128
 };
 
+/* For the encoder's few functions that run per record: inlined where an
+   event is built, the compiler drops the tests of fields it knows are 0. */
+#if defined(__GNUC__)
+#define APIC__HOT_INLINE static inline __attribute__((always_inline))
+#else
+#define APIC__HOT_INLINE static inline
+#endif
+
 /* A growable byte buffer (writer side). */
 typedef struct apic__buf {
   uint8_t *p;
@@ -80,7 +88,7 @@ uint8_t *apic__put_uv_long(uint8_t *p, uint64_t v);
 
 /* Appends a varint at p; returns the new end. Most record fields and cycle
    deltas take one or two bytes, so those cases stay inline. */
-static inline uint8_t *apic__put_uv(uint8_t *p, uint64_t v) {
+APIC__HOT_INLINE uint8_t *apic__put_uv(uint8_t *p, uint64_t v) {
   if (v < 0x80) {
     *p = (uint8_t)v;
     return p + 1;
@@ -96,6 +104,15 @@ static inline uint8_t *apic__put_uv(uint8_t *p, uint64_t v) {
 /* Largest record without text: head, delta, mask, ten fields of 10 bytes. */
 #define APIC__TRC_REC_MAX 128u
 
+/* A record's fields as separate values, so that where an event is built
+   the compiler sees which are 0 and drops their tests (a struct's address,
+   once taken, keeps its fields in memory). */
+typedef struct apic__recfields {
+  uint64_t cycle, msg, x;
+  uint32_t kind, cpu, src, dest, flags, a, b;
+  uint8_t vector, mode;
+} apic__recfields;
+
 /*
  * Record codec: prev_cycle and prev_msg are the running values of a chunk.
  *
@@ -106,36 +123,36 @@ static inline uint8_t *apic__put_uv(uint8_t *p, uint64_t v) {
  * fields are written after the mask's room, and the mask goes in last.
  * text is the event's text (its first text_n bytes) or NULL.
  */
-static inline uint8_t *apic__rec_encode(uint8_t *p, const apic_event *ev, const char *text,
-                                        size_t text_n, uint64_t *prev_cycle,
-                                        uint64_t *prev_msg) {
-  uint64_t delta = ev->cycle - *prev_cycle;
-  *prev_cycle = ev->cycle;
+APIC__HOT_INLINE uint8_t *apic__rec_encode(uint8_t *p, const apic__recfields f, const char *text,
+                                           size_t text_n, uint64_t *prev_cycle,
+                                           uint64_t *prev_msg) {
+  const uint64_t delta = f.cycle - *prev_cycle;
+  *prev_cycle = f.cycle;
   if (delta) {
-    *p++ = (uint8_t)(ev->kind | APIC__TRC_KIND_DELTA);
+    *p++ = (uint8_t)(f.kind | APIC__TRC_KIND_DELTA);
     p = apic__put_uv(p, delta);
   } else {
-    *p++ = (uint8_t)ev->kind;
+    *p++ = (uint8_t)f.kind;
   }
-  uint32_t mask = (ev->dest ? APIC__F_DEST : 0u) | (ev->flags ? APIC__F_FLAGS : 0u) |
-                  (ev->x ? APIC__F_X : 0u) | (text ? APIC__F_TEXT : 0u);
+  uint32_t mask = (f.dest ? APIC__F_DEST : 0u) | (f.flags ? APIC__F_FLAGS : 0u) |
+                  (f.x ? APIC__F_X : 0u) | (text ? APIC__F_TEXT : 0u);
   uint8_t *m = p;
   p += mask ? 2 : 1;
-  if (ev->cpu != APIC_NONE) { mask |= APIC__F_CPU; p = apic__put_uv(p, ev->cpu); }
-  if (ev->vector) { mask |= APIC__F_VECTOR; p = apic__put_uv(p, ev->vector); }
-  if (ev->a) { mask |= APIC__F_A; p = apic__put_uv(p, ev->a); }
-  if (ev->msg) {
+  if (f.cpu != APIC_NONE) { mask |= APIC__F_CPU; p = apic__put_uv(p, f.cpu); }
+  if (f.vector) { mask |= APIC__F_VECTOR; p = apic__put_uv(p, f.vector); }
+  if (f.a) { mask |= APIC__F_A; p = apic__put_uv(p, f.a); }
+  if (f.msg) {
     mask |= APIC__F_MSG;
-    p = apic__put_uv(p, apic__zigzag((int64_t)(ev->msg - *prev_msg)));
-    *prev_msg = ev->msg;
+    p = apic__put_uv(p, apic__zigzag((int64_t)(f.msg - *prev_msg)));
+    *prev_msg = f.msg;
   }
-  if (ev->b) { mask |= APIC__F_B; p = apic__put_uv(p, ev->b); }
-  if (ev->src != ev->cpu) { mask |= APIC__F_SRC; p = apic__put_uv(p, ev->src); }
-  if (ev->mode) { mask |= APIC__F_MODE; p = apic__put_uv(p, ev->mode); }
+  if (f.b) { mask |= APIC__F_B; p = apic__put_uv(p, f.b); }
+  if (f.src != f.cpu) { mask |= APIC__F_SRC; p = apic__put_uv(p, f.src); }
+  if (f.mode) { mask |= APIC__F_MODE; p = apic__put_uv(p, f.mode); }
   if (mask >= 0x80) {  /* the rarer fields, and a mask of two bytes */
-    if (ev->dest) p = apic__put_uv(p, ev->dest);
-    if (ev->flags) p = apic__put_uv(p, ev->flags);
-    if (ev->x) p = apic__put_uv(p, ev->x);
+    if (f.dest) p = apic__put_uv(p, f.dest);
+    if (f.flags) p = apic__put_uv(p, f.flags);
+    if (f.x) p = apic__put_uv(p, f.x);
     if (text) {
       p = apic__put_uv(p, text_n);
       memcpy(p, text, text_n);
@@ -149,22 +166,23 @@ static inline uint8_t *apic__rec_encode(uint8_t *p, const apic_event *ev, const 
   return p;
 }
 
+APIC__HOT_INLINE apic__recfields apic__rec_fields(const apic_event *ev) {
+  const apic__recfields f = {ev->cycle, ev->msg, ev->x, ev->kind, ev->cpu, ev->src, ev->dest,
+                             ev->flags, ev->a, ev->b, ev->vector, ev->mode};
+  return f;
+}
+
 /* Appends a record to b, growing it; one with text too. */
 void apic__rec_put_any(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
                        uint64_t *prev_msg);
-
-/* Appends a record to b. It runs once per event on the simulation's thread,
-   so the common case is inline: no text, and room for the largest record
-   (text_n is then 0 and the text branches fold away). */
-static inline void apic__rec_put(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
-                                 uint64_t *prev_msg) {
-  if (ev->text || b->cap - b->n < APIC__TRC_REC_MAX) {
-    apic__rec_put_any(b, ev, prev_cycle, prev_msg);
-    return;
-  }
-  b->n = (size_t)(apic__rec_encode(b->p + b->n, ev, NULL, 0, prev_cycle, prev_msg) - b->p);
+/* Appends a record without text to b. It runs once per event on the
+   simulation's thread, so it is inline. */
+APIC__HOT_INLINE void apic__rec_put(apic__buf *b, const apic__recfields f, uint64_t *prev_cycle,
+                                    uint64_t *prev_msg) {
+  /* after an out-of-memory cap stays short: nothing more is written */
+  if (b->cap - b->n < APIC__TRC_REC_MAX && apic__buf_reserve(b, APIC__TRC_REC_MAX)) return;
+  b->n = (size_t)(apic__rec_encode(b->p + b->n, f, NULL, 0, prev_cycle, prev_msg) - b->p);
 }
-
 /* Decodes one record; text points into the reader's bytes. 0 or -1 if bad. */
 int apic__rec_get(apic__rd *r, apic_event *ev, uint64_t *prev_cycle, uint64_t *prev_msg,
                   const uint8_t **text, size_t *text_len);

@@ -32,7 +32,7 @@
 #include "apicsim/trace.h"
 #include "sim.h"
 #include "deflate.h"
-#include "trace_fmt.h"
+#include "trace_rec.h"
 
 /* Chunks handed to the worker and not yet written: two let the run keep
    going while the worker is slowed down for a chunk's time. */
@@ -54,15 +54,11 @@ typedef struct job {
 struct apic_trace_writer {
   apic_sim *s;
   FILE *f;
-  uint32_t chunk_records;
   int level;              /* zlib level, or -1: apic__zdef */
   int err;                /* guarded by mu once the worker runs */
   char errmsg[256];
-  apic__buf raw;          /* the current chunk: snapshot, then records */
-  uint32_t nrec;
-  uint64_t first, prev_cycle, prev_msg;  /* prev_cycle: the last record's cycle */
+  apic__recorder rec;     /* the current chunk (prev_cycle: its last record's) */
   uint64_t done_records;  /* in the chunks before this one */
-  int cut_asked;
   /* the worker: owns f, index, offset and zbuf while it runs */
   int threaded;
   pthread_t thread;
@@ -135,9 +131,9 @@ static uint32_t started_handlers(const apic_cpu *c, uint16_t *vectors) {
 
 static void snapshot(apic_trace_writer *w) {
   apic_sim *s = w->s;
-  apic__buf *b = &w->raw;
+  apic__buf *b = &w->rec.raw;
   const apic_config *cfg = apic_sim_config(s);
-  apic__buf_uv(b, w->first);
+  apic__buf_uv(b, w->rec.first);
   for (uint32_t i = 0; i < cfg->ncpus; i++) {
     uint32_t nest = started_handlers(&s->cpus[i], NULL);
     size_t most = (APIC__SNAP_CORE_NUMS + nest) * APIC__UV_MAX;
@@ -187,11 +183,12 @@ static void snapshot(apic_trace_writer *w) {
 
 /* Opens a chunk whose snapshot holds from cycle `first`. */
 static void chunk_open(apic_trace_writer *w, uint64_t first) {
-  w->raw.n = 0;
-  w->nrec = 0;
-  w->first = w->prev_cycle = first;
-  w->prev_msg = 0;
-  w->cut_asked = 0;
+  apic__recorder *r = &w->rec;
+  r->raw.n = 0;
+  r->nrec = 0;
+  r->first = r->prev_cycle = first;
+  r->prev_msg = 0;
+  r->cut_asked = 0;
   snapshot(w);
 }
 
@@ -267,8 +264,8 @@ static void *worker(void *arg) {
 /* Hands the current chunk to the worker (waiting while the ring is full)
    and takes the buffer of a written chunk back for the next one. */
 static void chunk_flush(apic_trace_writer *w) {
-  job j = {w->raw, w->nrec, w->first, w->prev_cycle};
-  w->done_records += w->nrec;
+  job j = {w->rec.raw, w->rec.nrec, w->rec.first, w->rec.prev_cycle};
+  w->done_records += w->rec.nrec;
   if (!w->threaded) {
     write_chunk(w, &j);
     return;
@@ -280,36 +277,31 @@ static void chunk_flush(apic_trace_writer *w) {
   *slot = j;
   if (w->njobs++ == 0) pthread_cond_broadcast(&w->cv);  /* the worker may be asleep */
   pthread_mutex_unlock(&w->mu);
-  w->raw = spare;
-  w->raw.n = 0;
-  w->raw.oom = 0;
+  w->rec.raw = spare;
+  w->rec.raw.n = 0;
+  w->rec.raw.oom = 0;
 }
 
 /* A record of the cycle the snapshot was cut after: time did not move on
    (the host wrote a register between two runs at the same cycle). Only the
    chunk's first record can be one; the snapshot then holds from that cycle
    on, and its leading cycle is rewritten to say so. */
-static void relabel(apic_trace_writer *w, uint64_t cycle) {
+void apic__recorder_relabel(apic__recorder *r, uint64_t cycle) {
   uint8_t old[APIC__UV_MAX], now[APIC__UV_MAX];
-  size_t n_old = (size_t)(apic__put_uv(old, w->first) - old);
+  size_t n_old = (size_t)(apic__put_uv(old, r->first) - old);
   size_t n_now = (size_t)(apic__put_uv(now, cycle) - now);
-  apic__buf *b = &w->raw;
+  apic__buf *b = &r->raw;
   if (n_now > n_old && apic__buf_reserve(b, n_now - n_old)) return;  /* oom: reported at close */
   memmove(b->p + n_now, b->p + n_old, b->n - n_old);
   memcpy(b->p, now, n_now);
   b->n = b->n - n_old + n_now;
-  w->first = w->prev_cycle = cycle;
+  r->first = r->prev_cycle = cycle;
 }
 
-/* Runs once per event on the simulation's thread: encoding, a count. */
+/* A second writer's events (the first is fed by the engine directly). */
 static void on_event(void *ud, const apic_event *ev) {
   apic_trace_writer *w = ud;
-  if (ev->cycle < w->first) relabel(w, ev->cycle);
-  apic__rec_put(&w->raw, ev, &w->prev_cycle, &w->prev_msg);
-  if (++w->nrec >= w->chunk_records && !w->cut_asked) {
-    w->cut_asked = 1;
-    apic_sim_request_quiet(w->s);
-  }
+  apic__recorder_put(&w->rec, ev);
 }
 
 /* Cuts only where a cycle ends, when the simulation has no more of it (a
@@ -320,10 +312,10 @@ static void on_event(void *ud, const apic_event *ev) {
    record asks again. */
 static void on_quiet(void *ud, apic_sim *s) {
   apic_trace_writer *w = ud;
-  if (!w->cut_asked) return;
+  if (!w->rec.cut_asked) return;
   uint64_t now = apic_sim_now(s);
   if (apic_sim_next_event(s) <= now || now == UINT64_MAX) {
-    w->cut_asked = 0;
+    w->rec.cut_asked = 0;
     return;
   }
   chunk_flush(w);
@@ -350,7 +342,8 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
     return APIC_E_NOMEM;
   }
   w->s = s;
-  w->chunk_records = o.chunk_records ? o.chunk_records : APIC__TRC_DEFAULT_RECORDS;
+  w->rec.limit = o.chunk_records ? o.chunk_records : APIC__TRC_DEFAULT_RECORDS;
+  w->rec.s = s;
   w->level = o.level;
   w->f = fopen(path, "wb");
   if (!w->f) {
@@ -359,7 +352,7 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
     return APIC_E_IO;
   }
   apic__buf body = {0}, h = {0};
-  apic__hdr_put(&body, apic_sim_config(s), o.name, w->chunk_records);
+  apic__hdr_put(&body, apic_sim_config(s), o.name, w->rec.limit);
   apic__buf_put(&h, APIC__TRC_MAGIC, APIC__TRC_MAGIC_LEN);
   uint8_t ver[4] = {APIC_TRACE_VERSION, 0, 0, 0};  /* u16 version, u16 flags */
   apic__buf_put(&h, ver, 4);
@@ -371,6 +364,7 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
   apic__buf_free(&body);
   apic__buf_free(&h);
   int rc = w->err ? w->err : apic_sim_add_hook(s, on_event, on_quiet, w);
+  if (!rc) apic__hook_direct(s, on_event, w, &w->rec);  /* else called as a hook */
   if (rc) {
     if (why_size) snprintf(why, why_size, "%s", w->err ? w->errmsg : apic_sim_errmsg(s));
     fclose(w->f);
@@ -426,7 +420,7 @@ int apic_trace_writer_close(apic_trace_writer *w) {
   if (fflush(w->f) != 0) fail(w, APIC_E_IO, "flush failed (disk full or I/O error)");
   if (fclose(w->f) != 0) fail(w, APIC_E_IO, "close failed (disk full or I/O error)");
   int rc = w->err;
-  apic__buf_free(&w->raw);
+  apic__buf_free(&w->rec.raw);
   for (unsigned i = 0; i < APIC__TRC_QUEUE; i++) apic__buf_free(&w->ring[i].raw);
   apic__buf_free(&w->zbuf);
   apic__zdef_free(w->zd);
@@ -451,7 +445,7 @@ void apic_trace_writer_stats_get(const apic_trace_writer *w, apic_trace_writer_s
     while (mw->njobs) pthread_cond_wait(&mw->cv, &mw->mu);
   }
   *out = w->st;
-  out->records = w->done_records + w->nrec;  /* both the run's: no lock needed */
+  out->records = w->done_records + w->rec.nrec;  /* both the run's: no lock needed */
   out->file_bytes = w->offset;
   if (w->threaded) pthread_mutex_unlock(&mw->mu);
 }

@@ -1272,8 +1272,8 @@ static int cmp_u64(const void *a, const void *b) {
  * a checkpoint never falls on one, so that the state at a checkpoint is that
  * after every event up to its cycle.
  */
-static void drive(const scenario *sc, const apic_trace_opts *opts, const char *path, int ncheck,
-                  uint64_t seed, run *r) {
+static void drive_with(const scenario *sc, const apic_trace_opts *opts, const char *path,
+                       const char *path2, int ncheck, uint64_t seed, run *r) {
   memset(r, 0, sizeof *r);
   sc->config(&r->cfg);
   for (uint32_t io = 0; io < r->cfg.nioapics; io++) r->npins += r->cfg.ioapic_pins[io];
@@ -1297,13 +1297,14 @@ static void drive(const scenario *sc, const apic_trace_opts *opts, const char *p
   r->cp = calloc((size_t)ncheck + 2, sizeof *r->cp);
   ck_assert_ptr_nonnull(r->cp);
 
-  apic_trace_writer *w = NULL;
+  apic_trace_writer *w = NULL, *w2 = NULL;
   char why[256];
   int attached = 0;
   if (sc->attach_at == 0) {
     ck_assert_int_eq(apic_sim_add_hook(s, live_hook, NULL, &r->live), APIC_OK);
     int rc = apic_trace_writer_open(&w, s, path, opts, why, sizeof why);
     ck_assert_msg(rc == APIC_OK, "writer_open: %s (%s)", apic_err_name(rc), why);
+    if (path2) ck_assert_int_eq(apic_trace_writer_open(&w2, s, path2, opts, why, sizeof why), 0);
     attached = 1;
   }
   sc->setup(s, d);
@@ -1324,6 +1325,7 @@ static void drive(const scenario *sc, const apic_trace_opts *opts, const char *p
       ck_assert_int_eq(apic_sim_add_hook(s, live_hook, NULL, &r->live), APIC_OK);
       rc = apic_trace_writer_open(&w, s, path, opts, why, sizeof why);
       ck_assert_msg(rc == APIC_OK, "writer_open: %s (%s)", apic_err_name(rc), why);
+      if (path2) ck_assert_int_eq(apic_trace_writer_open(&w2, s, path2, opts, why, sizeof why), 0);
       attached = 1;
     }
     if (attached && ci < ncheck && cps[ci] == target && target != next_host)
@@ -1340,10 +1342,16 @@ static void drive(const scenario *sc, const apic_trace_opts *opts, const char *p
   const char *msg = NULL;
   ck_assert_int_eq(apic_trace_writer_error(w, &msg), 0);
   ck_assert_int_eq(apic_trace_writer_close(w), APIC_OK);
+  if (w2) ck_assert_int_eq(apic_trace_writer_close(w2), APIC_OK);
   apic_sim_destroy(s);
   free(cps);
   free(d->counts);
   free(d);
+}
+
+static void drive(const scenario *sc, const apic_trace_opts *opts, const char *path, int ncheck,
+                  uint64_t seed, run *r) {
+  drive_with(sc, opts, path, NULL, ncheck, seed, r);
 }
 
 static apic_trace *open_ok(const char *path) {
@@ -2673,6 +2681,73 @@ START_TEST(same_run_same_bytes) {
 }
 END_TEST
 
+/* trace.h: every writer of a machine gets every event. The engine feeds
+   the first one directly (trace_rec.h) and the others through a hook:
+   both ways give the same bytes, and so does a writer that takes over the
+   direct slot when the first one closes. */
+START_TEST(two_writers_write_the_same_bytes) {
+  static const int which[] = {0, 2, 4, 6, 8, 9};
+  for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
+    char p1[256], p2[256];
+    tmp_path(p1, sizeof p1);
+    tmp_path(p2, sizeof p2);
+    apic_trace_opts o = opts(9, -1, "two");
+    run r;
+    drive_with(&scenarios[which[k]], &o, p1, p2, 0, 5, &r);
+    size_t n1, n2;
+    uint8_t *a = slurp(p1, &n1), *b = slurp(p2, &n2);
+    ck_assert_uint_gt(r.st.records, 0);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(a, b, n1) == 0, "%s: the hook-fed writer differs",
+                  scenarios[which[k]].name);
+    free(a);
+    free(b);
+    run_free(&r);
+    remove(p1);
+    remove(p2);
+  }
+  /* the direct slot passes on: w3 opens when w1 closes, at the cycle w2 opened */
+  char p1[256], p2[256], p3[256];
+  tmp_path(p1, sizeof p1);
+  tmp_path(p2, sizeof p2);
+  tmp_path(p3, sizeof p3);
+  apic_config cfg;
+  cfg_chatter_xapic(&cfg);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  sdata d = {0};
+  d.ncpus = cfg.ncpus;
+  d.rng = 77;
+  d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
+  ck_assert_ptr_nonnull(d.counts);
+  setup_chatter(s, &d);
+  char why[256];
+  apic_trace_writer *w1, *w2, *w3;
+  ck_assert_int_eq(apic_trace_writer_open(&w1, s, p1, NULL, why, sizeof why), APIC_OK);
+  ck_assert_int_ge(apic_sim_run(s, 3000), 0);
+  ck_assert_int_eq(apic_trace_writer_open(&w2, s, p2, NULL, why, sizeof why), APIC_OK);
+  ck_assert_int_eq(apic_trace_writer_close(w1), APIC_OK);
+  ck_assert_int_eq(apic_trace_writer_open(&w3, s, p3, NULL, why, sizeof why), APIC_OK);
+  for (uint64_t t = 1; t <= 12; t++) {
+    ck_assert_int_ge(apic_sim_run(s, 3000 + t * 1000), 0);
+    host_chatter(s, &d, t);
+  }
+  ck_assert_int_eq(apic_trace_writer_close(w2), APIC_OK);
+  ck_assert_int_eq(apic_trace_writer_close(w3), APIC_OK);
+  size_t n2, n3;
+  uint8_t *b = slurp(p2, &n2), *c = slurp(p3, &n3);
+  ck_assert_uint_gt(n2, 200);
+  ck_assert_uint_eq(n2, n3);
+  ck_assert_msg(memcmp(b, c, n2) == 0, "the writer that took the direct slot differs");
+  free(b);
+  free(c);
+  free(d.counts);
+  apic_sim_destroy(s);
+  remove(p1);
+  remove(p2);
+  remove(p3);
+}
+END_TEST
+
 /* ---- 6. writer errors ---- */
 
 /* trace.h apic_trace_writer_open: a path in a missing directory is APIC_E_IO
@@ -2976,6 +3051,7 @@ int main(void) {
   tc = tcase_create("writer");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, same_run_same_bytes);
+  tcase_add_test(tc, two_writers_write_the_same_bytes);
   tcase_add_test(tc, writer_open_in_missing_directory_is_io_error);
   tcase_add_test(tc, writer_on_full_disk_reports_io_error);
   tcase_add_test(tc, writer_and_reader_reject_bad_arguments);

@@ -41,7 +41,10 @@ typedef struct apic_trace_opts {
 
 /*
  * Creates path, writes the header and the first snapshot, and attaches to s
- * as a hook. opts may be NULL. On failure writes the reason into why.
+ * as a hook. The engine feeds a machine's first open writer directly,
+ * without an apic_event call per record, and before the other hooks; any
+ * more writers get the same records through their hook. opts may be NULL.
+ * On failure writes the reason into why.
  */
 APIC_API int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *path,
                                     const apic_trace_opts *opts, char *why, size_t why_size);
