@@ -24,6 +24,7 @@
  */
 #include <string.h>
 #include "sim.h"
+#include "trace_rec.h"
 
 static apic__frame *top(apic_cpu *c) { return &c->frames[c->depth - 1]; }
 
@@ -162,7 +163,7 @@ static const apic__handler *handler_for(apic_sim *s, apic_cpu *c, uint32_t vecto
 /* Every change of IF is an event, so a trace reader can follow it. */
 static void set_if(apic_sim *s, apic_cpu *c, uint8_t v) {
   if (c->if_flag != v && apic__tracing(s))
-    apic__event(s, APIC_EV_IF_CHANGE, c->index, 0, v, c->if_flag);
+    apic__event_inline(s, APIC_EV_IF_CHANGE, c->index, 0, v, c->if_flag);
   c->if_flag = v;
 }
 
@@ -225,7 +226,7 @@ static void do_sipi(apic_sim *s, apic_cpu *c) {
 static void leave_halt(apic_sim *s, apic_cpu *c) {
   if (!c->halted) return;
   c->halted = 0;
-  if (apic__tracing(s)) apic__event(s, APIC_EV_WAKE, c->index, 0, 0, 0);
+  if (apic__tracing(s)) apic__event_inline(s, APIC_EV_WAKE, c->index, 0, 0, 0);
 }
 
 /* Takes the highest-priority pending event; returns 1 if it did. */
@@ -270,11 +271,11 @@ static int boundary(apic_sim *s, apic_cpu *c) {
 static void iret(apic_sim *s, apic_cpu *c) {
   apic__frame *f = top(c);
   if (apic__tracing(s)) {  /* x: the NMI blocking an RSM restores */
-    apic_event ev = {0};
-    ev.kind = APIC_EV_HANDLER_EXIT; ev.cpu = ev.src = c->index; ev.vector = (uint8_t)f->vector;
-    ev.a = nesting(c); ev.b = intr_kind(f);
-    ev.x = f->kind == APIC__FRAME_SMI ? f->saved_nmi : 0;
-    apic__emit(s, &ev);
+    const apic__recfields r = {.cycle = s->now, .kind = APIC_EV_HANDLER_EXIT, .cpu = c->index,
+                               .src = c->index, .vector = (uint8_t)f->vector, .a = nesting(c),
+                               .b = intr_kind(f),
+                               .x = f->kind == APIC__FRAME_SMI ? f->saved_nmi : 0};
+    apic__emit_fields(s, r);
   }
   if (f->kind == APIC__FRAME_SMI) {
     /* RSM: NMI blocking is as before SMM, even if an IRET in SMM ended it
@@ -329,8 +330,8 @@ void apic__cpu_step(apic_sim *s, apic_cpu *c) {
     f->entered = 1;
     s->stats.handlers++;
     if (apic__tracing(s))
-      apic__event(s, APIC_EV_HANDLER_ENTER, c->index, (uint8_t)f->vector, nesting(c),
-                  intr_kind(f));
+      apic__event_inline(s, APIC_EV_HANDLER_ENTER, c->index, (uint8_t)f->vector, nesting(c),
+                         intr_kind(f));
   }
   c->cost = 0;
   int r = f->fn(c, f->arg);
@@ -443,7 +444,8 @@ void apic_cpu_hlt(apic_cpu *c) {
   c->cost += c->sim->cfg.timing.insn;
   c->state = APIC__CORE_HALT;
   c->halted = 1;
-  if (apic__tracing(c->sim)) apic__event(c->sim, APIC_EV_HALT, c->index, 0, c->if_flag, 0);
+  if (apic__tracing(c->sim))
+    apic__event_inline(c->sim, APIC_EV_HALT, c->index, 0, c->if_flag, 0);
 }
 
 void apic_cpu_pause(apic_cpu *c) { c->cost += c->sim->cfg.timing.pause; }

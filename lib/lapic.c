@@ -140,7 +140,7 @@ int apic__lapic_deliverable(const apic__lapic *l) {
 static void note_ppr(apic_sim *s, apic__lapic *l, uint32_t old) {
   if (!apic__tracing(s)) return;
   uint32_t now = apic__lapic_ppr(l);
-  if (now != old) apic__event(s, APIC_EV_PPR, l->cpu, 0, now, old);
+  if (now != old) apic__event_inline(s, APIC_EV_PPR, l->cpu, 0, now, old);
 }
 
 int apic__lapic_ack(apic_sim *s, apic__lapic *l) {
@@ -149,7 +149,7 @@ int apic__lapic_ack(apic_sim *s, apic__lapic *l) {
   uint32_t old = apic__lapic_ppr(l);
   vec_clear(l->irr, &l->irr_sum, (uint8_t)v);
   vec_set(l->isr, &l->isr_sum, (uint8_t)v);
-  if (apic__tracing(s)) apic__event(s, APIC_EV_ACCEPT, l->cpu, (uint8_t)v, 0, 0);
+  if (apic__tracing(s)) apic__event_inline(s, APIC_EV_ACCEPT, l->cpu, (uint8_t)v, 0, 0);
   note_ppr(s, l, old);
   return v;
 }
@@ -488,7 +488,7 @@ static void do_eoi(apic_sim *s, apic__lapic *l) {
   if (v < 0) return;  /* EOI with nothing in service: ignored */
   uint32_t old = apic__lapic_ppr(l);
   vec_clear(l->isr, &l->isr_sum, (uint8_t)v);
-  if (apic__tracing(s)) apic__event(s, APIC_EV_EOI, l->cpu, (uint8_t)v, 0, 0);
+  if (apic__tracing(s)) apic__event_inline(s, APIC_EV_EOI, l->cpu, (uint8_t)v, 0, 0);
   note_ppr(s, l, old);
   if (vec_test(l->tmr, (uint8_t)v)) {  /* level-triggered (SDM 10.8.5) */
     for (int i = APIC__LVT_LINT0; i <= APIC__LVT_LINT1; i++)
@@ -886,12 +886,14 @@ static uint32_t watched(const apic__lapic *l, unsigned i) {
 static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint32_t off) {
   w->n = 0;
   if (!apic__tracing(s)) return;
+  if (off == APIC_REG_EOI &&  /* the most frequent write changes none of them */
+      !((l->lvt[APIC__LVT_LINT0] | l->lvt[APIC__LVT_LINT1]) & APIC_LVT_REMOTE_IRR))
+    return;
   if (off == 0 || off == APIC_REG_SVR || off == APIC_REG_LVT_TIMER) {
     for (unsigned i = 0; i < NWATCHED; i++) w->idx[w->n++] = (uint8_t)i;
   } else {
     if (off == APIC_REG_ICR_LO && apic__lapic_x2apic(l)) w->idx[w->n++] = W_ICR_HI;
-    if (off == APIC_REG_EOI &&  /* a level EOI clears a LINT entry's remote IRR */
-        ((l->lvt[APIC__LVT_LINT0] | l->lvt[APIC__LVT_LINT1]) & APIC_LVT_REMOTE_IRR)) {
+    if (off == APIC_REG_EOI) {  /* a level EOI clears a LINT entry's remote IRR */
       w->idx[w->n++] = W_LVT_LINT0;
       w->idx[w->n++] = W_LVT_LINT1;
     }
@@ -904,7 +906,7 @@ static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint3
 static void watch_end(apic_sim *s, const apic__lapic *l, const watch *w) {
   for (unsigned k = 0; k < w->n; k++) {
     uint32_t v = watched(l, w->idx[k]);
-    if (v != w->v[k]) apic__event(s, APIC_EV_REG, l->cpu, 0, watched_off[w->idx[k]], v);
+    if (v != w->v[k]) apic__event_inline(s, APIC_EV_REG, l->cpu, 0, watched_off[w->idx[k]], v);
   }
 }
 

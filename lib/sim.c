@@ -153,6 +153,7 @@ int apic_sim_create(apic_sim **out, const apic_config *cfg, char *why, size_t wh
   s->ncpus = cfg->ncpus;
   s->nioapics = cfg->nioapics;
   apic__queue_init(&s->q);
+  s->left_t = UINT64_MAX;
   s->cpus = apic__alloc(s, NULL, (size_t)s->ncpus * sizeof *s->cpus);
   /* zeroed at once: apic_sim_destroy on a failed create frees each core's frames */
   if (s->cpus) memset(s->cpus, 0, (size_t)s->ncpus * sizeof *s->cpus);
@@ -334,20 +335,16 @@ void apic__emit(apic_sim *s, apic_event *ev) {
   if (s->ncalled) call_hooks(s, ev);
 }
 
-/* Built here, the recorder's encoding sees which fields are zero and
-   leaves out their tests: most events go this way. */
+void apic__event_hooks(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
+                       uint32_t a, uint32_t b) {
+  const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                         .vector = vector, .a = a, .b = b};
+  call_hooks(s, &ev);
+}
+
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b) {
-  if (s->rec) {
-    const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
-                               .vector = vector, .a = a, .b = b};
-    apic__recorder_add(s->rec, f);
-  }
-  if (s->ncalled) {
-    const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
-                           .vector = vector, .a = a, .b = b};
-    call_hooks(s, &ev);
-  }
+  apic__event_inline(s, kind, cpu, vector, a, b);
 }
 
 /* Out of memory inside the event loop cannot be returned to the guest
@@ -487,6 +484,7 @@ void apic__left(apic_sim *s, uint32_t slot) {
 void apic__left_at(apic_sim *s, uint64_t t, uint32_t slot) {
   apic__qent e = {t, APIC__ORD(APIC__EV_LEFT, s->msgs[slot].m.src, s->seq++), slot, 0};
   if (apic__lane_push(&s->left, &e, grow_cb, s)) { s->nomem = 1; return; }
+  if (t < s->left_t) s->left_t = t;
   s->msgs[slot].refs++;
 }
 
@@ -593,6 +591,7 @@ static int left_due(apic_sim *s, uint64_t until) {
   s->now = l->t;
   uint32_t slot = l->a;
   apic__lane_pop(&s->left);
+  s->left_t = apic__lane_empty(&s->left) ? UINT64_MAX : apic__lane_top(&s->left)->t;
   apic__left(s, slot);
   return 1;
 }
@@ -602,9 +601,10 @@ static int run_loop(apic_sim *s, uint64_t until) {
   if (s->quiet_wanted) run_quiet(s);
   for (;;) {
     /* a MSG_DONE due (only while a hook listens), or the next event */
-    int left = !apic__lane_empty(&s->left) && left_due(s, until);
+    top = apic__queue_top(&s->q);
+    int left = s->left_t <= (top ? top->t : UINT64_MAX) && left_due(s, until);
     if (!left) {
-      if (!(top = apic__queue_top(&s->q)) || top->t > until) break;
+      if (!top || top->t > until) break;
       if (s->quiet_wanted) {
         run_quiet(s);
         continue;  /* a quiet callback may not schedule, but re-read the top */

@@ -139,6 +139,7 @@ struct apic_sim {
      derived from ds_until, so only hooks need them, and a list that is
      nearly always in order costs less than sorting them among the steps. */
   apic__lane left;
+  uint64_t left_t;       /* its least cycle, UINT64_MAX when empty: one test per event */
   apic__msgslot *msgs;
   uint32_t nmsgs, msg_free;
   apic__pinchg *pinchg;
@@ -190,7 +191,9 @@ void apic__ids_changed(apic_sim *s);
 /* Small event constructor used by every emitter. */
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b);
-/* The hooks hear an event given as fields (apic__emit_fields, trace_rec.h). */
+/* The hooks hear an event (apic__event_inline, apic__emit_fields: trace_rec.h). */
+void apic__event_hooks(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
+                       uint32_t a, uint32_t b);
 struct apic__recfields;
 void apic__call_hooks_fields(apic_sim *s, const struct apic__recfields *f);
 /* The hook (fn, ud), just added by a trace writer, is fed through r

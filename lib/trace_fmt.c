@@ -79,10 +79,14 @@ uint64_t apic__rd_u64(apic__rd *r) {
 /* ---- records ---- */
 
 uint8_t *apic__put_uv_long(uint8_t *p, uint64_t v) {
-  do {
+  p[0] = (uint8_t)(v | 0x80);  /* v >= 0x4000: two bytes at least come first */
+  p[1] = (uint8_t)(v >> 7 | 0x80);
+  p += 2;
+  v >>= 14;
+  while (v >= 0x80) {
     *p++ = (uint8_t)(v | 0x80);
     v >>= 7;
-  } while (v >= 0x80);
+  }
   *p++ = (uint8_t)v;
   return p;
 }
@@ -96,18 +100,6 @@ int apic__buf_reserve(apic__buf *b, size_t need) {
   b->p = np;
   b->cap = cap;
   return 0;
-}
-
-void apic__rec_put_any(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
-                       uint64_t *prev_msg) {
-  size_t text_n = ev->text ? strlen(ev->text) : 0;
-  if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
-  /* after an out-of-memory cap stays short: nothing more is written */
-  if (b->cap - b->n < APIC__TRC_REC_MAX + text_n &&
-      apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
-    return;
-  uint8_t *end = apic__rec_encode(b->p + b->n, apic__rec_fields(ev), ev->text, text_n, prev_cycle, prev_msg);
-  b->n = (size_t)(end - b->p);
 }
 
 /* A field that must fit in 32 (or 8) bits. */

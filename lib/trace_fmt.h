@@ -83,7 +83,7 @@ const uint8_t *apic__rd_bytes(apic__rd *r, size_t n);
 static inline uint64_t apic__zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t apic__unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
-/* Appends a varint of any length at p; returns the new end. */
+/* Appends a varint of 0x4000 or more at p; returns the new end. */
 uint8_t *apic__put_uv_long(uint8_t *p, uint64_t v);
 
 /* Appends a varint at p; returns the new end. Most record fields and cycle
@@ -172,17 +172,6 @@ APIC__HOT_INLINE apic__recfields apic__rec_fields(const apic_event *ev) {
   return f;
 }
 
-/* Appends a record to b, growing it; one with text too. */
-void apic__rec_put_any(apic__buf *b, const apic_event *ev, uint64_t *prev_cycle,
-                       uint64_t *prev_msg);
-/* Appends a record without text to b. It runs once per event on the
-   simulation's thread, so it is inline. */
-APIC__HOT_INLINE void apic__rec_put(apic__buf *b, const apic__recfields f, uint64_t *prev_cycle,
-                                    uint64_t *prev_msg) {
-  /* after an out-of-memory cap stays short: nothing more is written */
-  if (b->cap - b->n < APIC__TRC_REC_MAX && apic__buf_reserve(b, APIC__TRC_REC_MAX)) return;
-  b->n = (size_t)(apic__rec_encode(b->p + b->n, f, NULL, 0, prev_cycle, prev_msg) - b->p);
-}
 /* Decodes one record; text points into the reader's bytes. 0 or -1 if bad. */
 int apic__rec_get(apic__rd *r, apic_event *ev, uint64_t *prev_cycle, uint64_t *prev_msg,
                   const uint8_t **text, size_t *text_len);

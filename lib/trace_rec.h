@@ -22,31 +22,49 @@ typedef struct apic__recorder {
   apic_sim *s;
 } apic__recorder;
 
-/* A record of a cycle before `first` (trace_write.c says when). */
-void apic__recorder_relabel(apic__recorder *r, uint64_t cycle);
+/* The rare cases: a record of a cycle before `first` (trace_write.c says
+   when), a buffer to grow, a chunk that is full; and text. */
+void apic__recorder_slow(apic__recorder *r, apic__recfields f, const char *text);
+
+#if defined(__GNUC__)
+#define APIC__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define APIC__UNLIKELY(x) (x)
+#endif
 
 /* Records an event given as fields (see apic__recfields). */
 APIC__HOT_INLINE void apic__recorder_add(apic__recorder *r, const apic__recfields f) {
-  if (f.cycle < r->first) apic__recorder_relabel(r, f.cycle);
-  apic__rec_put(&r->raw, f, &r->prev_cycle, &r->prev_msg);
-  if (++r->nrec >= r->limit && !r->cut_asked) {
-    r->cut_asked = 1;
-    apic_sim_request_quiet(r->s);
-  }
-}
-
-/* Records an event; one with text goes the long way. */
-APIC__HOT_INLINE void apic__recorder_put(apic__recorder *r, const apic_event *ev) {
-  if (!ev->text) {
-    apic__recorder_add(r, apic__rec_fields(ev));
+  apic__buf *b = &r->raw;
+  if (APIC__UNLIKELY((f.cycle < r->first) | (b->cap - b->n < APIC__TRC_REC_MAX) |
+                     (r->nrec + 1 >= r->limit))) {
+    apic__recorder_slow(r, f, NULL);
     return;
   }
-  if (ev->cycle < r->first) apic__recorder_relabel(r, ev->cycle);
-  apic__rec_put_any(&r->raw, ev, &r->prev_cycle, &r->prev_msg);
-  if (++r->nrec >= r->limit && !r->cut_asked) {
-    r->cut_asked = 1;
-    apic_sim_request_quiet(r->s);
+  b->n = (size_t)(apic__rec_encode(b->p + b->n, f, NULL, 0, &r->prev_cycle, &r->prev_msg) - b->p);
+  r->nrec++;
+}
+
+/* Records an event. */
+APIC__HOT_INLINE void apic__recorder_put(apic__recorder *r, const apic_event *ev) {
+  if (ev->text) {
+    const apic__recfields f = apic__rec_fields(ev);
+    apic__recorder_slow(r, f, ev->text);
+    return;
   }
+  apic__recorder_add(r, apic__rec_fields(ev));
+}
+
+/* apic__event, inline: for the events of every delivery (accept, EOI,
+   PPR, IF, handler entry, halt, wake), where the call and its register
+   saves cost a third of what recording the event does. */
+APIC__HOT_INLINE void apic__event_inline(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
+                                         uint32_t a, uint32_t b) {
+  if (s->rec) {
+    const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                               .vector = vector, .a = a, .b = b};
+    apic__recorder_add(s->rec, f);
+  }
+  if (s->ncalled) apic__event_hooks(s, kind, cpu, vector, a, b);
 }
 
 /* Hands an event built as fields (cycle: now) to the direct writer and to

@@ -286,7 +286,7 @@ static void chunk_flush(apic_trace_writer *w) {
    (the host wrote a register between two runs at the same cycle). Only the
    chunk's first record can be one; the snapshot then holds from that cycle
    on, and its leading cycle is rewritten to say so. */
-void apic__recorder_relabel(apic__recorder *r, uint64_t cycle) {
+static void relabel(apic__recorder *r, uint64_t cycle) {
   uint8_t old[APIC__UV_MAX], now[APIC__UV_MAX];
   size_t n_old = (size_t)(apic__put_uv(old, r->first) - old);
   size_t n_now = (size_t)(apic__put_uv(now, cycle) - now);
@@ -296,6 +296,23 @@ void apic__recorder_relabel(apic__recorder *r, uint64_t cycle) {
   memcpy(b->p, now, n_now);
   b->n = b->n - n_old + n_now;
   r->first = r->prev_cycle = cycle;
+}
+
+void apic__recorder_slow(apic__recorder *r, apic__recfields f, const char *text) {
+  if (f.cycle < r->first) relabel(r, f.cycle);
+  size_t text_n = text ? strlen(text) : 0;
+  if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
+  apic__buf *b = &r->raw;
+  /* after an out-of-memory cap stays short: nothing more is written */
+  if (b->cap - b->n < APIC__TRC_REC_MAX + text_n &&
+      apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
+    return;
+  b->n = (size_t)(apic__rec_encode(b->p + b->n, f, text, text_n, &r->prev_cycle,
+                                   &r->prev_msg) - b->p);
+  if (++r->nrec >= r->limit && !r->cut_asked) {
+    r->cut_asked = 1;
+    apic_sim_request_quiet(r->s);
+  }
 }
 
 /* A second writer's events (the first is fed by the engine directly). */

@@ -5,12 +5,13 @@
    length-limited codes, bytes of 0xFF that fill the Adler-32 sum's lanes
    the most), within apic__zdef_bound, and the same input gives the same
    bytes whatever was compressed before, even once the state's positions
-   have wrapped around. */
+   have wrapped around. And the varints every record is made of. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include "testutil.h"
 #include "../lib/deflate.h"
+#include "../lib/trace_fmt.h"
 
 #define BIG (1u << 20)   /* spans blocks, stored-block pieces and the window */
 
@@ -18,6 +19,31 @@ static uint64_t next(uint64_t *x) {
   *x = *x * 6364136223846793005ull + 1442695040888963407ull;
   return *x >> 33;
 }
+
+/* FORMAT.md "Varints": 7 bits a byte, low first, the high bit set on all
+   but the last; every value from 0 to UINT64_MAX takes ceil(bits / 7)
+   bytes (1 for 0), here at each length's edges, and reads back. */
+START_TEST(varints_take_their_length_and_read_back) {
+  for (unsigned bits = 0; bits <= 64; bits++) {
+    uint64_t top = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+    const uint64_t vals[] = {top, (top >> 1) + 1, top & 0x5555555555555555ull};
+    for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++) {
+      uint64_t v = vals[k] & top;
+      unsigned need = 1;
+      for (uint64_t x = v >> 7; x; x >>= 7) need++;
+      uint8_t buf[16];
+      uint8_t *end = apic__put_uv(buf, v);
+      ck_assert_uint_eq((size_t)(end - buf), need);
+      for (unsigned b = 0; b + 1 < need; b++) ck_assert(buf[b] & 0x80);
+      ck_assert(!(buf[need - 1] & 0x80));
+      apic__rd r = {buf, (size_t)(end - buf), 0, 0};
+      ck_assert_uint_eq(apic__rd_uv(&r), v);
+      ck_assert_int_eq(r.bad, 0);
+      ck_assert_uint_eq(r.pos, need);
+    }
+  }
+}
+END_TEST
 
 /* Compresses src into a buffer of exactly the bound (the sanitizer build
    catches a write past it), inflates it back, and returns the size. */
@@ -188,6 +214,7 @@ int main(void) {
   Suite *s = suite_create("trace_deflate");
   TCase *tc = tcase_create("deflate");
   tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, varints_take_their_length_and_read_back);
   tcase_add_test(tc, every_stream_inflates_to_its_input);
   tcase_add_test(tc, same_input_same_bytes);
   tcase_add_test(tc, same_bytes_after_positions_wrap);
