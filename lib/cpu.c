@@ -160,10 +160,15 @@ static const apic__handler *handler_for(apic_sim *s, apic_cpu *c, uint32_t vecto
   return &s->idt[vector];
 }
 
+/* A core's event with a and b (trace_rec.h: out of line on purpose). */
+static APIC__NOINLINE void trace_ab(apic_sim *s, uint32_t kind, const apic_cpu *c, uint32_t a,
+                                    uint32_t b) {
+  apic__event_inline(s, kind, c->index, 0, a, b);
+}
+
 /* Every change of IF is an event, so a trace reader can follow it. */
 static void set_if(apic_sim *s, apic_cpu *c, uint8_t v) {
-  if (c->if_flag != v && apic__tracing(s))
-    apic__event_inline(s, APIC_EV_IF_CHANGE, c->index, 0, v, c->if_flag);
+  if (c->if_flag != v && apic__tracing(s)) trace_ab(s, APIC_EV_IF_CHANGE, c, v, c->if_flag);
   c->if_flag = v;
 }
 
@@ -226,7 +231,7 @@ static void do_sipi(apic_sim *s, apic_cpu *c) {
 static void leave_halt(apic_sim *s, apic_cpu *c) {
   if (!c->halted) return;
   c->halted = 0;
-  if (apic__tracing(s)) apic__event_inline(s, APIC_EV_WAKE, c->index, 0, 0, 0);
+  if (apic__tracing(s)) trace_ab(s, APIC_EV_WAKE, c, 0, 0);
 }
 
 /* Takes the highest-priority pending event; returns 1 if it did. */
@@ -268,15 +273,20 @@ static int boundary(apic_sim *s, apic_cpu *c) {
   return 1;
 }
 
+/* HANDLER_ENTER or HANDLER_EXIT of the top frame f; an exit from SMM says
+   in x the NMI blocking RSM restores. */
+static APIC__NOINLINE void trace_handler(apic_sim *s, uint32_t kind, const apic_cpu *c,
+                                         const apic__frame *f) {
+  const apic__recfields r = {
+      .cycle = s->now, .kind = kind, .cpu = c->index, .src = c->index,
+      .vector = (uint8_t)f->vector, .a = nesting(c), .b = intr_kind(f),
+      .x = kind == APIC_EV_HANDLER_EXIT && f->kind == APIC__FRAME_SMI ? f->saved_nmi : 0};
+  apic__emit_fields(s, r);
+}
+
 static void iret(apic_sim *s, apic_cpu *c) {
   apic__frame *f = top(c);
-  if (apic__tracing(s)) {  /* x: the NMI blocking an RSM restores */
-    const apic__recfields r = {.cycle = s->now, .kind = APIC_EV_HANDLER_EXIT, .cpu = c->index,
-                               .src = c->index, .vector = (uint8_t)f->vector, .a = nesting(c),
-                               .b = intr_kind(f),
-                               .x = f->kind == APIC__FRAME_SMI ? f->saved_nmi : 0};
-    apic__emit_fields(s, r);
-  }
+  if (apic__tracing(s)) trace_handler(s, APIC_EV_HANDLER_EXIT, c, f);
   if (f->kind == APIC__FRAME_SMI) {
     /* RSM: NMI blocking is as before SMM, even if an IRET in SMM ended it
        (SDM 34.8: "If NMIs were blocked before the SMI occurred, they are
@@ -329,9 +339,7 @@ void apic__cpu_step(apic_sim *s, apic_cpu *c) {
   if (!f->entered) {  /* a handler's first step */
     f->entered = 1;
     s->stats.handlers++;
-    if (apic__tracing(s))
-      apic__event_inline(s, APIC_EV_HANDLER_ENTER, c->index, (uint8_t)f->vector, nesting(c),
-                         intr_kind(f));
+    if (apic__tracing(s)) trace_handler(s, APIC_EV_HANDLER_ENTER, c, f);
   }
   c->cost = 0;
   int r = f->fn(c, f->arg);
@@ -444,8 +452,7 @@ void apic_cpu_hlt(apic_cpu *c) {
   c->cost += c->sim->cfg.timing.insn;
   c->state = APIC__CORE_HALT;
   c->halted = 1;
-  if (apic__tracing(c->sim))
-    apic__event_inline(c->sim, APIC_EV_HALT, c->index, 0, c->if_flag, 0);
+  if (apic__tracing(c->sim)) trace_ab(c->sim, APIC_EV_HALT, c, c->if_flag, 0);
 }
 
 void apic_cpu_pause(apic_cpu *c) { c->cost += c->sim->cfg.timing.pause; }

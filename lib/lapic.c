@@ -137,10 +137,19 @@ int apic__lapic_deliverable(const apic__lapic *l) {
   return ((uint32_t)v & 0xF0) > (apic__lapic_ppr(l) & 0xF0) ? v : -1;
 }
 
-static void note_ppr(apic_sim *s, apic__lapic *l, uint32_t old) {
-  if (!apic__tracing(s)) return;
+/* The events of every delivery (trace_rec.h: out of line on purpose). */
+static APIC__NOINLINE void trace_ppr(apic_sim *s, const apic__lapic *l, uint32_t old) {
   uint32_t now = apic__lapic_ppr(l);
   if (now != old) apic__event_inline(s, APIC_EV_PPR, l->cpu, 0, now, old);
+}
+
+static APIC__NOINLINE void trace_vector(apic_sim *s, uint32_t kind, const apic__lapic *l,
+                                        uint8_t v) {
+  apic__event_inline(s, kind, l->cpu, v, 0, 0);
+}
+
+static void note_ppr(apic_sim *s, apic__lapic *l, uint32_t old) {
+  if (apic__tracing(s)) trace_ppr(s, l, old);
 }
 
 int apic__lapic_ack(apic_sim *s, apic__lapic *l) {
@@ -149,7 +158,7 @@ int apic__lapic_ack(apic_sim *s, apic__lapic *l) {
   uint32_t old = apic__lapic_ppr(l);
   vec_clear(l->irr, &l->irr_sum, (uint8_t)v);
   vec_set(l->isr, &l->isr_sum, (uint8_t)v);
-  if (apic__tracing(s)) apic__event_inline(s, APIC_EV_ACCEPT, l->cpu, (uint8_t)v, 0, 0);
+  if (apic__tracing(s)) trace_vector(s, APIC_EV_ACCEPT, l, (uint8_t)v);
   note_ppr(s, l, old);
   return v;
 }
@@ -187,6 +196,13 @@ void apic__lapic_error(apic_sim *s, apic__lapic *l, uint32_t bits) {
 
 /* ---- receiving (SDM 10.8.4, 10.6.2, 10.4.7.2) ---- */
 
+static APIC__NOINLINE void trace_irr_set(apic_sim *s, const apic__lapic *l, uint8_t v, int level,
+                                         uint64_t msg) {
+  const apic__recfields f = {.cycle = s->now, .kind = APIC_EV_IRR_SET, .cpu = l->cpu,
+                             .vector = v, .msg = msg, .src = APIC_NONE, .a = (uint32_t)level};
+  apic__emit_fields(s, f);
+}
+
 static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t msg) {
   if (vec_test(l->irr, v)) {
     s->stats.coalesced++;
@@ -201,12 +217,7 @@ static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t m
   vec_set(l->irr, &l->irr_sum, v);
   if (level) vec_set(l->tmr, NULL, v); else vec_clear(l->tmr, NULL, v);
   s->stats.deliveries++;
-  if (apic__tracing(s)) {
-    const apic__recfields f = {.cycle = s->now, .kind = APIC_EV_IRR_SET, .cpu = l->cpu,
-                               .vector = v, .msg = msg, .src = APIC_NONE,
-                               .a = (uint32_t)level};
-    apic__emit_fields(s, f);
-  }
+  if (apic__tracing(s)) trace_irr_set(s, l, v, level, msg);
   apic__kick(s, l->cpu);
   return APIC__RX_OK;
 }
@@ -427,6 +438,18 @@ static int icr_valid(const apic__lapic *l, uint32_t dm, uint32_t sh, int *level_
   return 1;
 }
 
+static APIC__NOINLINE void trace_icr_write(apic_sim *s, const apic__lapic *l, uint32_t lo,
+                                           uint32_t dest, uint64_t msg) {
+  uint32_t sh = (lo & APIC_ICR_SH_MASK) >> APIC_ICR_SH_SHIFT;
+  const apic__recfields f = {
+      .cycle = s->now, .kind = APIC_EV_ICR_WRITE, .cpu = l->cpu, .src = l->cpu,
+      .vector = (uint8_t)(lo & APIC_ICR_VECTOR_MASK),
+      .mode = (uint8_t)((lo & APIC_ICR_DM_MASK) >> APIC_ICR_DM_SHIFT), .dest = dest, .a = lo,
+      .b = l->icr_hi, .msg = msg,
+      .flags = ((lo & APIC_ICR_DESTMODE) ? APIC_EVF_LOGICAL : 0) | (sh << APIC_EVF_SH_SHIFT)};
+  apic__emit_fields(s, f);
+}
+
 static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {
   uint32_t dm = (lo & APIC_ICR_DM_MASK) >> APIC_ICR_DM_SHIFT;
   uint32_t sh = (lo & APIC_ICR_SH_MASK) >> APIC_ICR_SH_SHIFT;
@@ -434,14 +457,8 @@ static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {
   int level_trig = (lo & APIC_ICR_TRIGGER) != 0, assert_ = (lo & APIC_ICR_LEVEL) != 0;
   int valid = icr_valid(l, dm, sh, &level_trig, assert_);
   int illegal = (dm == APIC_DM_FIXED || dm == APIC_DM_LOWEST) && vec < 16;
-  if (apic__tracing(s)) {  /* msg: the id the message is about to get, 0 if none */
-    const apic__recfields f = {
-        .cycle = s->now, .kind = APIC_EV_ICR_WRITE, .cpu = l->cpu, .src = l->cpu,
-        .vector = vec, .mode = (uint8_t)dm, .dest = dest, .a = lo, .b = l->icr_hi,
-        .flags = ((lo & APIC_ICR_DESTMODE) ? APIC_EVF_LOGICAL : 0) | (sh << APIC_EVF_SH_SHIFT),
-        .msg = valid && !illegal ? s->msg_ids + 1 : 0};
-    apic__emit_fields(s, f);
-  }
+  /* msg: the id the message is about to get, 0 if none */
+  if (apic__tracing(s)) trace_icr_write(s, l, lo, dest, valid && !illegal ? s->msg_ids + 1 : 0);
   if (!valid) {
     if (apic__tracing(s)) apic__event(s, APIC_EV_ICR_INVALID, l->cpu, vec, lo, dest);
     return;
@@ -488,7 +505,7 @@ static void do_eoi(apic_sim *s, apic__lapic *l) {
   if (v < 0) return;  /* EOI with nothing in service: ignored */
   uint32_t old = apic__lapic_ppr(l);
   vec_clear(l->isr, &l->isr_sum, (uint8_t)v);
-  if (apic__tracing(s)) apic__event_inline(s, APIC_EV_EOI, l->cpu, (uint8_t)v, 0, 0);
+  if (apic__tracing(s)) trace_vector(s, APIC_EV_EOI, l, (uint8_t)v);
   note_ppr(s, l, old);
   if (vec_test(l->tmr, (uint8_t)v)) {  /* level-triggered (SDM 10.8.5) */
     for (int i = APIC__LVT_LINT0; i <= APIC__LVT_LINT1; i++)

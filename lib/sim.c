@@ -319,32 +319,33 @@ static void call_hooks(apic_sim *s, const apic_event *ev) {
   s->in_hook = was;
 }
 
-void apic__call_hooks_fields(apic_sim *s, const apic__recfields *f) {
-  const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
-                         .src = f->src, .dest = f->dest, .flags = f->flags,
-                         .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
-                         .x = f->x};
-  call_hooks(s, &ev);
+void apic__emit_fields_slow(apic_sim *s, const apic__recfields *f) {
+  if (s->rec) apic__recorder_add(s->rec, f, NULL);
+  if (s->ncalled) {
+    const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
+                           .src = f->src, .dest = f->dest, .flags = f->flags,
+                           .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
+                           .x = f->x};
+    call_hooks(s, &ev);
+  }
 }
 
 /* The direct writer records an event before any hook hears it, so a hook
    that writes a register records its events after the one it heard. */
 void apic__emit(apic_sim *s, apic_event *ev) {
   ev->cycle = s->now;
-  if (s->rec) apic__recorder_put(s->rec, ev);
+  if (s->rec) {
+    const apic__recfields f = apic__rec_fields(ev);
+    apic__recorder_add(s->rec, &f, ev->text);
+  }
   if (s->ncalled) call_hooks(s, ev);
-}
-
-void apic__event_hooks(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
-                       uint32_t a, uint32_t b) {
-  const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
-                         .vector = vector, .a = a, .b = b};
-  call_hooks(s, &ev);
 }
 
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b) {
-  apic__event_inline(s, kind, cpu, vector, a, b);
+  const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                             .vector = vector, .a = a, .b = b};
+  apic__emit_fields(s, f);
 }
 
 /* Out of memory inside the event loop cannot be returned to the guest

@@ -191,11 +191,10 @@ void apic__ids_changed(apic_sim *s);
 /* Small event constructor used by every emitter. */
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b);
-/* The hooks hear an event (apic__event_inline, apic__emit_fields: trace_rec.h). */
-void apic__event_hooks(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
-                       uint32_t a, uint32_t b);
+/* apic__emit_fields (trace_rec.h) the long way: to the direct writer's
+   rare cases and to the hooks. */
 struct apic__recfields;
-void apic__call_hooks_fields(apic_sim *s, const struct apic__recfields *f);
+void apic__emit_fields_slow(apic_sim *s, const struct apic__recfields *f);
 /* The hook (fn, ud), just added by a trace writer, is fed through r
    instead of being called; 0, or -1 if another writer's already is. */
 int apic__hook_direct(apic_sim *s, apic_hook_fn fn, void *ud, struct apic__recorder *r);

@@ -33,6 +33,17 @@ void apic__buf_u64(apic__buf *b, uint64_t v) {
   apic__buf_u32(b, (uint32_t)(v >> 32));
 }
 
+int apic__buf_reserve(apic__buf *b, size_t need) {
+  if (b->oom) return -1;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->n + need) cap *= 2;
+  uint8_t *np = realloc(b->p, cap);
+  if (!np) { b->oom = 1; return -1; }
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
 void apic__buf_free(apic__buf *b) {
   free(b->p);
   memset(b, 0, sizeof *b);
@@ -77,30 +88,6 @@ uint64_t apic__rd_u64(apic__rd *r) {
 }
 
 /* ---- records ---- */
-
-uint8_t *apic__put_uv_long(uint8_t *p, uint64_t v) {
-  p[0] = (uint8_t)(v | 0x80);  /* v >= 0x4000: two bytes at least come first */
-  p[1] = (uint8_t)(v >> 7 | 0x80);
-  p += 2;
-  v >>= 14;
-  while (v >= 0x80) {
-    *p++ = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = (uint8_t)v;
-  return p;
-}
-
-int apic__buf_reserve(apic__buf *b, size_t need) {
-  if (b->oom) return -1;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->n + need) cap *= 2;
-  uint8_t *np = realloc(b->p, cap);
-  if (!np) { b->oom = 1; return -1; }
-  b->p = np;
-  b->cap = cap;
-  return 0;
-}
 
 /* A field that must fit in 32 (or 8) bits. */
 static uint32_t get32(apic__rd *r, uint64_t limit) {

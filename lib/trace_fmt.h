@@ -83,22 +83,29 @@ const uint8_t *apic__rd_bytes(apic__rd *r, size_t n);
 static inline uint64_t apic__zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t apic__unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
-/* Appends a varint of 0x4000 or more at p; returns the new end. */
-uint8_t *apic__put_uv_long(uint8_t *p, uint64_t v);
-
 /* Appends a varint at p; returns the new end. Most record fields and cycle
-   deltas take one or two bytes, so those cases stay inline. */
+   deltas take one or two bytes, so those cases come first; the longer ones
+   stay inline too, as a call would make the record encoders keep their
+   callers' registers. */
 APIC__HOT_INLINE uint8_t *apic__put_uv(uint8_t *p, uint64_t v) {
   if (v < 0x80) {
     *p = (uint8_t)v;
     return p + 1;
   }
+  p[0] = (uint8_t)(v | 0x80);
   if (v < 0x4000) {
-    p[0] = (uint8_t)(v | 0x80);
     p[1] = (uint8_t)(v >> 7);
     return p + 2;
   }
-  return apic__put_uv_long(p, v);
+  p[1] = (uint8_t)(v >> 7 | 0x80);
+  p += 2;
+  v >>= 14;
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p = (uint8_t)v;
+  return p + 1;
 }
 
 /* Largest record without text: head, delta, mask, ten fields of 10 bytes. */

@@ -22,56 +22,60 @@ typedef struct apic__recorder {
   apic_sim *s;
 } apic__recorder;
 
-/* The rare cases: a record of a cycle before `first` (trace_write.c says
-   when), a buffer to grow, a chunk that is full; and text. */
-void apic__recorder_slow(apic__recorder *r, apic__recfields f, const char *text);
-
 #if defined(__GNUC__)
 #define APIC__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define APIC__NOINLINE __attribute__((noinline))
 #else
 #define APIC__UNLIKELY(x) (x)
+#define APIC__NOINLINE
 #endif
 
-/* Records an event given as fields (see apic__recfields). */
-APIC__HOT_INLINE void apic__recorder_add(apic__recorder *r, const apic__recfields f) {
+/* Records an event, whatever the case: a record of a cycle before `first`
+   (trace_write.c says when), a buffer to grow, a chunk that is full, text
+   (or NULL). */
+void apic__recorder_add(apic__recorder *r, const apic__recfields *f, const char *text);
+
+/* The common case, inline: r takes one more record of `cycle` without a
+   relabel, a bigger buffer or a cut. The fast paths below make no call
+   but a last one, so they keep no registers of their callers. */
+APIC__HOT_INLINE int apic__recorder_ready(const apic__recorder *r, uint64_t cycle) {
+  return (cycle >= r->first) & (r->raw.cap - r->raw.n >= APIC__TRC_REC_MAX) &
+         (r->nrec + 1 < r->limit);
+}
+
+APIC__HOT_INLINE void apic__recorder_fast(apic__recorder *r, const apic__recfields f) {
   apic__buf *b = &r->raw;
-  if (APIC__UNLIKELY((f.cycle < r->first) | (b->cap - b->n < APIC__TRC_REC_MAX) |
-                     (r->nrec + 1 >= r->limit))) {
-    apic__recorder_slow(r, f, NULL);
-    return;
-  }
   b->n = (size_t)(apic__rec_encode(b->p + b->n, f, NULL, 0, &r->prev_cycle, &r->prev_msg) - b->p);
   r->nrec++;
 }
 
-/* Records an event. */
-APIC__HOT_INLINE void apic__recorder_put(apic__recorder *r, const apic_event *ev) {
-  if (ev->text) {
-    const apic__recfields f = apic__rec_fields(ev);
-    apic__recorder_slow(r, f, ev->text);
-    return;
-  }
-  apic__recorder_add(r, apic__rec_fields(ev));
-}
-
 /* apic__event, inline: for the events of every delivery (accept, EOI,
    PPR, IF, handler entry, halt, wake), where the call and its register
-   saves cost a third of what recording the event does. */
+   saves cost a third of what recording the event does. Each site wraps it
+   in a small APIC__NOINLINE function of its own, so that the code around
+   it keeps its registers when nothing is traced. Hooks other than the
+   direct writer, and the writer's rare cases, go the long way. */
 APIC__HOT_INLINE void apic__event_inline(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                                          uint32_t a, uint32_t b) {
-  if (s->rec) {
-    const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
-                               .vector = vector, .a = a, .b = b};
-    apic__recorder_add(s->rec, f);
+  apic__recorder *r = s->rec;
+  if (APIC__UNLIKELY(!r || s->ncalled || !apic__recorder_ready(r, s->now))) {
+    apic__event(s, kind, cpu, vector, a, b);
+    return;
   }
-  if (s->ncalled) apic__event_hooks(s, kind, cpu, vector, a, b);
+  const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                             .vector = vector, .a = a, .b = b};
+  apic__recorder_fast(r, f);
 }
 
 /* Hands an event built as fields (cycle: now) to the direct writer and to
    the hooks. Inline, for the few events built once per message: where it
    is inlined the writer's tests of the fields that are 0 fold away. */
 APIC__HOT_INLINE void apic__emit_fields(apic_sim *s, const apic__recfields f) {
-  if (s->rec) apic__recorder_add(s->rec, f);
-  if (s->ncalled) apic__call_hooks_fields(s, &f);
+  apic__recorder *r = s->rec;
+  if (APIC__UNLIKELY(!r || s->ncalled || !apic__recorder_ready(r, s->now))) {
+    apic__emit_fields_slow(s, &f);
+    return;
+  }
+  apic__recorder_fast(r, f);
 }
 #endif

@@ -298,8 +298,8 @@ static void relabel(apic__recorder *r, uint64_t cycle) {
   r->first = r->prev_cycle = cycle;
 }
 
-void apic__recorder_slow(apic__recorder *r, apic__recfields f, const char *text) {
-  if (f.cycle < r->first) relabel(r, f.cycle);
+void apic__recorder_add(apic__recorder *r, const apic__recfields *f, const char *text) {
+  if (f->cycle < r->first) relabel(r, f->cycle);
   size_t text_n = text ? strlen(text) : 0;
   if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
   apic__buf *b = &r->raw;
@@ -307,7 +307,7 @@ void apic__recorder_slow(apic__recorder *r, apic__recfields f, const char *text)
   if (b->cap - b->n < APIC__TRC_REC_MAX + text_n &&
       apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
     return;
-  b->n = (size_t)(apic__rec_encode(b->p + b->n, f, text, text_n, &r->prev_cycle,
+  b->n = (size_t)(apic__rec_encode(b->p + b->n, *f, text, text_n, &r->prev_cycle,
                                    &r->prev_msg) - b->p);
   if (++r->nrec >= r->limit && !r->cut_asked) {
     r->cut_asked = 1;
@@ -318,7 +318,8 @@ void apic__recorder_slow(apic__recorder *r, apic__recfields f, const char *text)
 /* A second writer's events (the first is fed by the engine directly). */
 static void on_event(void *ud, const apic_event *ev) {
   apic_trace_writer *w = ud;
-  apic__recorder_put(&w->rec, ev);
+  const apic__recfields f = apic__rec_fields(ev);
+  apic__recorder_add(&w->rec, &f, ev->text);
 }
 
 /* Cuts only where a cycle ends, when the simulation has no more of it (a
