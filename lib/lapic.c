@@ -900,7 +900,7 @@ static uint32_t watched(const apic__lapic *l, unsigned i) {
    both halves); SVR (it masks the LVT) and LVT_TIMER (a mode switch clears
    the count) change others, and resets change everything: off = 0. The
    common case costs one or two registers, not a pass over all of them. */
-static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint32_t off) {
+static inline void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint32_t off) {
   w->n = 0;
   if (!apic__tracing(s)) return;
   if (off == APIC_REG_EOI &&  /* the most frequent write changes none of them */
@@ -920,10 +920,10 @@ static void watch_begin(const apic_sim *s, const apic__lapic *l, watch *w, uint3
   for (unsigned k = 0; k < w->n; k++) w->v[k] = watched(l, w->idx[k]);
 }
 
-static void watch_end(apic_sim *s, const apic__lapic *l, const watch *w) {
+static inline void watch_end(apic_sim *s, const apic__lapic *l, const watch *w) {
   for (unsigned k = 0; k < w->n; k++) {
     uint32_t v = watched(l, w->idx[k]);
-    if (v != w->v[k]) apic__event_inline(s, APIC_EV_REG, l->cpu, 0, watched_off[w->idx[k]], v);
+    if (v != w->v[k]) apic__event(s, APIC_EV_REG, l->cpu, 0, watched_off[w->idx[k]], v);
   }
 }
 
