@@ -311,34 +311,37 @@ void apic_sim_stats(const apic_sim *s, apic_stats *out) {
 
 /* ---- sink ---- */
 
-static void call_hooks(apic_sim *s, const apic_event *ev) {
+/* In the order they were installed, the direct writer in its place (f: ev
+   as fields): a hook before it that writes a register emits from inside
+   its call, and the writer records those events before the one the hook
+   heard, as it would through its own hook. */
+static void call_hooks(apic_sim *s, const apic_event *ev, const apic__recfields *f) {
   uint8_t was = s->in_hook;  /* a hook's own register access emits too */
   s->in_hook = 1;
   for (uint32_t i = 0; i < s->nhooks; i++)
-    if (!s->hooks[i].direct) s->hooks[i].fn(s->hooks[i].ud, ev);
+    if (s->hooks[i].direct) apic__recorder_add(s->rec, f, ev->text);
+    else s->hooks[i].fn(s->hooks[i].ud, ev);
   s->in_hook = was;
 }
 
 void apic__emit_fields_slow(apic_sim *s, const apic__recfields *f) {
-  if (s->rec) apic__recorder_add(s->rec, f, NULL);
-  if (s->ncalled) {
-    const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
-                           .src = f->src, .dest = f->dest, .flags = f->flags,
-                           .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
-                           .x = f->x};
-    call_hooks(s, &ev);
+  if (!s->ncalled) {
+    if (s->rec) apic__recorder_add(s->rec, f, NULL);
+    return;
   }
+  const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
+                         .src = f->src, .dest = f->dest, .flags = f->flags,
+                         .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
+                         .x = f->x};
+  call_hooks(s, &ev, f);
 }
 
-/* The direct writer records an event before any hook hears it, so a hook
-   that writes a register records its events after the one it heard. */
 void apic__emit(apic_sim *s, apic_event *ev) {
   ev->cycle = s->now;
-  if (s->rec) {
-    const apic__recfields f = apic__rec_fields(ev);
-    apic__recorder_add(s->rec, &f, ev->text);
-  }
-  if (s->ncalled) call_hooks(s, ev);
+  if (!s->nhooks) return;
+  const apic__recfields f = apic__rec_fields(ev);
+  if (s->ncalled) call_hooks(s, ev, &f);
+  else if (s->rec) apic__recorder_add(s->rec, &f, ev->text);
 }
 
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,

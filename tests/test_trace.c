@@ -2748,6 +2748,71 @@ START_TEST(two_writers_write_the_same_bytes) {
 }
 END_TEST
 
+/* A hook that writes a TPR whenever it hears an IRR set (TPR, PPR events
+   from inside its call). */
+typedef struct meddler {
+  apic_sim *s;
+  uint32_t n;
+} meddler;
+
+static void meddle_hook(void *ud, const apic_event *ev) {
+  meddler *m = ud;
+  if (ev->kind != APIC_EV_IRR_SET || ev->cpu == APIC_NONE) return;
+  m->n++;
+  tu_wr(m->s, ev->cpu, APIC_REG_TPR, (m->n & 1) ? 0x30 : 0);
+}
+
+/* apicsim.h apic_sim_set_hook: hooks are called in the order they were
+   installed, a trace writer's too. A hook installed before the writers
+   emits events from inside its call: both writers, the one the engine
+   feeds directly and the one fed through its hook, record them before the
+   event the hook heard, as a recording hook next to them hears them, and
+   write the same bytes. */
+START_TEST(writers_record_in_their_place_among_the_hooks) {
+  char p1[256], p2[256];
+  tmp_path(p1, sizeof p1);
+  tmp_path(p2, sizeof p2);
+  apic_config cfg;
+  cfg_chatter_xapic(&cfg);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  sdata d = {0};
+  d.ncpus = cfg.ncpus;
+  d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
+  ck_assert_ptr_nonnull(d.counts);
+  meddler m = {s, 0};
+  live_log live;
+  memset(&live, 0, sizeof live);
+  ck_assert_int_eq(apic_sim_add_hook(s, meddle_hook, NULL, &m), APIC_OK);
+  ck_assert_int_eq(apic_sim_add_hook(s, live_hook, NULL, &live), APIC_OK);
+  char why[256];
+  apic_trace_writer *w1, *w2;
+  ck_assert_int_eq(apic_trace_writer_open(&w1, s, p1, NULL, why, sizeof why), APIC_OK);
+  ck_assert_int_eq(apic_trace_writer_open(&w2, s, p2, NULL, why, sizeof why), APIC_OK);
+  setup_chatter(s, &d);
+  for (uint64_t t = 1; t <= 12; t++) {
+    ck_assert_int_ge(apic_sim_run(s, t * 1000), 0);
+    host_chatter(s, &d, t);
+  }
+  ck_assert_int_eq(apic_trace_writer_close(w1), APIC_OK);
+  ck_assert_int_eq(apic_trace_writer_close(w2), APIC_OK);
+  ck_assert_uint_gt(m.n, 0);
+  apic_trace *t = open_ok(p1);
+  check_records(t, &live, "the directly fed writer");
+  apic_trace_close(t);
+  size_t n1, n2;
+  uint8_t *a = slurp(p1, &n1), *b = slurp(p2, &n2);
+  ck_assert_uint_eq(n1, n2);
+  ck_assert_msg(memcmp(a, b, n1) == 0, "the hook-fed writer differs");
+  free(a);
+  free(b);
+  live_free(&live);
+  free(d.counts);
+  apic_sim_destroy(s);
+  remove(p1);
+  remove(p2);
+}
+END_TEST
+
 /* ---- 6. writer errors ---- */
 
 /* trace.h apic_trace_writer_open: a path in a missing directory is APIC_E_IO
@@ -3052,6 +3117,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, same_run_same_bytes);
   tcase_add_test(tc, two_writers_write_the_same_bytes);
+  tcase_add_test(tc, writers_record_in_their_place_among_the_hooks);
   tcase_add_test(tc, writer_open_in_missing_directory_is_io_error);
   tcase_add_test(tc, writer_on_full_disk_reports_io_error);
   tcase_add_test(tc, writer_and_reader_reject_bad_arguments);

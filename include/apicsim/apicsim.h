@@ -260,8 +260,8 @@ APIC_API const apic_config *apic_sim_config(const apic_sim *s);
  * installed (fn NULL: just removes that one). Hooks added with
  * apic_sim_add_hook - a trace writer's, a library program's - stay.
  * Returns APIC_E_STATE when there is no such hook and every slot is taken.
- * Hooks are called in the order they were installed; a machine's first
- * open trace writer records each event before any of them. None of the hook
+ * Hooks are called in the order they were installed (a trace writer's
+ * too, whichever way the engine feeds it). None of the hook
  * functions may be called from inside a hook or quiet callback
  * (APIC_E_STATE): the list stays fixed while it is being called.
  */

@@ -42,7 +42,7 @@ typedef struct apic_trace_opts {
 /*
  * Creates path, writes the header and the first snapshot, and attaches to s
  * as a hook. The engine feeds a machine's first open writer directly,
- * without an apic_event call per record, and before the other hooks; any
+ * without an apic_event call per record, in its place among the hooks; any
  * more writers get the same records through their hook. opts may be NULL.
  * On failure writes the reason into why.
  */
