@@ -303,12 +303,13 @@ void apic__recorder_add(apic__recorder *r, const apic__recfields *f, const char 
   size_t text_n = text ? strlen(text) : 0;
   if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
   apic__buf *b = &r->raw;
-  /* after an out-of-memory cap stays short: nothing more is written */
-  if (b->cap - b->n < APIC__TRC_REC_MAX + text_n &&
-      apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
-    return;
-  b->n = (size_t)(apic__rec_encode(b->p + b->n, *f, text, text_n, &r->prev_cycle,
-                                   &r->prev_msg) - b->p);
+  /* after an out-of-memory cap stays short: nothing more is written, but
+     the record counts, so that the chunk is still cut and its loss
+     reported there (write_chunk) instead of at close */
+  if (b->cap - b->n >= APIC__TRC_REC_MAX + text_n ||
+      !apic__buf_reserve(b, APIC__TRC_REC_MAX + text_n))
+    b->n = (size_t)(apic__rec_encode(b->p + b->n, *f, text, text_n, &r->prev_cycle,
+                                     &r->prev_msg) - b->p);
   if (++r->nrec >= r->limit && !r->cut_asked) {
     r->cut_asked = 1;
     apic_sim_request_quiet(r->s);

@@ -23,6 +23,7 @@
 #include "testutil.h"
 #include "apicsim/trace.h"
 #include "apicsim/stats.h"
+#include "../lib/trace_rec.h"  /* apic__recorder: a chunk buffer out of memory */
 
 /* ---- small helpers: PRNG, files ---- */
 
@@ -2877,6 +2878,48 @@ START_TEST(writer_on_full_disk_reports_io_error) {
 }
 END_TEST
 
+/* trace.h apic_trace_writer_error: out of memory for a record is
+   APIC_E_NOMEM, reported at the next cut of the chunk that lost it. A lost
+   record still counts toward chunk_records, or a chunk that cannot grow
+   would never be cut and the error would wait for close. The writer here
+   is the one the engine feeds directly; its buffer is made to have failed
+   to grow (trace_rec.h), as realloc cannot be made to fail from here. */
+START_TEST(writer_out_of_memory_is_reported_at_the_next_cut) {
+  apic_config cfg;
+  cfg_chatter_xapic(&cfg);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  sdata d = {0};
+  d.ncpus = cfg.ncpus;
+  d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
+  ck_assert_ptr_nonnull(d.counts);
+  char path[256], why[256];
+  tmp_path(path, sizeof path);
+  apic_trace_opts o = opts(20, -1, "oom");
+  o.inline_compress = 1;
+  apic_trace_writer *w;
+  ck_assert_int_eq(apic_trace_writer_open(&w, s, path, &o, why, sizeof why), APIC_OK);
+  setup_chatter(s, &d);
+  ck_assert_int_ge(apic_sim_run(s, 2000), 0);
+  ck_assert_int_eq(apic_trace_writer_error(w, NULL), 0);
+  apic__recorder *r = s->rec;
+  ck_assert_ptr_nonnull(r);
+  r->raw.oom = 1;  /* apic__buf_reserve failed: nothing fits any more */
+  r->raw.n = r->raw.cap;
+  apic_trace_writer_stats st0, st1;
+  apic_trace_writer_stats_get(w, &st0);
+  ck_assert_int_ge(apic_sim_run(s, 20000), 0);
+  apic_trace_writer_stats_get(w, &st1);
+  ck_assert_uint_gt(st1.records, st0.records + 20);
+  const char *msg = NULL;
+  ck_assert_int_eq(apic_trace_writer_error(w, &msg), APIC_E_NOMEM);
+  ck_assert_msg(mentions(msg, "memory"), "\"%s\"", msg);
+  ck_assert_int_eq(apic_trace_writer_close(w), APIC_E_NOMEM);
+  apic_sim_destroy(s);
+  free(d.counts);
+  remove(path);
+}
+END_TEST
+
 /* trace.h apic_trace_writer_open: compression level outside -1..9 and NULL
    arguments are APIC_E_ARG with a reason, and nothing is attached; the
    reader's calls take NULL the same way. */
@@ -3120,6 +3163,7 @@ int main(void) {
   tcase_add_test(tc, writers_record_in_their_place_among_the_hooks);
   tcase_add_test(tc, writer_open_in_missing_directory_is_io_error);
   tcase_add_test(tc, writer_on_full_disk_reports_io_error);
+  tcase_add_test(tc, writer_out_of_memory_is_reported_at_the_next_cut);
   tcase_add_test(tc, writer_and_reader_reject_bad_arguments);
   suite_add_tcase(s, tc);
   tc = tcase_create("latency");
