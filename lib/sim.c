@@ -220,11 +220,18 @@ void apic_sim_destroy(apic_sim *s) {
 uint32_t apic_sim_ncpus(const apic_sim *s) { return s ? s->ncpus : 0; }
 uint64_t apic_sim_now(const apic_sim *s) { return s ? s->now : 0; }
 const apic_config *apic_sim_config(const apic_sim *s) { return s ? &s->cfg : NULL; }
+/* ncalled and rec_first follow the list. */
+static void hooks_changed(apic_sim *s) {
+  s->ncalled = 0;
+  for (uint32_t i = 0; i < s->nhooks; i++) s->ncalled += !s->hooks[i].direct;
+  s->rec_first = s->nhooks && s->hooks[0].direct ? s->rec : NULL;
+}
+
 static void remove_at(apic_sim *s, uint32_t i) {
   if (s->hooks[i].direct) s->rec = NULL;
-  else s->ncalled--;
   for (; i + 1 < s->nhooks; i++) s->hooks[i] = s->hooks[i + 1];
   s->nhooks--;
+  hooks_changed(s);
 }
 
 /* While hooks are being called the list stays as it is: a hook removed or
@@ -266,7 +273,7 @@ int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet, void *u
   s->hooks[s->nhooks].set = 0;
   s->hooks[s->nhooks].direct = 0;
   s->nhooks++;
-  s->ncalled++;
+  hooks_changed(s);
   return APIC_OK;
 }
 
@@ -275,8 +282,8 @@ int apic__hook_direct(apic_sim *s, apic_hook_fn fn, void *ud, struct apic__recor
   for (uint32_t i = s->nhooks; i-- > 0;)
     if (s->hooks[i].fn == fn && s->hooks[i].ud == ud && !s->hooks[i].set) {
       s->hooks[i].direct = 1;
-      s->ncalled--;
       s->rec = r;
+      hooks_changed(s);
       return 0;
     }
   return -1;
@@ -312,16 +319,32 @@ void apic_sim_stats(const apic_sim *s, apic_stats *out) {
 /* ---- sink ---- */
 
 /* In the order they were installed, the direct writer in its place (f: ev
-   as fields): a hook before it that writes a register emits from inside
-   its call, and the writer records those events before the one the hook
-   heard, as it would through its own hook. */
+   as fields; NULL when it has recorded ev already, first in the list): a
+   hook before it that writes a register emits from inside its call, and
+   the writer records those events before the one the hook heard, as it
+   would through its own hook. */
 static void call_hooks(apic_sim *s, const apic_event *ev, const apic__recfields *f) {
   uint8_t was = s->in_hook;  /* a hook's own register access emits too */
   s->in_hook = 1;
   for (uint32_t i = 0; i < s->nhooks; i++)
-    if (s->hooks[i].direct) apic__recorder_add(s->rec, f, ev->text);
-    else s->hooks[i].fn(s->hooks[i].ud, ev);
+    if (!s->hooks[i].direct) s->hooks[i].fn(s->hooks[i].ud, ev);
+    else if (f) apic__recorder_add(s->rec, f, ev->text);
   s->in_hook = was;
+}
+
+void apic__hooks_after_first(apic_sim *s, const apic__recfields *f) {
+  const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
+                         .src = f->src, .dest = f->dest, .flags = f->flags,
+                         .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
+                         .x = f->x};
+  call_hooks(s, &ev, NULL);
+}
+
+void apic__event_hooks_after_first(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
+                                   uint32_t a, uint32_t b) {
+  const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                         .vector = vector, .a = a, .b = b};
+  call_hooks(s, &ev, NULL);
 }
 
 void apic__emit_fields_slow(apic_sim *s, const apic__recfields *f) {

@@ -124,6 +124,7 @@ struct apic_sim {
   uint32_t nhooks;
   uint32_t ncalled;      /* hooks called per event: all but a direct one */
   struct apic__recorder *rec;  /* the direct hook's trace records (trace_rec.h) */
+  struct apic__recorder *rec_first;  /* rec when its hook is the first of the list */
   uint8_t quiet_wanted;  /* call the quiet callbacks before the next event */
   apic_stats stats;
 
@@ -192,9 +193,13 @@ void apic__ids_changed(apic_sim *s);
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b);
 /* apic__emit_fields (trace_rec.h) the long way: to the direct writer's
-   rare cases and to the hooks. */
+   rare cases and to the hooks; and the hooks after a direct writer that
+   is first in the list and has recorded f. */
 struct apic__recfields;
 void apic__emit_fields_slow(apic_sim *s, const struct apic__recfields *f);
+void apic__hooks_after_first(apic_sim *s, const struct apic__recfields *f);
+void apic__event_hooks_after_first(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
+                                   uint32_t a, uint32_t b);
 /* The hook (fn, ud), just added by a trace writer, is fed through r
    instead of being called; 0, or -1 if another writer's already is. */
 int apic__hook_direct(apic_sim *s, apic_hook_fn fn, void *ud, struct apic__recorder *r);

@@ -49,33 +49,38 @@ APIC__HOT_INLINE void apic__recorder_fast(apic__recorder *r, const apic__recfiel
   r->nrec++;
 }
 
+/* Hands an event built as fields (cycle: now) to the direct writer and to
+   the hooks. Inline, for the few events built once per message: where it
+   is inlined the writer's tests of the fields that are 0 fold away. A
+   direct writer first in the hook list (alone, or opened before the other
+   hooks, as apicsim run does) records here; the other hooks, and the
+   writer's rare cases, go the long way. */
+APIC__HOT_INLINE void apic__emit_fields(apic_sim *s, const apic__recfields f) {
+  apic__recorder *r = s->rec_first;  /* records in its place: first */
+  if (APIC__UNLIKELY(!r || !apic__recorder_ready(r, s->now))) {
+    apic__emit_fields_slow(s, &f);
+    return;
+  }
+  apic__recorder_fast(r, f);
+  if (APIC__UNLIKELY(s->ncalled)) apic__hooks_after_first(s, &f);
+}
+
 /* apic__event, inline: for the events of every delivery (accept, EOI,
    PPR, IF, handler entry, halt, wake), where the call and its register
    saves cost a third of what recording the event does. Each site wraps it
    in a small APIC__NOINLINE function of its own, so that the code around
-   it keeps its registers when nothing is traced. Hooks other than the
-   direct writer, and the writer's rare cases, go the long way. */
+   it keeps its registers when nothing is traced. */
 APIC__HOT_INLINE void apic__event_inline(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                                          uint32_t a, uint32_t b) {
-  apic__recorder *r = s->rec;
-  if (APIC__UNLIKELY(!r || s->ncalled || !apic__recorder_ready(r, s->now))) {
+  apic__recorder *r = s->rec_first;
+  if (APIC__UNLIKELY(!r || !apic__recorder_ready(r, s->now))) {
     apic__event(s, kind, cpu, vector, a, b);
     return;
   }
   const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
                              .vector = vector, .a = a, .b = b};
   apic__recorder_fast(r, f);
-}
-
-/* Hands an event built as fields (cycle: now) to the direct writer and to
-   the hooks. Inline, for the few events built once per message: where it
-   is inlined the writer's tests of the fields that are 0 fold away. */
-APIC__HOT_INLINE void apic__emit_fields(apic_sim *s, const apic__recfields f) {
-  apic__recorder *r = s->rec;
-  if (APIC__UNLIKELY(!r || s->ncalled || !apic__recorder_ready(r, s->now))) {
-    apic__emit_fields_slow(s, &f);
-    return;
-  }
-  apic__recorder_fast(r, f);
+  /* the fields as values: f's address would keep it in memory */
+  if (APIC__UNLIKELY(s->ncalled)) apic__event_hooks_after_first(s, kind, cpu, vector, a, b);
 }
 #endif

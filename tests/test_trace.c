@@ -2749,8 +2749,9 @@ START_TEST(two_writers_write_the_same_bytes) {
 }
 END_TEST
 
-/* A hook that writes a TPR whenever it hears an IRR set (TPR, PPR events
-   from inside its call). */
+/* A hook that writes a TPR whenever it hears an IRR set or an EOI (TPR,
+   PPR events from inside its call; the engine emits the two kinds two
+   different ways, trace_rec.h). */
 typedef struct meddler {
   apic_sim *s;
   uint32_t n;
@@ -2758,7 +2759,7 @@ typedef struct meddler {
 
 static void meddle_hook(void *ud, const apic_event *ev) {
   meddler *m = ud;
-  if (ev->kind != APIC_EV_IRR_SET || ev->cpu == APIC_NONE) return;
+  if ((ev->kind != APIC_EV_IRR_SET && ev->kind != APIC_EV_EOI) || ev->cpu == APIC_NONE) return;
   m->n++;
   tu_wr(m->s, ev->cpu, APIC_REG_TPR, (m->n & 1) ? 0x30 : 0);
 }
@@ -2768,49 +2769,59 @@ static void meddle_hook(void *ud, const apic_event *ev) {
    emits events from inside its call: both writers, the one the engine
    feeds directly and the one fed through its hook, record them before the
    event the hook heard, as a recording hook next to them hears them, and
-   write the same bytes. */
+   write the same bytes. Installed after the writers, the hook's events
+   come after the one it heard, in both. */
 START_TEST(writers_record_in_their_place_among_the_hooks) {
-  char p1[256], p2[256];
-  tmp_path(p1, sizeof p1);
-  tmp_path(p2, sizeof p2);
-  apic_config cfg;
-  cfg_chatter_xapic(&cfg);
-  apic_sim *s = tu_sim(&cfg, NULL);
-  sdata d = {0};
-  d.ncpus = cfg.ncpus;
-  d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
-  ck_assert_ptr_nonnull(d.counts);
-  meddler m = {s, 0};
-  live_log live;
-  memset(&live, 0, sizeof live);
-  ck_assert_int_eq(apic_sim_add_hook(s, meddle_hook, NULL, &m), APIC_OK);
-  ck_assert_int_eq(apic_sim_add_hook(s, live_hook, NULL, &live), APIC_OK);
-  char why[256];
-  apic_trace_writer *w1, *w2;
-  ck_assert_int_eq(apic_trace_writer_open(&w1, s, p1, NULL, why, sizeof why), APIC_OK);
-  ck_assert_int_eq(apic_trace_writer_open(&w2, s, p2, NULL, why, sizeof why), APIC_OK);
-  setup_chatter(s, &d);
-  for (uint64_t t = 1; t <= 12; t++) {
-    ck_assert_int_ge(apic_sim_run(s, t * 1000), 0);
-    host_chatter(s, &d, t);
+  for (int writers_first = 0; writers_first < 2; writers_first++) {
+    char p1[256], p2[256];
+    tmp_path(p1, sizeof p1);
+    tmp_path(p2, sizeof p2);
+    apic_config cfg;
+    cfg_chatter_xapic(&cfg);
+    apic_sim *s = tu_sim(&cfg, NULL);
+    sdata d = {0};
+    d.ncpus = cfg.ncpus;
+    d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
+    ck_assert_ptr_nonnull(d.counts);
+    meddler m = {s, 0};
+    live_log live;
+    memset(&live, 0, sizeof live);
+    char why[256];
+    apic_trace_writer *w1, *w2;
+    if (!writers_first) {
+      ck_assert_int_eq(apic_sim_add_hook(s, meddle_hook, NULL, &m), APIC_OK);
+      ck_assert_int_eq(apic_sim_add_hook(s, live_hook, NULL, &live), APIC_OK);
+    }
+    ck_assert_int_eq(apic_trace_writer_open(&w1, s, p1, NULL, why, sizeof why), APIC_OK);
+    ck_assert_int_eq(apic_trace_writer_open(&w2, s, p2, NULL, why, sizeof why), APIC_OK);
+    if (writers_first) {  /* the direct writer first: it records, then the hooks hear */
+      ck_assert_int_eq(apic_sim_add_hook(s, live_hook, NULL, &live), APIC_OK);
+      ck_assert_int_eq(apic_sim_add_hook(s, meddle_hook, NULL, &m), APIC_OK);
+    }
+    setup_chatter(s, &d);
+    for (uint64_t t = 1; t <= 12; t++) {
+      ck_assert_int_ge(apic_sim_run(s, t * 1000), 0);
+      host_chatter(s, &d, t);
+    }
+    ck_assert_int_eq(apic_trace_writer_close(w1), APIC_OK);
+    ck_assert_int_eq(apic_trace_writer_close(w2), APIC_OK);
+    ck_assert_uint_gt(m.n, 0);
+    apic_trace *t = open_ok(p1);
+    check_records(t, &live, "the directly fed writer");
+    apic_trace_close(t);
+    size_t n1, n2;
+    uint8_t *a = slurp(p1, &n1), *b = slurp(p2, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(a, b, n1) == 0, "writers first %d: the hook-fed writer differs",
+                  writers_first);
+    free(a);
+    free(b);
+    live_free(&live);
+    free(d.counts);
+    apic_sim_destroy(s);
+    remove(p1);
+    remove(p2);
   }
-  ck_assert_int_eq(apic_trace_writer_close(w1), APIC_OK);
-  ck_assert_int_eq(apic_trace_writer_close(w2), APIC_OK);
-  ck_assert_uint_gt(m.n, 0);
-  apic_trace *t = open_ok(p1);
-  check_records(t, &live, "the directly fed writer");
-  apic_trace_close(t);
-  size_t n1, n2;
-  uint8_t *a = slurp(p1, &n1), *b = slurp(p2, &n2);
-  ck_assert_uint_eq(n1, n2);
-  ck_assert_msg(memcmp(a, b, n1) == 0, "the hook-fed writer differs");
-  free(a);
-  free(b);
-  live_free(&live);
-  free(d.counts);
-  apic_sim_destroy(s);
-  remove(p1);
-  remove(p2);
 }
 END_TEST
 
