@@ -323,7 +323,7 @@ void apic_sim_stats(const apic_sim *s, apic_stats *out) {
    hook before it that writes a register emits from inside its call, and
    the writer records those events before the one the hook heard, as it
    would through its own hook. */
-static void call_hooks(apic_sim *s, const apic_event *ev, const apic__recfields *f) {
+static inline void call_hooks(apic_sim *s, const apic_event *ev, const apic__recfields *f) {
   uint8_t was = s->in_hook;  /* a hook's own register access emits too */
   s->in_hook = 1;
   for (uint32_t i = 0; i < s->nhooks; i++)
@@ -369,6 +369,12 @@ void apic__emit(apic_sim *s, apic_event *ev) {
 
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b) {
+  if (!s->rec) {  /* hooks only: the event as they get it, built once */
+    const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                           .vector = vector, .a = a, .b = b};
+    call_hooks(s, &ev, NULL);
+    return;
+  }
   const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
                              .vector = vector, .a = a, .b = b};
   apic__emit_fields(s, f);
