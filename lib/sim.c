@@ -615,12 +615,15 @@ static const apic__qent *left_first(const apic_sim *s) {
 }
 
 /* If the left list's least entry is due (before the queue's and by
-   `until`), a hook hears that its message left; returns 1 then. It is not
-   an engine event. */
+   `until`), a hook hears that its message left, or a quiet point comes
+   first; returns 1 then. It is not an engine event. */
 static int left_due(apic_sim *s, uint64_t until) {
   const apic__qent *l = left_first(s);
   if (!l || l->t > until) return 0;
-  if (s->quiet_wanted) run_quiet(s);  /* a quiet point comes first, as before an event */
+  if (s->quiet_wanted) {  /* a quiet point comes first, as before an event; */
+    run_quiet(s);         /* its callbacks may send IPIs: l may be gone, look again */
+    return 1;
+  }
   s->now = l->t;
   uint32_t slot = l->a;
   apic__lane_pop(&s->left);
@@ -640,7 +643,7 @@ static int run_loop(apic_sim *s, uint64_t until) {
       if (!top || top->t > until) break;
       if (s->quiet_wanted) {
         run_quiet(s);
-        continue;  /* a quiet callback may not schedule, but re-read the top */
+        continue;  /* a quiet callback may send IPIs: re-read the top */
       }
       apic__qent e = *top;
       apic__queue_remove(&s->q, top);

@@ -532,6 +532,58 @@ START_TEST(hook_limits_and_misuse) {
 }
 END_TEST
 
+/* A hook that asks for a quiet point at every message sent, and whose
+   quiet callback, the first few times, has every core send an IPI. */
+typedef struct sender {
+  apic_sim *s;
+  uint32_t ncpus, bursts, sent, done;
+  uint64_t last_done;
+  int out_of_order;
+} sender;
+
+static void sender_hook(void *ud, const apic_event *ev) {
+  sender *x = ud;
+  if (ev->kind == APIC_EV_MSG_SEND) {
+    x->sent++;
+    apic_sim_request_quiet(x->s);
+  }
+  if (ev->kind == APIC_EV_MSG_DONE) {
+    x->done++;
+    if (ev->cycle < x->last_done) x->out_of_order = 1;
+    x->last_done = ev->cycle;
+  }
+}
+
+static void sender_quiet(void *ud, apic_sim *s) {
+  sender *x = ud;
+  if (x->bursts == 0) return;
+  x->bursts--;
+  for (uint32_t c = 1; c < x->ncpus; c++) {
+    tu_wr(s, c, APIC_REG_ICR_HI, 0);
+    tu_wr(s, c, APIC_REG_ICR_LO, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0));
+  }
+}
+
+/* apicsim.h apic_sim_add_hook: a quiet callback may write registers, and
+   so send IPIs, while other messages are still leaving their senders
+   (MSG_DONE pending): each message is done once, in cycle order. */
+START_TEST(quiet_callback_may_send_ipis) {
+  apic_config cfg = xcfg(48);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  sender x = {s, cfg.ncpus, 6, 0, 0, 0, 0};
+  ck_assert_int_eq(apic_sim_add_hook(s, sender_hook, sender_quiet, &x), APIC_OK);
+  tu_wr(s, 0, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  tu_wr(s, 1, APIC_REG_ICR_HI, 0);
+  tu_wr(s, 1, APIC_REG_ICR_LO, APIC_ICR_LO(0x40, APIC_DM_FIXED, 0));
+  ck_assert_int_ge(apic_sim_run(s, UINT64_MAX), 0);
+  ck_assert_uint_eq(x.bursts, 0);
+  ck_assert_uint_eq(x.sent, 1 + 6 * (cfg.ncpus - 1));
+  ck_assert_uint_eq(x.done, x.sent);
+  ck_assert_int_eq(x.out_of_order, 0);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* A hook that tries to change the hook list while hooks are being called. */
 typedef struct meddler { apic_sim *s; hook_rec other; int tried, rc[3]; } meddler;
 
@@ -954,6 +1006,7 @@ int main(void) {
   tcase_add_test(tc, set_program_twice_is_state_error);
   tcase_add_test(tc, ack_of_nothing_pending_is_state_error);
   tcase_add_test(tc, hook_limits_and_misuse);
+  tcase_add_test(tc, quiet_callback_may_send_ipis);
   tcase_add_test(tc, set_hook_replaces_only_its_own);
   tcase_add_test(tc, hooks_cannot_change_the_list_from_inside_a_hook);
   suite_add_tcase(s, tc);

@@ -272,8 +272,9 @@ APIC_API int apic_sim_set_hook(apic_sim *s, apic_hook_fn fn, void *ud);
  * quiet, if not NULL, is called between two engine events after any hook
  * asked for it with apic_sim_request_quiet: a point where no operation is
  * half done, so the whole machine state matches the events seen so far
- * (the trace writer takes its snapshots there). Returns APIC_E_STATE when
- * full.
+ * (the trace writer takes its snapshots there); it may access registers,
+ * and so send IPIs, as the host does between two runs. Returns
+ * APIC_E_STATE when full.
  */
 #define APIC_MAX_HOOKS 16
 typedef void (*apic_quiet_fn)(void *ud, apic_sim *s);
