@@ -291,10 +291,13 @@ static void relabel(apic__recorder *r, uint64_t cycle) {
   size_t n_old = (size_t)(apic__put_uv(old, r->first) - old);
   size_t n_now = (size_t)(apic__put_uv(now, cycle) - now);
   apic__buf *b = &r->raw;
-  if (n_now > n_old && apic__buf_reserve(b, n_now - n_old)) return;  /* oom: reported at close */
-  memmove(b->p + n_now, b->p + n_old, b->n - n_old);
-  memcpy(b->p, now, n_now);
-  b->n = b->n - n_old + n_now;
+  /* out of memory, even before the snapshot's first number: the chunk is
+     lost (reported at its cut), only its running values go on */
+  if (!b->oom && (n_now <= n_old || !apic__buf_reserve(b, n_now - n_old))) {
+    memmove(b->p + n_now, b->p + n_old, b->n - n_old);
+    memcpy(b->p, now, n_now);
+    b->n = b->n - n_old + n_now;
+  }
   r->first = r->prev_cycle = cycle;
 }
 

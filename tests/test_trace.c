@@ -2931,6 +2931,42 @@ START_TEST(writer_out_of_memory_is_reported_at_the_next_cut) {
 }
 END_TEST
 
+/* trace.h apic_trace_writer_error: a chunk whose snapshot did not fit in
+   memory (its buffer failed to grow before the snapshot's first number) is
+   lost; a host write at the cycle before it, which moves the chunk's start
+   back (relabel), must not move bytes the buffer does not hold. */
+START_TEST(writer_relabel_after_out_of_memory) {
+  apic_config cfg;
+  cfg_chatter_xapic(&cfg);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  sdata d = {0};
+  d.ncpus = cfg.ncpus;
+  d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
+  ck_assert_ptr_nonnull(d.counts);
+  char path[256], why[256];
+  tmp_path(path, sizeof path);
+  apic_trace_opts o = opts(1, -1, "oom");  /* every record asks for a cut */
+  o.inline_compress = 1;
+  apic_trace_writer *w;
+  ck_assert_int_eq(apic_trace_writer_open(&w, s, path, &o, why, sizeof why), APIC_OK);
+  setup_chatter(s, &d);
+  ck_assert_int_ge(apic_sim_run(s, 2000), 0);
+  uint64_t now = apic_sim_now(s);
+  ck_assert_int_ge(apic_sim_run(s, now), 0);  /* the cut: the next chunk holds from now + 1 */
+  apic__recorder *r = s->rec;
+  ck_assert_ptr_nonnull(r);
+  ck_assert_uint_eq(r->first, now + 1);
+  r->raw.oom = 1;  /* as if the snapshot's buffer had failed to grow */
+  r->raw.n = 0;
+  tu_wr(s, 0, APIC_REG_TPR, 0x20);  /* a record of cycle now: relabel */
+  ck_assert_int_ge(apic_sim_run(s, 4000), 0);
+  ck_assert_int_eq(apic_trace_writer_close(w), APIC_E_NOMEM);
+  apic_sim_destroy(s);
+  free(d.counts);
+  remove(path);
+}
+END_TEST
+
 /* trace.h apic_trace_writer_open: compression level outside -1..9 and NULL
    arguments are APIC_E_ARG with a reason, and nothing is attached; the
    reader's calls take NULL the same way. */
@@ -3175,6 +3211,7 @@ int main(void) {
   tcase_add_test(tc, writer_open_in_missing_directory_is_io_error);
   tcase_add_test(tc, writer_on_full_disk_reports_io_error);
   tcase_add_test(tc, writer_out_of_memory_is_reported_at_the_next_cut);
+  tcase_add_test(tc, writer_relabel_after_out_of_memory);
   tcase_add_test(tc, writer_and_reader_reject_bad_arguments);
   suite_add_tcase(s, tc);
   tc = tcase_create("latency");
