@@ -17,6 +17,7 @@
  * Memory is counted exactly through a counting allocator (apic_config.alloc).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,24 +418,78 @@ static void bench_storm(uint64_t cycles, int rounds) {
          (traced.process - traced.thread) * 1e9 / nrec);
 }
 
+/* One storm run of one kind, for a profiler (--storm-run): callgrind
+   counts the instructions of each kind without the other two. */
+static void bench_storm_one(uint64_t cycles, const char *kind) {
+  char path[] = "/tmp/apicsim-storm-XXXXXX";
+  uint64_t events = 0;
+  apic_trace_writer_stats ws = {0, 0, 0, 0};
+  st_times t;
+  if (!strcmp(kind, "traced")) {
+    int fd = mkstemp(path);
+    if (fd < 0) { perror("apicsim-bench: mkstemp"); exit(1); }
+    close(fd);
+    t = storm_once(cycles, path, &ws, NULL, 0);
+    unlink(path);
+    printf("storm      traced: %llu records", (unsigned long long)ws.records);
+  } else if (!strcmp(kind, "hooked")) {
+    t = storm_once(cycles, NULL, NULL, &events, 0);
+    printf("storm      counting hook: %llu events", (unsigned long long)events);
+  } else {
+    t = storm_once(cycles, NULL, NULL, NULL, 1);
+    printf("storm      untraced");
+  }
+  printf(" in %.3f s host, run's thread %.3f s CPU\n", t.wall, t.thread);
+}
+
 static void usage(void) {
   puts("usage: apicsim-bench [pingpong|broadcast|timers|storm|all] [--quick]\n"
+       "                     [--storm-cycles N] [--storm-run untraced|hooked|traced]\n"
        "  prints host ns per delivery, simulated events per host second and memory;\n"
-       "  --quick runs smaller sizes (for smoke tests)");
+       "  --quick runs smaller sizes (for smoke tests); --storm-cycles sets the\n"
+       "  storm's length (300000000); --storm-run makes one storm run of that kind\n"
+       "  and nothing else (for a profiler such as valgrind --tool=callgrind)");
 }
 
 int main(int argc, char **argv) {
-  const char *which = "all";
+  const char *which = "all", *storm_run = NULL;
   int quick = 0;
+  uint64_t storm_cycles = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) quick = 1;
+    else if (!strcmp(argv[i], "--storm-cycles") && i + 1 < argc) {
+      char *end;
+      errno = 0;
+      storm_cycles = strtoull(argv[++i], &end, 10);
+      if (errno || *end || end == argv[i] || argv[i][0] == '-' || storm_cycles == 0) {
+        fprintf(stderr, "apicsim-bench: --storm-cycles wants a number of cycles, 1 or more, "
+                "not '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (!strcmp(argv[i], "--storm-run") && i + 1 < argc) {
+      storm_run = argv[++i];
+      if (strcmp(storm_run, "untraced") && strcmp(storm_run, "hooked") &&
+          strcmp(storm_run, "traced")) {
+        fprintf(stderr, "apicsim-bench: --storm-run wants untraced, hooked or traced, not "
+                "'%s'\n", storm_run);
+        return 2;
+      }
+    }
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(); return 0; }
     else if (!strcmp(argv[i], "pingpong") || !strcmp(argv[i], "broadcast") ||
              !strcmp(argv[i], "timers") || !strcmp(argv[i], "storm") ||
              !strcmp(argv[i], "all")) which = argv[i];
-    else { fprintf(stderr, "apicsim-bench: unknown argument '%s'\n", argv[i]); usage(); return 2; }
+    else if (!strcmp(argv[i], "--storm-cycles") || !strcmp(argv[i], "--storm-run")) {
+      fprintf(stderr, "apicsim-bench: %s needs a value\n", argv[i]);
+      return 2;
+    } else { fprintf(stderr, "apicsim-bench: unknown argument '%s'\n", argv[i]); usage(); return 2; }
   }
   printf("apicsim %s bench%s\n", apic_version(), quick ? " (quick)" : "");
+  if (!storm_cycles) storm_cycles = quick ? 200000 : 300000000;
+  if (storm_run) {
+    bench_storm_one(storm_cycles, storm_run);
+    return 0;
+  }
   int all = !strcmp(which, "all");
   if (all || !strcmp(which, "pingpong")) bench_pingpong(quick ? 20000 : 2000000);
   if (all || !strcmp(which, "broadcast")) {
@@ -442,6 +497,6 @@ int main(int argc, char **argv) {
     bench_fanout(1024, quick ? 20 : 2000);
   }
   if (all || !strcmp(which, "timers")) bench_timers(4096, quick ? 2 : 200);
-  if (all || !strcmp(which, "storm")) bench_storm(quick ? 200000 : 300000000, quick ? 1 : 3);
+  if (all || !strcmp(which, "storm")) bench_storm(storm_cycles, quick ? 1 : 3);
   return 0;
 }
