@@ -332,11 +332,18 @@ static inline void call_hooks(apic_sim *s, const apic_event *ev, const apic__rec
   s->in_hook = was;
 }
 
-void apic__hooks_after_first(apic_sim *s, const apic__recfields *f) {
+/* The event the hooks get for fields f (no text: events with text come
+   as an apic_event, apic__emit). */
+static apic_event event_of(const apic__recfields *f) {
   const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
                          .src = f->src, .dest = f->dest, .flags = f->flags,
                          .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
                          .x = f->x};
+  return ev;
+}
+
+void apic__hooks_after_first(apic_sim *s, const apic__recfields *f) {
+  const apic_event ev = event_of(f);
   call_hooks(s, &ev, NULL);
 }
 
@@ -352,10 +359,7 @@ void apic__emit_fields_slow(apic_sim *s, const apic__recfields *f) {
     if (s->rec) apic__recorder_add(s->rec, f, NULL);
     return;
   }
-  const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
-                         .src = f->src, .dest = f->dest, .flags = f->flags,
-                         .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
-                         .x = f->x};
+  const apic_event ev = event_of(f);
   call_hooks(s, &ev, f);
 }
 

@@ -2,8 +2,9 @@
  * trace_rec.h - the trace writer's record buffer (private).
  *
  * The first trace writer of a machine is fed by the engine directly
- * (apic__emit and apic__event in sim.c): every event still becomes the same
- * record, but without an apic_event handed through a hook call, which cost
+ * (apic__emit_fields and apic__event_inline below, the rest in sim.c):
+ * every event still becomes the same record, in the same place among the
+ * hooks, but without an apic_event handed through a hook call, which cost
  * the run about as much as encoding it. Other writers get their events
  * through a hook like any listener, and end up here too.
  */
