@@ -25,7 +25,9 @@
  * So, per (target, action): (bits read-and-cleared) + (bit still set) ==
  * set transitions at every point of a run; each bit read is run once; and a
  * bit left set on a target that will never run the handler again (not in
- * it, vector not pending, no IPI in flight) is a lost wakeup.
+ * it, vector not pending or in service, every IPI sent to it delivered,
+ * merged or dropped - a software-disabled APIC drops them) is a lost
+ * wakeup. Until then, a run that stopped first has work in flight.
  *
  * bug=clear_before_read: the handler reads the mailbox with a plain load and
  * clears it with a separate store (ops = ipi->bits; ipi->bits = 0;) - an OR
@@ -277,7 +279,7 @@ static int install(apic_sim *s, const uint32_t *cpus, uint32_t n, const apic_arg
 }
 
 static int quiescent(mbox *p, uint32_t cpu) {
-  return apic__prog_quiescent(p->s, &p->irr, cpu, p->in_handler[cpu], p->sent[cpu]);
+  return apic__prog_quiescent(p->s, &p->irr, cpu, p->sent[cpu]);
 }
 
 /*

@@ -28,8 +28,10 @@
  * Check: every target flushed exactly once per (initiator, generation) it
  * was asked, no initiator went on before every target had flushed, and no
  * request is left unanswered on a target that will never run its handler
- * again (a lost shootdown: that initiator waits forever). *done when every
- * initiator finished its rounds.
+ * again (a lost shootdown: that initiator waits forever; e.g. its APIC,
+ * software-disabled, dropped the IPI). A request still to be answered on a
+ * target that may yet run it is in flight. *done when every initiator
+ * finished its rounds.
  *
  * bug=one_per_ipi: the handler serves the first zero word and returns, as
  *   if each IPI carried one request (true of the older handlers, when
@@ -337,7 +339,7 @@ static int install(apic_sim *s, const uint32_t *cpus, uint32_t n, const apic_arg
 }
 
 static int quiescent(tlb *p, uint32_t cpu) {
-  return apic__prog_quiescent(p->s, &p->irr, cpu, p->in_handler[cpu], p->sent[cpu]);
+  return apic__prog_quiescent(p->s, &p->irr, cpu, p->sent[cpu]);
 }
 
 /*

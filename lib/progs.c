@@ -181,6 +181,14 @@ static void irr_count_hook(void *ud, const apic_event *ev) {
   if (ev->vector != c->vector || ev->cpu >= c->ncpus) return;
   if (ev->kind == APIC_EV_IRR_SET) c->set[ev->cpu]++;
   else if (ev->kind == APIC_EV_IRR_COALESCED) c->coalesced[ev->cpu]++;
+  else if (ev->kind == APIC_EV_MSG_DROPPED) c->dropped[ev->cpu]++;
+}
+
+static void irr_count_release(apic__irr_count *c) {
+  free(c->set);
+  free(c->coalesced);
+  free(c->dropped);
+  c->set = c->coalesced = c->dropped = NULL;
 }
 
 int apic__irr_count_init(apic__irr_count *c, apic_sim *s, uint8_t vector) {
@@ -188,33 +196,51 @@ int apic__irr_count_init(apic__irr_count *c, apic_sim *s, uint8_t vector) {
   c->vector = vector;
   c->set = calloc(c->ncpus, sizeof *c->set);
   c->coalesced = calloc(c->ncpus, sizeof *c->coalesced);
-  if (!c->set || !c->coalesced) {
-    free(c->set);
-    free(c->coalesced);
+  c->dropped = calloc(c->ncpus, sizeof *c->dropped);
+  if (!c->set || !c->coalesced || !c->dropped) {
+    irr_count_release(c);
     return APIC_E_NOMEM;
   }
   int rc = apic_sim_add_hook(s, irr_count_hook, NULL, c);
-  if (rc) {
-    free(c->set);
-    free(c->coalesced);
-  }
+  if (rc) irr_count_release(c);
   return rc;
 }
 
 void apic__irr_count_free(apic__irr_count *c, apic_sim *s) {
   if (s) apic_sim_remove_hook(s, irr_count_hook, c);
-  free(c->set);
-  free(c->coalesced);
-  c->set = c->coalesced = NULL;
+  irr_count_release(c);
 }
 
-int apic__prog_quiescent(apic_sim *s, const apic__irr_count *c, uint32_t cpu, int in_handler,
-                         uint32_t sent) {
+int apic__prog_msg_in_flight(const apic_sim *s, uint8_t vector) {
+  for (uint32_t i = 0; i < s->nmsgs; i++) {  /* a slot in use holds references */
+    const apic__msgslot *ms = &s->msgs[i];
+    if (ms->refs && ms->m.vector == vector &&
+        (ms->m.kind == APIC__MSG_EOI || ms->m.mode == APIC_DM_FIXED ||
+         ms->m.mode == APIC_DM_LOWEST))
+      return 1;
+  }
+  return 0;
+}
+
+int apic__prog_vector_state(apic_sim *s, uint32_t cpu, uint8_t vector) {
   apic_lapic_state st;
-  if (in_handler || apic_lapic_state_get(s, cpu, &st)) return 0;
-  uint32_t bit = 1u << (c->vector & 31);
-  if ((st.irr[c->vector >> 5] | st.isr[c->vector >> 5]) & bit) return 0;
-  return sent == c->set[cpu] + c->coalesced[cpu];
+  if (apic_lapic_state_get(s, cpu, &st)) return APIC__VEC_IDLE;
+  /* a handler frame exists from the acceptance on, before the first step */
+  const apic_cpu *c = &s->cpus[cpu];
+  for (uint32_t i = 0; i < c->depth; i++)
+    if (c->frames[i].kind == APIC__FRAME_INTR && c->frames[i].vector == vector)
+      return APIC__VEC_LIVE;
+  uint32_t bit = 1u << (vector & 31);
+  if (st.isr[vector >> 5] & bit) return APIC__VEC_STUCK;
+  return st.irr[vector >> 5] & bit ? APIC__VEC_LIVE : APIC__VEC_IDLE;
+}
+
+int apic__prog_quiescent(apic_sim *s, const apic__irr_count *c, uint32_t cpu, uint32_t sent) {
+  int v = apic__prog_vector_state(s, cpu, c->vector);
+  if (v == APIC__VEC_STUCK) return 1;  /* what still arrives waits behind it */
+  if (v == APIC__VEC_LIVE) return 0;
+  return sent <= c->set[cpu] + c->coalesced[cpu] + c->dropped[cpu] ||
+         !apic__prog_msg_in_flight(s, c->vector);
 }
 
 int apic__prog_install_failed(apic_sim *s, int rc, char *why, size_t why_size) {

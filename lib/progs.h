@@ -33,21 +33,40 @@ void apic__sim_install_tag(apic_sim *s, uint32_t tag);
 int apic__prog_start_idle(apic_sim *s, uint32_t cpu);
 
 /* Counts deliveries a program cares about: per (target core, vector), how
-   many messages were set in IRR or merged into a pending bit. Installed as
-   a hook, so that a check can tell "handled" and "coalesced" from "lost". */
+   many messages were set in IRR, merged into a pending bit, or dropped by
+   the receiver. Installed as a hook, so that a check can tell "handled" and
+   "coalesced" from "still on its way" and "lost". */
 typedef struct apic__irr_count {
   uint32_t ncpus;
   uint8_t vector;
-  uint32_t *set, *coalesced;   /* ncpus entries each */
+  uint32_t *set, *coalesced, *dropped;   /* ncpus entries each */
 } apic__irr_count;
 int apic__irr_count_init(apic__irr_count *c, apic_sim *s, uint8_t vector);
 void apic__irr_count_free(apic__irr_count *c, apic_sim *s);
 
-/* Will cpu never run its handler for c->vector again? Not in it (in_handler),
-   the vector not pending in IRR or ISR, and every IPI sent to it (sent)
-   already set in IRR or coalesced: nothing still on the way. */
-int apic__prog_quiescent(apic_sim *s, const apic__irr_count *c, uint32_t cpu, int in_handler,
-                         uint32_t sent);
+/* Is a message of vector still in the interconnect: a fixed or lowest-
+   priority interrupt not yet at every receiver, or an EOI on its way to
+   the I/O APICs? */
+int apic__prog_msg_in_flight(const apic_sim *s, uint8_t vector);
+
+/* Where vector stands on cpu. */
+enum {
+  APIC__VEC_IDLE,   /* not pending, not in service, no handler for it running */
+  APIC__VEC_LIVE,   /* pending in IRR, or accepted and its handler not returned yet
+                       (from IRR->ISR to the IRET): the handler may run (again) */
+  APIC__VEC_STUCK   /* in ISR with no handler for it on the core: its EOI never
+                       came, PPR keeps its class, and what waits in IRR behind it
+                       is never taken */
+};
+int apic__prog_vector_state(apic_sim *s, uint32_t cpu, uint8_t vector);
+
+/* Will cpu never run its handler for c->vector again? The vector idle or
+   stuck there, and nothing still on the way: every IPI sent to it (sent)
+   set in IRR, coalesced or dropped, or no message of the vector left in
+   the interconnect (one that matched no APIC). A program counts an IPI as
+   sent in the step that writes the ICR, so that no check sees one without
+   the other. */
+int apic__prog_quiescent(apic_sim *s, const apic__irr_count *c, uint32_t cpu, uint32_t sent);
 
 /* The tail of every install that failed: the reason into why, the code back. */
 int apic__prog_install_failed(apic_sim *s, int rc, char *why, size_t why_size);

@@ -404,7 +404,10 @@ uint32_t apic__msg_new(apic_sim *s, const apic__msg *m) {
     uint32_t n = s->nmsgs ? s->nmsgs * 2 : 64;
     apic__msgslot *v = apic__alloc(s, s->msgs, (size_t)n * sizeof *v);
     if (!v) { s->nomem = 1; return APIC_NONE; }
-    for (uint32_t i = s->nmsgs; i < n; i++) v[i].next_free = i + 1 < n ? i + 1 : APIC_NONE;
+    for (uint32_t i = s->nmsgs; i < n; i++) {  /* refs 0: free (a scan tells them apart) */
+      v[i].next_free = i + 1 < n ? i + 1 : APIC_NONE;
+      v[i].refs = 0;
+    }
     s->msgs = v;
     s->msg_free = s->nmsgs;
     s->nmsgs = n;

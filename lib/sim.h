@@ -97,7 +97,7 @@ typedef struct apic__pinchg {
 
 typedef struct apic__msgslot {
   apic__msg m;
-  uint32_t refs;       /* pending engine events that use it */
+  uint32_t refs;       /* pending engine events that use it; 0: free */
   uint32_t next_free;  /* free list; p6: next message in the sender's queue */
   uint32_t hits;       /* receivers that took it (for "matched nobody") */
 } apic__msgslot;

@@ -152,6 +152,13 @@ static void expect_refused(const apic_config *cfg, const char *name, uint32_t fi
   apic_sim_destroy(s);
 }
 
+/* Software-disables cpu's APIC at cycle t (after its program enabled it):
+   from then on it drops fixed interrupts (SDM 10.4.7.2). */
+static void disable_apic_at(apic_sim *s, uint32_t cpu, uint64_t t) {
+  ck_assert_int_ge(apic_sim_run(s, t), 0);
+  tu_wr(s, cpu, APIC_REG_SVR, 0xFF);
+}
+
 /* ---- registry ---- */
 
 /* The three programs are in the registry, every argument has a default,
@@ -235,6 +242,25 @@ START_TEST(mailbox_bad_args) {
 }
 END_TEST
 
+/* An IPI that a software-disabled target drops (SDM 10.4.7.2) is settled
+   as surely as one set in IRR: the action it carried stays pending with no
+   handler run to come - a lost wakeup, not work in flight. */
+START_TEST(mailbox_dropped_ipi_is_a_lost_wakeup) {
+  apic_config cfg = machine(4, APIC_BUS_XAPIC, 0, 1);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  prog *p = install_ok(s, "mailbox_call_function", 4,
+                       "senders=1 targets=1,2,3 rounds=20 interval=100");
+  disable_apic_at(s, 3, 100);
+  char msg[512];
+  int run, done;
+  unsigned bad = run_check(s, p, UINT64_MAX, &run, &done, msg, sizeof msg);
+  ck_assert_msg(bad > 0 && strstr(msg, "cpu 3") && strstr(msg, "left pending"), "%u: %s",
+                bad, msg);
+  prog_free(p);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* ---- tlb_shootdown_scoreboard: smp_targeted_tlb_shootdown / invlop_handler ---- */
 
 /* Four initiators on 8 xAPIC cores shoot down at once with one vector:
@@ -306,6 +332,24 @@ START_TEST(tlb_bad_args) {
   expect_refused(&cfg, "tlb_shootdown_scoreboard", 0, 4, "shorthand=1",
                  "reaches all 8 cores");
   expect_refused(&cfg, "tlb_shootdown_scoreboard", 0, 4, "shorthand=2", "outside 0..1");
+}
+END_TEST
+
+/* A target whose APIC is software-disabled drops the shootdown IPI (SDM
+   10.4.7.2): nothing is on its way any more, the initiator waits for ever
+   (the run ends stuck), and the check names the lost shootdown. */
+START_TEST(tlb_dropped_ipi_is_a_lost_shootdown) {
+  apic_config cfg = machine(4, APIC_BUS_XAPIC, 0, 1);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  prog *p = install_ok(s, "tlb_shootdown_scoreboard", 4, "initiators=1 rounds=3");
+  disable_apic_at(s, 3, 100);
+  char msg[512];
+  int run, done;
+  unsigned bad = run_check(s, p, 5000000, &run, &done, msg, sizeof msg);
+  ck_assert_int_eq(run, APIC_RUN_STUCK);
+  ck_assert_msg(bad > 0 && strstr(msg, "lost shootdown: cpu 3"), "%u: %s", bad, msg);
+  prog_free(p);
+  apic_sim_destroy(s);
 }
 END_TEST
 
@@ -505,6 +549,7 @@ int main(void) {
   tcase_add_test(tc, mailbox_merges_without_loss);
   tcase_add_test(tc, mailbox_clear_before_read_is_caught);
   tcase_add_test(tc, mailbox_bad_args);
+  tcase_add_test(tc, mailbox_dropped_ipi_is_a_lost_wakeup);
   suite_add_tcase(s, tc);
   tc = tcase_create("tlb");
   tcase_add_test(tc, tlb_xapic_coalesces_without_loss);
@@ -513,6 +558,7 @@ int main(void) {
   tcase_add_test(tc, tlb_one_per_ipi_is_caught);
   tcase_add_test(tc, tlb_forget_generation_is_caught);
   tcase_add_test(tc, tlb_bad_args);
+  tcase_add_test(tc, tlb_dropped_ipi_is_a_lost_shootdown);
   suite_add_tcase(s, tc);
   tc = tcase_create("barrier");
   tcase_add_test(tc, barrier_xapic_all_modes);
