@@ -320,12 +320,16 @@ static unsigned check(void *state, int *done, char *msg, size_t n) {
     }
   }
   *done = p->senders_done == p->senders && left == 0 && busy == 0;
-  if (!bad)
+  if (!bad) {
+    char tail[80] = "";
+    if (!*done)
+      snprintf(tail, sizeof tail, left + busy ? " (work not finished: %llu actions in flight "
+               "when the run stopped)" : " (work not finished)", (unsigned long long)(left + busy));
     snprintf(msg, n, "%llu actions posted onto clear bits (+%llu merged into pending ones), "
              "%llu ran, %llu pending; %llu IPIs coalesced in IRR; none lost%s",
              (unsigned long long)posted, (unsigned long long)merged, (unsigned long long)ran,
-             (unsigned long long)left, (unsigned long long)coalesced,
-             *done ? "" : " (work not finished)");
+             (unsigned long long)left, (unsigned long long)coalesced, tail);
+  }
   return bad;
 }
 

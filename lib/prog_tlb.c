@@ -378,8 +378,9 @@ static unsigned check(void *state, int *done, char *msg, size_t n) {
   if (!bad) {
     int w = 0;
     if (waits)
-      w = snprintf(msg, n, "in progress: cpu %u has not acknowledged initiator cpu %u yet "
-                   "(%u acknowledgements outstanding); ", wt, p->cpus[wi], waits);
+      w = snprintf(msg, n, "in flight when the run stopped: cpu %u has not acknowledged "
+                   "initiator cpu %u yet (%u acknowledgements outstanding); ", wt, p->cpus[wi],
+                   waits);
     if (w < 0 || (size_t)w >= n) w = 0;
     snprintf(msg + w, n - (size_t)w, "%llu flushes, each asked (initiator, generation) once "
              "per target; %llu IPIs coalesced in IRR; no initiator went on early",

@@ -152,6 +152,49 @@ static void expect_refused(const apic_config *cfg, const char *name, uint32_t fi
   apic_sim_destroy(s);
 }
 
+/* What stop_everywhere saw. */
+typedef struct stops {
+  uint32_t n;              /* stops */
+  uint32_t in_flight;      /* stops whose check said work was in flight */
+  uint32_t flying_after;   /* ... with the program's own part finished ("not finished" absent) */
+  uint32_t lost;           /* stops after the loss, each a violation */
+} stops;
+
+/* Stops the run at every cycle where something happens, and at the cycle
+   before it (up to `cap`; to the end: UINT64_MAX), and runs the check
+   there, as a run cut by its cycle limit would. Until lost(s) holds (NULL:
+   never), the check must find no violation, and work in flight leaves it
+   not done; from then on it must report a violation naming `needle`. */
+static stops stop_everywhere(apic_sim *s, prog *p, uint64_t cap, int (*lost)(apic_sim *),
+                             const char *needle) {
+  stops st = {0, 0, 0, 0};
+  uint64_t t = 0;
+  for (int before = 1; (t = apic_sim_next_event(s)) != UINT64_MAX && t <= cap;
+       before = !before) {
+    if (before && t == apic_sim_now(s)) continue;
+    t -= (uint64_t)before;  /* the cycle before the event, then its own */
+    char msg[512];
+    int run, done;
+    unsigned bad = run_check(s, p, t, &run, &done, msg, sizeof msg);
+    st.n++;
+    if (lost && lost(s)) {
+      ck_assert_msg(bad > 0 && strstr(msg, needle) != NULL, "%s at cycle %llu, after the "
+                    "loss: %u violations, '%s' (want '%s')", p->def->name,
+                    (unsigned long long)t, bad, msg, needle);
+      st.lost++;
+      continue;
+    }
+    ck_assert_msg(bad == 0, "%s stopped at cycle %llu: %s", p->def->name,
+                  (unsigned long long)t, msg);
+    if (!strstr(msg, "in flight")) continue;
+    ck_assert_msg(!done, "%s done at cycle %llu with work in flight: %s", p->def->name,
+                  (unsigned long long)t, msg);
+    st.in_flight++;
+    st.flying_after += strstr(msg, "not finished") == NULL;
+  }
+  return st;
+}
+
 /* Software-disables cpu's APIC at cycle t (after its program enabled it):
    from then on it drops fixed interrupts (SDM 10.4.7.2). */
 static void disable_apic_at(apic_sim *s, uint32_t cpu, uint64_t t) {
@@ -239,6 +282,24 @@ START_TEST(mailbox_bad_args) {
   expect_refused(&cfg, "mailbox_call_function", 0, 4, "targets=0", "no target but itself");
   expect_refused(&cfg, "mailbox_call_function", 0, 4, "rounds=0", "outside 1..");
   expect_refused(&cfg, "mailbox_call_function", 0, 4, "targets=0,9", "machine has 8 cores");
+}
+END_TEST
+
+/* A run stopped while an action is posted and its IPI travels, waits in
+   IRR or is being run is work in flight: no violation, not done, and the
+   check says "in flight" (a scenario cut by its cycle limit prints it). */
+START_TEST(mailbox_stopped_in_flight_says_so) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  prog *p = install_ok(s, "mailbox_call_function", 8, "rounds=10 interval=100");
+  stops st = stop_everywhere(s, p, UINT64_MAX, NULL, NULL);
+  ck_assert_uint_gt(st.in_flight, 0);
+  char msg[512];
+  int run, done;
+  ck_assert_uint_eq(run_check(s, p, UINT64_MAX, &run, &done, msg, sizeof msg), 0);
+  ck_assert_msg(done && !strstr(msg, "in flight"), "%s", msg);
+  prog_free(p);
+  apic_sim_destroy(s);
 }
 END_TEST
 
@@ -332,6 +393,23 @@ START_TEST(tlb_bad_args) {
   expect_refused(&cfg, "tlb_shootdown_scoreboard", 0, 4, "shorthand=1",
                  "reaches all 8 cores");
   expect_refused(&cfg, "tlb_shootdown_scoreboard", 0, 4, "shorthand=2", "outside 0..1");
+}
+END_TEST
+
+/* A run stopped while a shootdown's IPIs travel or its targets flush is
+   in flight: no violation, not done, and the check says so. */
+START_TEST(tlb_stopped_in_flight_says_so) {
+  apic_config cfg = machine(8, APIC_BUS_XAPIC, 0, 1);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  prog *p = install_ok(s, "tlb_shootdown_scoreboard", 8, "initiators=4 rounds=3 interval=50");
+  stops st = stop_everywhere(s, p, UINT64_MAX, NULL, NULL);
+  ck_assert_uint_gt(st.in_flight, 0);
+  char msg[512];
+  int run, done;
+  ck_assert_uint_eq(run_check(s, p, UINT64_MAX, &run, &done, msg, sizeof msg), 0);
+  ck_assert_msg(done && !strstr(msg, "in flight"), "%s", msg);
+  prog_free(p);
+  apic_sim_destroy(s);
 }
 END_TEST
 
@@ -549,6 +627,7 @@ int main(void) {
   tcase_add_test(tc, mailbox_merges_without_loss);
   tcase_add_test(tc, mailbox_clear_before_read_is_caught);
   tcase_add_test(tc, mailbox_bad_args);
+  tcase_add_test(tc, mailbox_stopped_in_flight_says_so);
   tcase_add_test(tc, mailbox_dropped_ipi_is_a_lost_wakeup);
   suite_add_tcase(s, tc);
   tc = tcase_create("tlb");
@@ -558,6 +637,7 @@ int main(void) {
   tcase_add_test(tc, tlb_one_per_ipi_is_caught);
   tcase_add_test(tc, tlb_forget_generation_is_caught);
   tcase_add_test(tc, tlb_bad_args);
+  tcase_add_test(tc, tlb_stopped_in_flight_says_so);
   tcase_add_test(tc, tlb_dropped_ipi_is_a_lost_shootdown);
   suite_add_tcase(s, tc);
   tc = tcase_create("barrier");
