@@ -243,6 +243,49 @@ int apic__prog_quiescent(apic_sim *s, const apic__irr_count *c, uint32_t cpu, ui
          !apic__prog_msg_in_flight(s, c->vector);
 }
 
+uint32_t apic__prog_in_flight(apic_sim *s, const apic__irr_count *c, uint32_t cpu,
+                              uint32_t sent, uint32_t handled) {
+  uint64_t got = (uint64_t)handled + c->coalesced[cpu];
+  uint64_t missing = got < sent ? sent - got : 0;
+  if (missing <= c->dropped[cpu] || apic__prog_quiescent(s, c, cpu, sent)) return 0;
+  return (uint32_t)(missing - c->dropped[cpu]);  /* a dropped one is lost at once */
+}
+
+void apic__prog_ipi_violation(apic_sim *s, const apic__irr_count *c, uint32_t cpu,
+                              uint32_t sent, uint32_t handled, uint32_t in_flight, char *msg,
+                              size_t n) {
+  uint32_t coal = c->coalesced[cpu];
+  uint64_t got = (uint64_t)handled + coal, lost = sent - got - in_flight;
+  int w = snprintf(msg, n, "cpu %u: %u IPIs of vector 0x%02x sent, %u handled + %u coalesced",
+                   cpu, sent, c->vector, handled, coal);
+  if (w < 0 || (size_t)w >= n) return;
+  msg += w, n -= (size_t)w;
+  if (got > sent)
+    w = snprintf(msg, n, ": more than sent");
+  else if (apic__prog_vector_state(s, cpu, c->vector) == APIC__VEC_STUCK)
+    w = snprintf(msg, n, "; %llu lost: the vector stays in service with no handler running "
+                 "(no EOI), PPR blocks it", (unsigned long long)lost);
+  else if (c->dropped[cpu])
+    w = snprintf(msg, n, "; %llu lost: %u dropped by the receiving APIC",
+                 (unsigned long long)lost, c->dropped[cpu]);
+  else
+    w = snprintf(msg, n, "; %llu lost: none pending or on its way", (unsigned long long)lost);
+  if (in_flight && w >= 0 && (size_t)w < n)
+    snprintf(msg + w, n - (size_t)w, " (%u more in flight)", in_flight);
+}
+
+void apic__prog_ipi_summary(uint64_t total, uint64_t in_flight, uint8_t vector,
+                            const char *also, const char *tail, char *msg, size_t n) {
+  if (!in_flight)
+    snprintf(msg, n, "%llu IPIs of vector 0x%02x: every one handled or coalesced%s%s",
+             (unsigned long long)total, vector, also, tail);
+  else
+    snprintf(msg, n, "%llu IPIs of vector 0x%02x: %llu handled or coalesced, %llu in flight "
+             "when the run stopped, none lost%s%s", (unsigned long long)total, vector,
+             (unsigned long long)(total - in_flight), (unsigned long long)in_flight, also,
+             tail);
+}
+
 int apic__prog_install_failed(apic_sim *s, int rc, char *why, size_t why_size) {
   snprintf(why, why_size, "installing: %s", rc == APIC_E_NOMEM ? "out of memory"
                                                                : apic_sim_errmsg(s));

@@ -68,6 +68,22 @@ int apic__prog_vector_state(apic_sim *s, uint32_t cpu, uint8_t vector);
    the other. */
 int apic__prog_quiescent(apic_sim *s, const apic__irr_count *c, uint32_t cpu, uint32_t sent);
 
+/* Of the IPIs sent to cpu, those that neither ran the handler (handled)
+   nor merged into a pending one: lost if dropped, else in flight while cpu
+   is not quiescent (on their way, pending in IRR, in service, their
+   handler running), lost once it is. Returns how many are in flight. */
+uint32_t apic__prog_in_flight(apic_sim *s, const apic__irr_count *c, uint32_t cpu,
+                              uint32_t sent, uint32_t handled);
+
+/* The messages of a check that counts IPIs per target (linux, nt): the
+   first core whose IPIs do not add up, and why; or the totals, what else
+   held (also, e.g. ", no ICR write while busy") and a note (tail). */
+void apic__prog_ipi_violation(apic_sim *s, const apic__irr_count *c, uint32_t cpu,
+                              uint32_t sent, uint32_t handled, uint32_t in_flight, char *msg,
+                              size_t n);
+void apic__prog_ipi_summary(uint64_t total, uint64_t in_flight, uint8_t vector,
+                            const char *also, const char *tail, char *msg, size_t n);
+
 /* The tail of every install that failed: the reason into why, the code back. */
 int apic__prog_install_failed(apic_sim *s, int rc, char *why, size_t why_size);
 

@@ -195,6 +195,13 @@ static stops stop_everywhere(apic_sim *s, prog *p, uint64_t cap, int (*lost)(api
   return st;
 }
 
+/* A receiver dropped a message (its APIC software-disabled). */
+static int dropped_any(apic_sim *s) {
+  apic_stats st;
+  apic_sim_stats(s, &st);
+  return st.dropped > 0;
+}
+
 /* Software-disables cpu's APIC at cycle t (after its program enabled it):
    from then on it drops fixed interrupts (SDM 10.4.7.2). */
 static void disable_apic_at(apic_sim *s, uint32_t cpu, uint64_t t) {
@@ -616,6 +623,82 @@ START_TEST(linux_mask_sends_with_interrupts_off) {
 }
 END_TEST
 
+/* The cpu list "first,...,last" for a spec. */
+static void cpu_list(char *out, size_t n, uint32_t first, uint32_t last) {
+  size_t w = 0;
+  for (uint32_t c = first; c <= last && w < n; c++)
+    w += (size_t)snprintf(out + w, n - w, c == first ? "%u" : ",%u", c);
+}
+
+/* linux_send_ipi_mask and _allbutself stopped anywhere: an IPI written to
+   the ICR and not yet handled - on the bus, in IRR, its handler not past
+   ack_APIC_irq() - is in flight, not lost, and leaves the check not done.
+   With interval 0 the senders finish while their last IPIs travel (such a
+   stop was a loss, and "done"). Physical, flat logical, 63 x2APIC targets
+   (the first handled before the last is written) and the shorthand. */
+START_TEST(linux_stopped_in_flight_is_not_a_loss) {
+  static const struct { uint32_t ncpus; int x2apic; const char *name, *spec; } runs[] = {
+    {4, 0, "linux_send_ipi_mask", "targets=1,2,3 dest_mode=physical"},
+    {4, 0, "linux_send_ipi_mask", "targets=1,2,3 dest_mode=logical"},
+    {64, 1, "linux_send_ipi_mask", NULL},  /* targets 1..63 */
+    {4, 0, "linux_send_ipi_allbutself", ""},
+  };
+  for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+    apic_config cfg = machine(runs[r].ncpus, APIC_BUS_XAPIC, runs[r].x2apic, 1);
+    apic_sim *s = tu_sim(&cfg, NULL);
+    char spec[256], list[200];
+    cpu_list(list, sizeof list, 1, runs[r].ncpus - 1);
+    if (runs[r].spec) snprintf(spec, sizeof spec, "%s rounds=2 interval=0", runs[r].spec);
+    else snprintf(spec, sizeof spec, "targets=%s rounds=2 interval=0", list);
+    int abs = runs[r].spec && !runs[r].spec[0];  /* allbutself: every core sends */
+    prog *p = install_on(s, runs[r].name, 0, abs ? runs[r].ncpus : 1, spec);
+    ck_assert_msg(p->rc == APIC_OK, "%s: %s", spec, p->why);
+    prog *idle = abs ? NULL : install_on(s, "idle", 1, runs[r].ncpus - 1, "");
+    stops st = stop_everywhere(s, p, UINT64_MAX, NULL, NULL);
+    ck_assert_msg(st.in_flight > 0 && st.flying_after > 0, "%s (%s): %u stops in flight, %u "
+                  "after the senders finished", runs[r].name, spec, st.in_flight,
+                  st.flying_after);
+    char msg[512];
+    int run, done;
+    ck_assert_uint_eq(run_check(s, p, UINT64_MAX, &run, &done, msg, sizeof msg), 0);
+    ck_assert_msg(done && !strstr(msg, "in flight"), "%s", msg);
+    prog_free(p);
+    if (idle) prog_free(idle);
+    apic_sim_destroy(s);
+  }
+}
+END_TEST
+
+/* A real loss stays a violation: a target whose APIC is software-disabled
+   drops its IPIs (SDM 10.4.7.2) - reported from that drop on, not while
+   the IPI travels - and a handler without EOI leaves the vector in service,
+   so the next IPI is never taken (SDM 10.8.3.1). */
+START_TEST(linux_loss_is_still_a_violation) {
+  apic_config cfg = machine(4, APIC_BUS_XAPIC, 0, 1);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  prog *p = install_on(s, "linux_send_ipi_mask", 0, 1, "targets=1,2 rounds=2 interval=500");
+  ck_assert_int_eq(p->rc, APIC_OK);
+  prog *idle = install_on(s, "idle", 2, 1, "");  /* cpu 1's APIC stays disabled */
+  stops st = stop_everywhere(s, p, UINT64_MAX, dropped_any, "dropped by the receiving APIC");
+  ck_assert_uint_gt(st.in_flight, 0);
+  ck_assert_uint_gt(st.lost, 0);
+  prog_free(p);
+  prog_free(idle);
+  apic_sim_destroy(s);
+
+  s = tu_sim(&cfg, NULL);  /* the shorthand reaches cpu 3, outside the program */
+  p = install_on(s, "linux_send_ipi_allbutself", 0, 3, "rounds=2 interval=500");
+  ck_assert_int_eq(p->rc, APIC_OK);
+  st = stop_everywhere(s, p, UINT64_MAX, dropped_any, "cpu 3");
+  ck_assert_uint_gt(st.lost, 0);
+  prog_free(p);
+  apic_sim_destroy(s);
+
+  expect_caught(&cfg, "linux_send_ipi_mask", 4, "targets=0,1,2,3 rounds=3 bug=no_eoi",
+                50000000, APIC_RUN_IDLE, "stays in service");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("progs_b");
   TCase *tc = tcase_create("registry");
@@ -648,6 +731,8 @@ int main(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("linux");
   tcase_add_test(tc, linux_mask_sends_with_interrupts_off);
+  tcase_add_test(tc, linux_stopped_in_flight_is_not_a_loss);
+  tcase_add_test(tc, linux_loss_is_still_a_violation);
   suite_add_tcase(s, tc);
   tc = tcase_create("all");
   tcase_add_test(tc, in_progress_is_not_a_violation);

@@ -1193,6 +1193,32 @@ START_TEST(fixed_bug_expect_core_lists_unbounded) {
 }
 END_TEST
 
+START_TEST(fixed_bug_ipi_in_flight_called_lost) {
+  /* examples/scenarios/linux_send_ipi_mask.json cut at cycle 2444, its
+     first IPIs on their way: the program's check called one lost ("cpu 1:
+     1 IPIs of vector 0xfb sent, 0 handled + 0 coalesced"), failing a run of
+     a fixed number of cycles; it is in flight, and with until: done the
+     work is not done yet */
+  static const char *const until[] = {"", ", 'until': 'done'"};
+  for (int u = 0; u < 2; u++) {
+    char text[512];
+    snprintf(text, sizeof text, "{'machine': {'cpus': 8, 'bus': 'xapic'}, 'programs': "
+             "[{'program': 'linux_send_ipi_mask', 'cpus': [0], 'args': {'targets': [1, 2, 3], "
+             "'vector': '0xfb', 'rounds': 10, 'interval': 2000}}], 'run': {'cycles': 2444%s}}",
+             until[u]);
+    apic_scenario *sc = parse_ok(text);
+    apic_scenario_result res;
+    run_ok(sc, NULL, &res);
+    result_is(&res, "expect.programs", !u, u ? "all work done" : "no violation",
+              u ? "no violation, but not done" : "no violation");
+    ck_assert_msg(strstr(res.expect[0].got, "3 in flight when the run stopped, none lost"),
+                  "%s", res.expect[0].got);
+    apic_scenario_result_free(&res);
+    apic_scenario_free(sc);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("scenario");
   TCase *tc = tcase_create("malformed");
@@ -1237,6 +1263,7 @@ int main(void) {
     tcase_add_test(tc, fixed_bug_expect_core_lists_unbounded);
     tcase_add_test(tc, fixed_bug_register_expect_reads_nothing);
     tcase_add_test(tc, fixed_bug_until_done_without_programs);
+    tcase_add_test(tc, fixed_bug_ipi_in_flight_called_lost);
     suite_add_tcase(s, tc);
   }
   return tu_run(s);
