@@ -105,6 +105,58 @@ static void expect_bites(inst *p, apic_sim *s, uint64_t until, const char *word,
                 word);
 }
 
+/* What stop_everywhere saw. */
+typedef struct stops {
+  uint32_t in_flight;      /* stops whose check said work was in flight */
+  uint32_t flying_after;   /* ... with the program's own part finished ("not finished" absent) */
+  uint32_t lost;           /* stops after the loss, each a violation */
+} stops;
+
+/* Stops the run at every cycle where something happens, and at the cycle
+   before it (up to `cap`), and runs the check there, as a run cut by its
+   cycle limit would. Until lost(s) holds (NULL: never), the
+   check must find no violation, and work in flight leaves it not done;
+   from then on it must report a violation naming `needle`. */
+static stops stop_everywhere(inst *p, apic_sim *s, uint64_t cap, int (*lost)(apic_sim *),
+                             const char *needle) {
+  stops st = {0, 0, 0};
+  uint64_t t = 0;
+  for (int before = 1; (t = apic_sim_next_event(s)) != UINT64_MAX && t <= cap;
+       before = !before) {
+    if (before && t == apic_sim_now(s)) continue;
+    t -= (uint64_t)before;  /* the cycle before the event, then its own */
+    unsigned bad = run_check(p, s, t);
+    if (lost && lost(s)) {
+      ck_assert_msg(bad > 0 && strstr(p->msg, needle) != NULL, "%s at cycle %llu, after "
+                    "the loss: %u violations, '%s' (want '%s')", p->def->name,
+                    (unsigned long long)t, bad, p->msg, needle);
+      st.lost++;
+      continue;
+    }
+    ck_assert_msg(bad == 0, "%s stopped at cycle %llu: %s", p->def->name,
+                  (unsigned long long)t, p->msg);
+    if (!strstr(p->msg, "in flight")) continue;
+    ck_assert_msg(!p->done, "%s done at cycle %llu with work in flight: %s", p->def->name,
+                  (unsigned long long)t, p->msg);
+    st.in_flight++;
+    st.flying_after += strstr(p->msg, "not finished") == NULL;
+  }
+  return st;
+}
+
+/* A receiver dropped a message (its APIC software-disabled). */
+static int dropped_any(apic_sim *s) {
+  apic_stats st;
+  apic_sim_stats(s, &st);
+  return st.dropped > 0;
+}
+
+/* Runs to the end; the check held, all done, nothing left in flight. */
+static void expect_settled(inst *p, apic_sim *s, const char *what) {
+  expect_held(p, s, what);
+  ck_assert_msg(strstr(p->msg, "in flight") == NULL, "%s: %s", what, p->msg);
+}
+
 static void finish(inst *p, apic_sim *s) {
   if (p->state) p->def->destroy(p->state);
   apic_args_free(&p->a);
@@ -258,6 +310,51 @@ START_TEST(nt_bad_arguments) {
   s = machine(K_XAPIC, 4);
   begin(&p, "nt_hal_request_ipi");  /* targets is required */
   install_fails(&p, s, cpus4, 1, "targets");
+  finish(&p, s);
+}
+END_TEST
+
+/* HalRequestIpi stopped anywhere: an IPI written to the ICR and not yet
+   counted by KiIpiServiceRoutine - on the bus, retried (p6), in IRR, in
+   service - is in flight, not lost, and the check is not done. With
+   interval 0 the senders finish while their last IPIs travel. */
+START_TEST(nt_stopped_in_flight_is_not_a_loss) {
+  for (kind k = K_XAPIC; k <= K_MESH; k++) {
+    apic_sim *s = machine(k, 4);
+    inst p;
+    begin(&p, "nt_hal_request_ipi");
+    static const uint32_t sender[] = {0}, targets[] = {1, 2, 3};
+    set_c(&p, s, "targets", targets, 3);
+    set_i(&p, "rounds", 3);
+    set_i(&p, "interval", 0);
+    install(&p, s, sender, 1);
+    idle_on(s, targets, 3);
+    stops st = stop_everywhere(&p, s, RUN_CAP, NULL, NULL);
+    ck_assert_msg(st.in_flight > 0 && st.flying_after > 0, "%s: %u stops in flight, %u after "
+                  "the senders finished", kind_name[k], st.in_flight, st.flying_after);
+    expect_settled(&p, s, kind_name[k]);
+    finish(&p, s);
+  }
+}
+END_TEST
+
+/* A processor whose APIC is software-disabled drops the IPI (SDM
+   10.4.7.2): lost from that drop on - not while the IPI travels. */
+START_TEST(nt_dropped_ipi_is_a_loss) {
+  apic_sim *s = machine(K_XAPIC, 4);
+  inst p;
+  begin(&p, "nt_hal_request_ipi");
+  static const uint32_t sender[] = {0}, targets[] = {1, 2, 3};
+  set_c(&p, s, "targets", targets, 3);
+  set_i(&p, "rounds", 2);
+  install(&p, s, sender, 1);
+  idle_on(s, targets, 2);  /* cpu 3's APIC stays disabled */
+  stops st = stop_everywhere(&p, s, RUN_CAP, dropped_any, "dropped by the receiving APIC");
+  ck_assert_uint_gt(st.in_flight, 0);
+  ck_assert_uint_gt(st.lost, 0);
+  ck_assert_uint_gt(run_check(&p, s, RUN_CAP), 0);
+  ck_assert_msg(strstr(p.msg, "cpu 3: 2 IPIs of vector 0xe1 sent, 0 handled + 0 coalesced; "
+                       "2 lost: 2 dropped by the receiving APIC") != NULL, "%s", p.msg);
   finish(&p, s);
 }
 END_TEST
@@ -728,6 +825,8 @@ int main(void) {
   tcase_add_test(tc, nt_two_senders_back_to_back_stall_keeps_icr_idle);
   tcase_add_test(tc, nt_no_stall_writes_icr_while_busy);
   tcase_add_test(tc, nt_bad_arguments);
+  tcase_add_test(tc, nt_stopped_in_flight_is_not_a_loss);
+  tcase_add_test(tc, nt_dropped_ipi_is_a_loss);
   suite_add_tcase(s, tc);
   tc = tcase_create("debugger_freeze");
   tcase_add_test(tc, debugger_freeze_nmi_every_bus);
