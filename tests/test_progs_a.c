@@ -662,6 +662,49 @@ START_TEST(device_no_ack_storm_is_caught) {
 }
 END_TEST
 
+/* device_irq stopped anywhere: an interrupt raised and not yet
+   acknowledged - its message on the way (delivery status), in IRR, its
+   handler before the device read - or its EOI on the way back to the I/O
+   APIC (remote IRR still set) is in flight, not lost; level and edge. */
+START_TEST(device_stopped_in_flight_is_not_a_loss) {
+  static const char *const trig[] = {"level", "edge"};
+  for (int t = 0; t < 2; t++) {
+    apic_sim *s = machine(K_XAPIC, 4);
+    inst p;
+    begin(&p, "device_irq");
+    set_s(&p, "trigger", trig[t]);
+    set_i(&p, "count", 3);
+    set_i(&p, "period", 3000);
+    install(&p, s, cpus4, 4);
+    stops st = stop_everywhere(&p, s, RUN_CAP, NULL, NULL);
+    ck_assert_msg(st.in_flight > 0, "%s: no stop in flight", trig[t]);
+    expect_settled(&p, s, trig[t]);
+    finish(&p, s);
+  }
+}
+END_TEST
+
+/* The destination core's APIC software-disabled drops the I/O APIC's
+   message (SDM 10.4.7.2): the interrupt is lost from that drop on, not
+   while the message travels. */
+START_TEST(device_dropped_interrupt_is_a_loss) {
+  apic_sim *s = machine(K_XAPIC, 4);
+  inst p;
+  begin(&p, "device_irq");
+  static const uint32_t dest[] = {1};
+  set_c(&p, s, "dest", dest, 1);
+  set_i(&p, "count", 2);
+  set_i(&p, "period", 3000);
+  install(&p, s, cpus4, 4);
+  ck_assert_int_ge(apic_sim_run(s, 100), 0);  /* the idle loop enabled it */
+  tu_wr(s, 1, APIC_REG_SVR, 0xFF);
+  stops st = stop_everywhere(&p, s, RUN_CAP, dropped_any, "lost or never acknowledged");
+  ck_assert_uint_gt(st.in_flight, 0);
+  ck_assert_uint_gt(st.lost, 0);
+  finish(&p, s);
+}
+END_TEST
+
 /* 82093AA 3.2.4: the pin must exist and an 8-bit destination must name the
    cores (one APIC ID; flat logical IDs of cpus 0..7; x2APIC cluster 0); the
    destination must be among the cores running the driver. */
@@ -844,6 +887,8 @@ int main(void) {
   tcase_add_test(tc, device_fixed_to_two_cores_handles_twice);
   tcase_add_test(tc, device_no_ack_storm_is_caught);
   tcase_add_test(tc, device_bad_arguments);
+  tcase_add_test(tc, device_stopped_in_flight_is_not_a_loss);
+  tcase_add_test(tc, device_dropped_interrupt_is_a_loss);
   suite_add_tcase(s, tc);
   tc = tcase_create("timer_tick");
   tcase_add_test(tc, timer_periodic_every_bus);
