@@ -69,7 +69,11 @@ typedef struct apic_prog_def {
    * After a run: checks the program's correctness property. Returns the
    * number of violations (0 = held) and describes the outcome in msg
    * (what was checked and, on failure, the first violation). *done is set
-   * to 1 when all the program's work finished.
+   * to 1 when all the program's work finished. A run may stop anywhere:
+   * work still in flight then (an interrupt on its way, pending, in
+   * service, its handler running) is no violation and leaves *done 0. The
+   * checks that follow interrupts say "in flight" in msg, and call an
+   * interrupt lost only once it can no longer be taken.
    */
   unsigned (*check)(void *state, int *done, char *msg, size_t msg_size);
   void (*destroy)(void *state);
