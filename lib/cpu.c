@@ -277,11 +277,11 @@ static int boundary(apic_sim *s, apic_cpu *c) {
    in x the NMI blocking RSM restores. */
 static APIC__NOINLINE void trace_handler(apic_sim *s, uint32_t kind, const apic_cpu *c,
                                          const apic__frame *f) {
-  const apic__recfields r = {
+  const apic_event r = {
       .cycle = s->now, .kind = kind, .cpu = c->index, .src = c->index,
       .vector = (uint8_t)f->vector, .a = nesting(c), .b = intr_kind(f),
       .x = kind == APIC_EV_HANDLER_EXIT && f->kind == APIC__FRAME_SMI ? f->saved_nmi : 0};
-  apic__emit_fields(s, r);
+  apic__emit_inline(s, r);
 }
 
 static void iret(apic_sim *s, apic_cpu *c) {

@@ -198,9 +198,9 @@ void apic__lapic_error(apic_sim *s, apic__lapic *l, uint32_t bits) {
 
 static APIC__NOINLINE void trace_irr_set(apic_sim *s, const apic__lapic *l, uint8_t v, int level,
                                          uint64_t msg) {
-  const apic__recfields f = {.cycle = s->now, .kind = APIC_EV_IRR_SET, .cpu = l->cpu,
+  const apic_event f = {.cycle = s->now, .kind = APIC_EV_IRR_SET, .cpu = l->cpu,
                              .vector = v, .msg = msg, .src = APIC_NONE, .a = (uint32_t)level};
-  apic__emit_fields(s, f);
+  apic__emit_inline(s, f);
 }
 
 static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t msg) {
@@ -441,13 +441,13 @@ static int icr_valid(const apic__lapic *l, uint32_t dm, uint32_t sh, int *level_
 static APIC__NOINLINE void trace_icr_write(apic_sim *s, const apic__lapic *l, uint32_t lo,
                                            uint32_t dest, uint64_t msg) {
   uint32_t sh = (lo & APIC_ICR_SH_MASK) >> APIC_ICR_SH_SHIFT;
-  const apic__recfields f = {
+  const apic_event f = {
       .cycle = s->now, .kind = APIC_EV_ICR_WRITE, .cpu = l->cpu, .src = l->cpu,
       .vector = (uint8_t)(lo & APIC_ICR_VECTOR_MASK),
       .mode = (uint8_t)((lo & APIC_ICR_DM_MASK) >> APIC_ICR_DM_SHIFT), .dest = dest, .a = lo,
       .b = l->icr_hi, .msg = msg,
       .flags = ((lo & APIC_ICR_DESTMODE) ? APIC_EVF_LOGICAL : 0) | (sh << APIC_EVF_SH_SHIFT)};
-  apic__emit_fields(s, f);
+  apic__emit_inline(s, f);
 }
 
 static void send_ipi(apic_sim *s, apic__lapic *l, uint32_t lo, uint32_t dest) {

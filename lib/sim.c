@@ -318,70 +318,44 @@ void apic_sim_stats(const apic_sim *s, apic_stats *out) {
 
 /* ---- sink ---- */
 
-/* In the order they were installed, the direct writer in its place (f: ev
-   as fields; NULL when it has recorded ev already, first in the list): a
-   hook before it that writes a register emits from inside its call, and
-   the writer records those events before the one the hook heard, as it
-   would through its own hook. */
-static inline void call_hooks(apic_sim *s, const apic_event *ev, const apic__recfields *f) {
+/* In the order they were installed, the direct writer in its place
+   (record: ev is still to be recorded, the writer is not first in the
+   list or had a rare case): a hook before it that writes a register emits
+   from inside its call, and the writer records those events before the
+   one the hook heard, as it would through its own hook. */
+static inline void call_hooks(apic_sim *s, const apic_event *ev, int record) {
   uint8_t was = s->in_hook;  /* a hook's own register access emits too */
   s->in_hook = 1;
   for (uint32_t i = 0; i < s->nhooks; i++)
     if (!s->hooks[i].direct) s->hooks[i].fn(s->hooks[i].ud, ev);
-    else if (f) apic__recorder_add(s->rec, f, ev->text);
+    else if (record) apic__recorder_add(s->rec, ev);
   s->in_hook = was;
 }
 
-/* The event the hooks get for fields f (no text: events with text come
-   as an apic_event, apic__emit). */
-static apic_event event_of(const apic__recfields *f) {
-  const apic_event ev = {.cycle = f->cycle, .msg = f->msg, .kind = f->kind, .cpu = f->cpu,
-                         .src = f->src, .dest = f->dest, .flags = f->flags,
-                         .vector = f->vector, .mode = f->mode, .a = f->a, .b = f->b,
-                         .x = f->x};
-  return ev;
-}
-
-void apic__hooks_after_first(apic_sim *s, const apic__recfields *f) {
-  const apic_event ev = event_of(f);
-  call_hooks(s, &ev, NULL);
-}
+void apic__hooks_after_first(apic_sim *s, const apic_event *ev) { call_hooks(s, ev, 0); }
 
 void apic__event_hooks_after_first(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                                    uint32_t a, uint32_t b) {
   const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
                          .vector = vector, .a = a, .b = b};
-  call_hooks(s, &ev, NULL);
+  call_hooks(s, &ev, 0);
 }
 
-void apic__emit_fields_slow(apic_sim *s, const apic__recfields *f) {
-  if (!s->ncalled) {
-    if (s->rec) apic__recorder_add(s->rec, f, NULL);
-    return;
-  }
-  const apic_event ev = event_of(f);
-  call_hooks(s, &ev, f);
+void apic__emit_slow(apic_sim *s, const apic_event *ev) {
+  if (s->ncalled) call_hooks(s, ev, 1);
+  else if (s->rec) apic__recorder_add(s->rec, ev);
 }
 
 void apic__emit(apic_sim *s, apic_event *ev) {
   ev->cycle = s->now;
-  if (!s->nhooks) return;
-  const apic__recfields f = apic__rec_fields(ev);
-  if (s->ncalled) call_hooks(s, ev, &f);
-  else if (s->rec) apic__recorder_add(s->rec, &f, ev->text);
+  apic__emit_slow(s, ev);
 }
 
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b) {
-  if (!s->rec) {  /* hooks only: the event as they get it, built once */
-    const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
-                           .vector = vector, .a = a, .b = b};
-    call_hooks(s, &ev, NULL);
-    return;
-  }
-  const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
-                             .vector = vector, .a = a, .b = b};
-  apic__emit_fields(s, f);
+  const apic_event ev = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                         .vector = vector, .a = a, .b = b};
+  apic__emit_inline(s, ev);
 }
 
 /* Out of memory inside the event loop cannot be returned to the guest
@@ -453,12 +427,12 @@ void apic__post(apic_sim *s, const apic__msg *m) {
 void apic__msg_sent(apic_sim *s, uint32_t slot, uint64_t leave) {
   if (!apic__tracing(s)) return;
   const apic__msg *pm = &s->msgs[slot].m;
-  const apic__recfields f = {
+  const apic_event f = {
       .cycle = s->now, .kind = APIC_EV_MSG_SEND, .msg = pm->id, .cpu = APIC_NONE,
       .src = pm->src, .dest = pm->dest, .vector = pm->vector, .mode = pm->mode,
       .flags = msg_flags(pm), .a = s->cfg.bus == APIC_BUS_P6 ? apic__p6_cycles(s, pm) : 0,
       .b = pm->kind, .x = leave};
-  apic__emit_fields(s, f);
+  apic__emit_inline(s, f);
 }
 
 /* One receiver takes a message; returns 1 if it latched it. */
@@ -512,11 +486,11 @@ void apic__left(apic_sim *s, uint32_t slot) {
   apic__lapic *l = &s->cpus[m->src].apic;
   if (s->cfg.bus == APIC_BUS_P6 && l->sends_pending) l->sends_pending--;
   if (apic__tracing(s)) {
-    const apic__recfields f = {.cycle = s->now, .kind = APIC_EV_MSG_DONE, .msg = m->id,
+    const apic_event f = {.cycle = s->now, .kind = APIC_EV_MSG_DONE, .msg = m->id,
                                .cpu = m->src, .src = m->src, .vector = m->vector,
                                .mode = m->mode, .dest = m->dest, .flags = msg_flags(m),
                                .a = m->retries};
-    apic__emit_fields(s, f);
+    apic__emit_inline(s, f);
   }
   apic__msg_unref(s, slot);
 }

@@ -176,7 +176,7 @@ struct apic_sim {
 };
 
 /* ---- sink: how the register models talk to the engine ---- */
-/* Fills cycle and hands the event to the hook. */
+/* Fills cycle and hands the event to the hooks and the direct writer. */
 void apic__emit(apic_sim *s, apic_event *ev);
 static inline int apic__tracing(const apic_sim *s) { return s->nhooks != 0; }
 /* A message leaves a local APIC or I/O APIC for the interconnect. */
@@ -192,12 +192,11 @@ void apic__ids_changed(apic_sim *s);
 /* Small event constructor used by every emitter. */
 void apic__event(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                  uint32_t a, uint32_t b);
-/* apic__emit_fields (trace_rec.h) the long way: to the direct writer's
-   rare cases and to the hooks; and the hooks after a direct writer that
-   is first in the list and has recorded f. */
-struct apic__recfields;
-void apic__emit_fields_slow(apic_sim *s, const struct apic__recfields *f);
-void apic__hooks_after_first(apic_sim *s, const struct apic__recfields *f);
+/* apic__emit and apic__emit_inline (trace_rec.h) the long way, ev->cycle
+   set: to the hooks, the direct writer in its place; and the hooks after a
+   direct writer that is first in the list and has recorded ev. */
+void apic__emit_slow(apic_sim *s, const apic_event *ev);
+void apic__hooks_after_first(apic_sim *s, const apic_event *ev);
 void apic__event_hooks_after_first(apic_sim *s, uint32_t kind, uint32_t cpu, uint8_t vector,
                                    uint32_t a, uint32_t b);
 /* The hook (fn, ud), just added by a trace writer, is fed through r

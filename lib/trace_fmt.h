@@ -111,15 +111,6 @@ APIC__HOT_INLINE uint8_t *apic__put_uv(uint8_t *p, uint64_t v) {
 /* Largest record without text: head, delta, mask, ten fields of 10 bytes. */
 #define APIC__TRC_REC_MAX 128u
 
-/* A record's fields as separate values, so that where an event is built
-   the compiler sees which are 0 and drops their tests (a struct's address,
-   once taken, keeps its fields in memory). */
-typedef struct apic__recfields {
-  uint64_t cycle, msg, x;
-  uint32_t kind, cpu, src, dest, flags, a, b;
-  uint8_t vector, mode;
-} apic__recfields;
-
 /*
  * Record codec: prev_cycle and prev_msg are the running values of a chunk.
  *
@@ -128,9 +119,12 @@ typedef struct apic__recfields {
  * one pass over the fields: the mask's length (1 or 2 bytes) depends only
  * on the fields from bit 7 up, so they are looked at first, the other
  * fields are written after the mask's room, and the mask goes in last.
- * text is the event's text (its first text_n bytes) or NULL.
+ * text is the event's text (its first text_n bytes) or NULL. f comes by
+ * value: where an event is built and encoded at once, the compiler sees
+ * which fields are 0 and drops their tests (a struct whose address is
+ * taken keeps its fields in memory).
  */
-APIC__HOT_INLINE uint8_t *apic__rec_encode(uint8_t *p, const apic__recfields f, const char *text,
+APIC__HOT_INLINE uint8_t *apic__rec_encode(uint8_t *p, const apic_event f, const char *text,
                                            size_t text_n, uint64_t *prev_cycle,
                                            uint64_t *prev_msg) {
   const uint64_t delta = f.cycle - *prev_cycle;
@@ -171,12 +165,6 @@ APIC__HOT_INLINE uint8_t *apic__rec_encode(uint8_t *p, const apic__recfields f, 
     m[0] = (uint8_t)mask;
   }
   return p;
-}
-
-APIC__HOT_INLINE apic__recfields apic__rec_fields(const apic_event *ev) {
-  const apic__recfields f = {ev->cycle, ev->msg, ev->x, ev->kind, ev->cpu, ev->src, ev->dest,
-                             ev->flags, ev->a, ev->b, ev->vector, ev->mode};
-  return f;
 }
 
 /* Decodes one record; text points into the reader's bytes. 0 or -1 if bad. */

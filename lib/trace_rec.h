@@ -2,7 +2,7 @@
  * trace_rec.h - the trace writer's record buffer (private).
  *
  * The first trace writer of a machine is fed by the engine directly
- * (apic__emit_fields and apic__event_inline below, the rest in sim.c):
+ * (apic__emit_inline and apic__event_inline below, the rest in sim.c):
  * every event still becomes the same record, in the same place among the
  * hooks, but without an apic_event handed through a hook call, which cost
  * the run about as much as encoding it. Other writers get their events
@@ -32,9 +32,8 @@ typedef struct apic__recorder {
 #endif
 
 /* Records an event, whatever the case: a record of a cycle before `first`
-   (trace_write.c says when), a buffer to grow, a chunk that is full, text
-   (or NULL). */
-void apic__recorder_add(apic__recorder *r, const apic__recfields *f, const char *text);
+   (trace_write.c says when), a buffer to grow, a chunk that is full, text. */
+void apic__recorder_add(apic__recorder *r, const apic_event *ev);
 
 /* The common case, inline: r takes one more record of `cycle` without a
    relabel, a bigger buffer or a cut. The fast paths below make no call
@@ -44,22 +43,21 @@ APIC__HOT_INLINE int apic__recorder_ready(const apic__recorder *r, uint64_t cycl
          (r->nrec + 1 < r->limit);
 }
 
-APIC__HOT_INLINE void apic__recorder_fast(apic__recorder *r, const apic__recfields f) {
+APIC__HOT_INLINE void apic__recorder_fast(apic__recorder *r, const apic_event f) {
   apic__buf *b = &r->raw;
   b->n = (size_t)(apic__rec_encode(b->p + b->n, f, NULL, 0, &r->prev_cycle, &r->prev_msg) - b->p);
   r->nrec++;
 }
 
-/* Hands an event built as fields (cycle: now) to the direct writer and to
-   the hooks. Inline, for the few events built once per message: where it
-   is inlined the writer's tests of the fields that are 0 fold away. A
-   direct writer first in the hook list (alone, or opened before the other
-   hooks, as apicsim run does) records here; the other hooks, and the
-   writer's rare cases, go the long way. */
-APIC__HOT_INLINE void apic__emit_fields(apic_sim *s, const apic__recfields f) {
+/* apic__emit, inline and with the event as a value (cycle: now, no text):
+   where it is built the writer's tests of the fields that are 0 fold away.
+   A direct writer first in the hook list (alone, or opened before the
+   other hooks, as apicsim run does) records here, then the other hooks
+   hear it; otherwise, and for the writer's rare cases, the long way. */
+APIC__HOT_INLINE void apic__emit_inline(apic_sim *s, const apic_event f) {
   apic__recorder *r = s->rec_first;  /* records in its place: first */
   if (APIC__UNLIKELY(!r || !apic__recorder_ready(r, s->now))) {
-    apic__emit_fields_slow(s, &f);
+    apic__emit_slow(s, &f);
     return;
   }
   apic__recorder_fast(r, f);
@@ -78,8 +76,8 @@ APIC__HOT_INLINE void apic__event_inline(apic_sim *s, uint32_t kind, uint32_t cp
     apic__event(s, kind, cpu, vector, a, b);
     return;
   }
-  const apic__recfields f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
-                             .vector = vector, .a = a, .b = b};
+  const apic_event f = {.cycle = s->now, .kind = kind, .cpu = cpu, .src = cpu,
+                        .vector = vector, .a = a, .b = b};
   apic__recorder_fast(r, f);
   /* the fields as values: f's address would keep it in memory */
   if (APIC__UNLIKELY(s->ncalled)) apic__event_hooks_after_first(s, kind, cpu, vector, a, b);

@@ -301,7 +301,8 @@ static void relabel(apic__recorder *r, uint64_t cycle) {
   r->first = r->prev_cycle = cycle;
 }
 
-void apic__recorder_add(apic__recorder *r, const apic__recfields *f, const char *text) {
+void apic__recorder_add(apic__recorder *r, const apic_event *f) {
+  const char *text = f->text;
   if (f->cycle < r->first) relabel(r, f->cycle);
   size_t text_n = text ? strlen(text) : 0;
   if (text_n > APIC__TRC_MAX_TEXT) text_n = APIC__TRC_MAX_TEXT;
@@ -322,8 +323,7 @@ void apic__recorder_add(apic__recorder *r, const apic__recfields *f, const char 
 /* A second writer's events (the first is fed by the engine directly). */
 static void on_event(void *ud, const apic_event *ev) {
   apic_trace_writer *w = ud;
-  const apic__recfields f = apic__rec_fields(ev);
-  apic__recorder_add(&w->rec, &f, ev->text);
+  apic__recorder_add(&w->rec, ev);
 }
 
 /* Cuts only where a cycle ends, when the simulation has no more of it (a
