@@ -2682,6 +2682,32 @@ START_TEST(same_run_same_bytes) {
 }
 END_TEST
 
+/* The files at p1 and p2 hold the same bytes (what: which writer, on
+   failure); returns their size. */
+static size_t same_bytes(const char *p1, const char *p2, const char *what) {
+  size_t n1, n2;
+  uint8_t *a = slurp(p1, &n1), *b = slurp(p2, &n2);
+  ck_assert_uint_eq(n1, n2);
+  ck_assert_msg(memcmp(a, b, n1) == 0, "%s differs", what);
+  free(a);
+  free(b);
+  return n1;
+}
+
+/* The 6-core xapic chatter machine of the writer tests, without its
+   programs yet (setup_chatter): d gets its counters. */
+static apic_sim *chatter_machine(sdata *d, uint64_t rng) {
+  apic_config cfg;
+  cfg_chatter_xapic(&cfg);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  memset(d, 0, sizeof *d);
+  d->ncpus = cfg.ncpus;
+  d->rng = rng;
+  d->counts = calloc((size_t)d->ncpus * 256, sizeof *d->counts);
+  ck_assert_ptr_nonnull(d->counts);
+  return s;
+}
+
 /* trace.h: every writer of a machine gets every event. The engine feeds
    the first one directly (trace_rec.h) and the others through a hook:
    both ways give the same bytes, and so does a writer that takes over the
@@ -2695,14 +2721,8 @@ START_TEST(two_writers_write_the_same_bytes) {
     apic_trace_opts o = opts(9, -1, "two");
     run r;
     drive_with(&scenarios[which[k]], &o, p1, p2, 0, 5, &r);
-    size_t n1, n2;
-    uint8_t *a = slurp(p1, &n1), *b = slurp(p2, &n2);
     ck_assert_uint_gt(r.st.records, 0);
-    ck_assert_uint_eq(n1, n2);
-    ck_assert_msg(memcmp(a, b, n1) == 0, "%s: the hook-fed writer differs",
-                  scenarios[which[k]].name);
-    free(a);
-    free(b);
+    same_bytes(p1, p2, scenarios[which[k]].name);
     run_free(&r);
     remove(p1);
     remove(p2);
@@ -2712,14 +2732,8 @@ START_TEST(two_writers_write_the_same_bytes) {
   tmp_path(p1, sizeof p1);
   tmp_path(p2, sizeof p2);
   tmp_path(p3, sizeof p3);
-  apic_config cfg;
-  cfg_chatter_xapic(&cfg);
-  apic_sim *s = tu_sim(&cfg, NULL);
-  sdata d = {0};
-  d.ncpus = cfg.ncpus;
-  d.rng = 77;
-  d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
-  ck_assert_ptr_nonnull(d.counts);
+  sdata d;
+  apic_sim *s = chatter_machine(&d, 77);
   setup_chatter(s, &d);
   char why[256];
   apic_trace_writer *w1, *w2, *w3;
@@ -2734,13 +2748,7 @@ START_TEST(two_writers_write_the_same_bytes) {
   }
   ck_assert_int_eq(apic_trace_writer_close(w2), APIC_OK);
   ck_assert_int_eq(apic_trace_writer_close(w3), APIC_OK);
-  size_t n2, n3;
-  uint8_t *b = slurp(p2, &n2), *c = slurp(p3, &n3);
-  ck_assert_uint_gt(n2, 200);
-  ck_assert_uint_eq(n2, n3);
-  ck_assert_msg(memcmp(b, c, n2) == 0, "the writer that took the direct slot differs");
-  free(b);
-  free(c);
+  ck_assert_uint_gt(same_bytes(p2, p3, "the writer that took the direct slot"), 200);
   free(d.counts);
   apic_sim_destroy(s);
   remove(p1);
@@ -2776,13 +2784,8 @@ START_TEST(writers_record_in_their_place_among_the_hooks) {
     char p1[256], p2[256];
     tmp_path(p1, sizeof p1);
     tmp_path(p2, sizeof p2);
-    apic_config cfg;
-    cfg_chatter_xapic(&cfg);
-    apic_sim *s = tu_sim(&cfg, NULL);
-    sdata d = {0};
-    d.ncpus = cfg.ncpus;
-    d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
-    ck_assert_ptr_nonnull(d.counts);
+    sdata d;
+    apic_sim *s = chatter_machine(&d, 0);
     meddler m = {s, 0};
     live_log live;
     memset(&live, 0, sizeof live);
@@ -2809,13 +2812,8 @@ START_TEST(writers_record_in_their_place_among_the_hooks) {
     apic_trace *t = open_ok(p1);
     check_records(t, &live, "the directly fed writer");
     apic_trace_close(t);
-    size_t n1, n2;
-    uint8_t *a = slurp(p1, &n1), *b = slurp(p2, &n2);
-    ck_assert_uint_eq(n1, n2);
-    ck_assert_msg(memcmp(a, b, n1) == 0, "writers first %d: the hook-fed writer differs",
-                  writers_first);
-    free(a);
-    free(b);
+    same_bytes(p1, p2, writers_first ? "writers first: the hook-fed writer"
+                                     : "hooks first: the hook-fed writer");
     live_free(&live);
     free(d.counts);
     apic_sim_destroy(s);
@@ -2896,13 +2894,8 @@ END_TEST
    is the one the engine feeds directly; its buffer is made to have failed
    to grow (trace_rec.h), as realloc cannot be made to fail from here. */
 START_TEST(writer_out_of_memory_is_reported_at_the_next_cut) {
-  apic_config cfg;
-  cfg_chatter_xapic(&cfg);
-  apic_sim *s = tu_sim(&cfg, NULL);
-  sdata d = {0};
-  d.ncpus = cfg.ncpus;
-  d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
-  ck_assert_ptr_nonnull(d.counts);
+  sdata d;
+  apic_sim *s = chatter_machine(&d, 0);
   char path[256], why[256];
   tmp_path(path, sizeof path);
   apic_trace_opts o = opts(20, -1, "oom");
@@ -2936,13 +2929,8 @@ END_TEST
    lost; a host write at the cycle before it, which moves the chunk's start
    back (relabel), must not move bytes the buffer does not hold. */
 START_TEST(writer_relabel_after_out_of_memory) {
-  apic_config cfg;
-  cfg_chatter_xapic(&cfg);
-  apic_sim *s = tu_sim(&cfg, NULL);
-  sdata d = {0};
-  d.ncpus = cfg.ncpus;
-  d.counts = calloc((size_t)d.ncpus * 256, sizeof *d.counts);
-  ck_assert_ptr_nonnull(d.counts);
+  sdata d;
+  apic_sim *s = chatter_machine(&d, 0);
   char path[256], why[256];
   tmp_path(path, sizeof path);
   apic_trace_opts o = opts(1, -1, "oom");  /* every record asks for a cut */
