@@ -118,10 +118,10 @@ int apic_trace_export(apic_trace *t, apic_export_format fmt, const char *path, c
 
 /* ---- small shared helpers ---- */
 
-uint64_t apic__xns(const apic_config *cfg, uint64_t cycle) {
-  if (cfg->freq_ghz == 1.0) return cycle;
-  double ns = (double)cycle / cfg->freq_ghz + 0.5;
-  return ns >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)ns;
+uint64_t apic__xps(const apic_config *cfg, uint64_t cycle) {
+  if (cfg->freq_ghz == 1.0 && cycle <= UINT64_MAX / APIC__PS_PER_NS) return cycle * APIC__PS_PER_NS;
+  double ps = (double)cycle * APIC__PS_PER_NS / cfg->freq_ghz + 0.5;
+  return ps >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)ps;
 }
 
 void apic__xcycle_text(const apic_config *cfg, char *out, size_t size) {
@@ -346,7 +346,7 @@ typedef struct xmodel {
   uint32_t norigins, origincap, next_origin;
   uint32_t *lanes;          /* bus lane -> message index, or NONE32 */
   uint32_t nlanes;
-  uint64_t ns, first_ns;
+  uint64_t ps, first_ps;  /* time of the current event, of the first record */
   uint64_t *fin, *fout;     /* flows ending / starting at the current event */
   size_t nin, nout, fincap, foutcap;
 } xmodel;
@@ -648,7 +648,7 @@ static int emit(xmodel *m, int rc) {
 
 static void instant(xmodel *m, const apic__xtrack *t, const char *name, const char *cat,
                     const apic__xarg *args, size_t nargs) {
-  apic__xevent e = {m->ns, t, name, cat, args, nargs, m->fout, m->nout, m->fin, m->nin};
+  apic__xevent e = {m->ps, t, name, cat, args, nargs, m->fout, m->nout, m->fin, m->nin};
   m->nin = m->nout = 0;  /* the flows are drawn: once only */
   emit(m, m->sink->instant(m->sink->ud, &e));
 }
@@ -666,7 +666,7 @@ static void slice_begin(xmodel *m, uint32_t cpu, uint8_t what, const char *name,
   c->open[c->nopen++] = what;
   apic__xtrack t;
   core_track(cpu, &t);
-  apic__xevent e = {m->ns, &t, name, cat, args, nargs, m->fout, m->nout, m->fin, m->nin};
+  apic__xevent e = {m->ps, &t, name, cat, args, nargs, m->fout, m->nout, m->fin, m->nin};
   m->nin = m->nout = 0;
   emit(m, m->sink->begin(m->sink->ud, &e));
 }
@@ -681,7 +681,7 @@ static void slice_end(xmodel *m, uint32_t cpu, uint8_t what) {
   core_track(cpu, &t);
   while (c->nopen >= k) {
     c->nopen--;
-    emit(m, m->sink->end(m->sink->ud, &t, m->ns));
+    emit(m, m->sink->end(m->sink->ud, &t, m->ps));
   }
 }
 
@@ -702,12 +702,12 @@ static void counters(xmodel *m, uint32_t cpu, int force) {
   if (force || (int64_t)l.ppr != c->ppr) {
     c->ppr = l.ppr;
     counter_track(cpu, 1, &t);
-    emit(m, m->sink->counter(m->sink->ud, &t, m->ns, c->ppr));
+    emit(m, m->sink->counter(m->sink->ud, &t, m->ps, c->ppr));
   }
   if (force || n != c->pending) {
     c->pending = n;
     counter_track(cpu, 0, &t);
-    emit(m, m->sink->counter(m->sink->ud, &t, m->ns, n));
+    emit(m, m->sink->counter(m->sink->ud, &t, m->ps, n));
   }
 }
 
@@ -741,7 +741,7 @@ static void bus_begin(xmodel *m, xmsg *g, const apic_event *ev) {
   apic__xarg args[] = {{"msg", NULL, (int64_t)ev->msg}, {"src", src, 0},
                        {"dest", NULL, ev->dest}, {"vector", NULL, ev->vector},
                        {"shorthand", NULL, (ev->flags >> APIC_EVF_SH_SHIFT) & SH_MASK}};
-  apic__xevent e = {m->ns, &t, name, "bus", args, sizeof args / sizeof args[0], NULL, 0, NULL, 0};
+  apic__xevent e = {m->ps, &t, name, "bus", args, sizeof args / sizeof args[0], NULL, 0, NULL, 0};
   emit(m, m->sink->begin(m->sink->ud, &e));
 }
 
@@ -751,7 +751,7 @@ static void bus_end(xmodel *m, xmsg *g) {
   lane_track(g->lane, &t);
   m->lanes[g->lane] = NONE32;
   g->lane = NONE32;
-  emit(m, m->sink->end(m->sink->ud, &t, m->ns));
+  emit(m, m->sink->end(m->sink->ud, &t, m->ps));
 }
 
 static void pin_event(xmodel *m, const apic_event *ev) {
@@ -765,9 +765,9 @@ static void pin_event(xmodel *m, const apic_event *ev) {
   }
   apic__xarg args[] = {{"level", NULL, ev->b != 0}, {"vector", NULL, ev->vector}};
   instant(m, &t, ev->b ? "pin rise" : "pin fall", "ioapic", args, 2);
-  apic__xevent e = {m->ns, &t, "high", "ioapic", NULL, 0, NULL, 0, NULL, 0};
+  apic__xevent e = {m->ps, &t, "high", "ioapic", NULL, 0, NULL, 0, NULL, 0};
   if (ev->b && !p->high) emit(m, m->sink->begin(m->sink->ud, &e));
-  else if (!ev->b && p->high) emit(m, m->sink->end(m->sink->ud, &t, m->ns));
+  else if (!ev->b && p->high) emit(m, m->sink->end(m->sink->ud, &t, m->ps));
   p->high = ev->b != 0;
 }
 
@@ -950,7 +950,7 @@ static void finish(xmodel *m) {
     core_track(cpu, &t);
     while (c->nopen) {
       c->nopen--;
-      emit(m, m->sink->end(m->sink->ud, &t, m->ns));
+      emit(m, m->sink->end(m->sink->ud, &t, m->ps));
     }
   }
   for (uint32_t k = 0; k < m->nlanes && !m->err; k++)
@@ -961,7 +961,7 @@ static void finish(xmodel *m) {
         apic__xtrack t;
         pin_track(io, p, &t);
         m->pins[io][p].high = 0;
-        emit(m, m->sink->end(m->sink->ud, &t, m->ns));
+        emit(m, m->sink->end(m->sink->ud, &t, m->ps));
       }
 }
 
@@ -990,7 +990,7 @@ static int run_pass(xmodel *m, int pass) {
   restart(m, pass);
   int rc = apic_trace_rewind(m->t);
   if (rc) return fail(m, rc, "reading the trace: %s", apic_trace_errmsg(m->t));
-  m->ns = m->first_ns;
+  m->ps = m->first_ps;
   if (pass == 2) header(m);
   seed(m);
   apic_event ev;
@@ -998,8 +998,8 @@ static int run_pass(xmodel *m, int pass) {
     rc = apic_trace_next(m->t, &ev);
     if (rc == APIC_E_END) break;
     if (rc) return fail(m, rc, "reading the trace: %s", apic_trace_errmsg(m->t));
-    uint64_t ns = apic__xns(m->cfg, ev.cycle);
-    if (ns > m->ns) m->ns = ns;  /* never backwards, whatever the input */
+    uint64_t ps = apic__xps(m->cfg, ev.cycle);
+    if (ps > m->ps) m->ps = ps;  /* never backwards, whatever the input */
     uint32_t origin;
     xmsg *g;
     int last;
@@ -1038,7 +1038,7 @@ int apic__xmodel_run(apic_trace *t, const apic__xsink *sink, char *why, size_t w
   m.sink = sink;
   m.cfg = &apic_trace_info_get(t)->config;
   m.pool.free = NONE32;
-  m.first_ns = apic__xns(m.cfg, apic_trace_info_get(t)->first_cycle);
+  m.first_ps = apic__xps(m.cfg, apic_trace_info_get(t)->first_cycle);
   m.cores = calloc(m.cfg->ncpus, sizeof *m.cores);
   if (!m.cores) nomem(&m);
   for (uint32_t io = 0; io < m.cfg->nioapics && !m.err; io++)

@@ -28,8 +28,11 @@ int apic__xfile_open(apic__xfile *o, const char *path, char *why, size_t why_siz
 /* Flushes and closes; APIC_E_IO (reason in why) if any write failed. */
 int apic__xfile_close(apic__xfile *o, char *why, size_t why_size);
 
-/* Nanoseconds of a cycle at the trace's frequency (rounded). */
-uint64_t apic__xns(const apic_config *cfg, uint64_t cycle);
+#define APIC__PS_PER_NS 1000u
+
+/* Picoseconds of a cycle at the trace's frequency (rounded): the model's
+   time, fine enough that cycles of a core above 1 GHz stay apart. */
+uint64_t apic__xps(const apic_config *cfg, uint64_t cycle);
 /* "1 cycle = 0.5 ns" for the trace's frequency. */
 void apic__xcycle_text(const apic_config *cfg, char *out, size_t size);
 /* Name of an APIC_DM_* delivery mode ("fixed", "nmi"...). */
@@ -63,7 +66,7 @@ typedef struct apic__xarg {
 } apic__xarg;
 
 typedef struct apic__xevent {
-  uint64_t ns;
+  uint64_t ps;
   const apic__xtrack *track;
   const char *name, *cat;
   const apic__xarg *args;
@@ -78,9 +81,9 @@ typedef struct apic__xsink {
   void *ud;
   int (*track)(void *ud, const apic__xtrack *t);
   int (*begin)(void *ud, const apic__xevent *e);
-  int (*end)(void *ud, const apic__xtrack *t, uint64_t ns);
+  int (*end)(void *ud, const apic__xtrack *t, uint64_t ps);
   int (*instant)(void *ud, const apic__xevent *e);
-  int (*counter)(void *ud, const apic__xtrack *t, uint64_t ns, int64_t value);
+  int (*counter)(void *ud, const apic__xtrack *t, uint64_t ps, int64_t value);
 } apic__xsink;
 
 /*

@@ -181,10 +181,11 @@ static int pf_track(void *ud, const apic__xtrack *t) {
   return packet_end(p);
 }
 
-/* Starts a TrackEvent packet; returns where the TrackEvent starts. */
-static size_t event_begin(pf *p, uint64_t ns, uint32_t type, uint64_t track) {
+/* Starts a TrackEvent packet at ps (in whole ns: Perfetto's clock has no
+   finer unit); returns where the TrackEvent starts. */
+static size_t event_begin(pf *p, uint64_t ps, uint32_t type, uint64_t track) {
   packet_begin(p);
-  put_uint(&p->b, PACKET_TIMESTAMP, ns);
+  put_uint(&p->b, PACKET_TIMESTAMP, ps / APIC__PS_PER_NS + (ps % APIC__PS_PER_NS >= APIC__PS_PER_NS / 2));
   size_t te = open_msg(&p->b, PACKET_TRACK_EVENT);
   put_uint(&p->b, EVENT_TYPE, type);
   put_uint(&p->b, EVENT_TRACK_UUID, track);
@@ -193,7 +194,7 @@ static size_t event_begin(pf *p, uint64_t ns, uint32_t type, uint64_t track) {
 
 static int event(pf *p, const apic__xevent *e, uint32_t type) {
   apic__buf *b = &p->b;
-  size_t te = event_begin(p, e->ns, type, e->track->uuid);
+  size_t te = event_begin(p, e->ps, type, e->track->uuid);
   put_str(b, EVENT_NAME, e->name);
   if (e->cat) put_str(b, EVENT_CATEGORIES, e->cat);
   for (size_t i = 0; i < e->nargs; i++) {
@@ -212,16 +213,16 @@ static int event(pf *p, const apic__xevent *e, uint32_t type) {
 static int pf_begin(void *ud, const apic__xevent *e) { return event(ud, e, TYPE_SLICE_BEGIN); }
 static int pf_instant(void *ud, const apic__xevent *e) { return event(ud, e, TYPE_INSTANT); }
 
-static int pf_end(void *ud, const apic__xtrack *t, uint64_t ns) {
+static int pf_end(void *ud, const apic__xtrack *t, uint64_t ps) {
   pf *p = ud;
-  size_t te = event_begin(p, ns, TYPE_SLICE_END, t->uuid);
+  size_t te = event_begin(p, ps, TYPE_SLICE_END, t->uuid);
   close_msg(&p->b, te);
   return packet_end(p);
 }
 
-static int pf_counter(void *ud, const apic__xtrack *t, uint64_t ns, int64_t value) {
+static int pf_counter(void *ud, const apic__xtrack *t, uint64_t ps, int64_t value) {
   pf *p = ud;
-  size_t te = event_begin(p, ns, TYPE_COUNTER, t->uuid);
+  size_t te = event_begin(p, ps, TYPE_COUNTER, t->uuid);
   put_uint(&p->b, EVENT_COUNTER_VALUE, (uint64_t)value);  /* int64: two's complement */
   close_msg(&p->b, te);
   return packet_end(p);

@@ -42,7 +42,6 @@ static const struct { const char *name; uint32_t width; } core_vars[V_PER_CORE] 
 #define ID_FIRST '!'
 #define ID_SKIP  '$'
 #define ID_BASE  93u
-#define PS_PER_NS 1000.0
 
 static const struct { uint32_t ps; const char *text; } units[] = {
   {1000, "1 ns"}, {100, "100 ps"}, {10, "10 ps"}, {1, "1 ps"},
@@ -78,7 +77,7 @@ static void id(char *out, uint32_t i) {
 }
 
 static void timescale(vcd *d, const char **text) {
-  double ps = PS_PER_NS / d->cfg->freq_ghz;
+  double ps = APIC__PS_PER_NS / d->cfg->freq_ghz;
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
     double q = ps / units[i].ps;
     uint64_t r = (uint64_t)(q + 0.5);

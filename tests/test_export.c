@@ -556,6 +556,65 @@ START_TEST(json_parses_with_cjson) {
 }
 END_TEST
 
+#ifdef APICSIM_HAVE_CJSON
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+#endif
+
+/* Trace issue, Chrome JSON: timestamps in us from the core frequency. At
+   2.5 GHz a cycle is 0.4 ns, so ns would put neighbouring cycles on one
+   time: every event's ts is its record's cycle time to the picosecond. */
+START_TEST(json_timestamps_keep_cycles_apart_above_1ghz) {
+#ifndef APICSIM_HAVE_CJSON
+  ck_abort_msg("built without cJSON: install Debian package libcjson-dev and reconfigure");
+#else
+  scratch sc = {0};
+  expect ex;
+  const char *trc = scratch_file(&sc, "fast.apictrace");
+  const char *out = scratch_file(&sc, "fast.json");
+  make_trace(trc, 2.5, &ex);
+  apic_trace *t = open_trace(trc);
+  size_t n = 0, cap = 1024;
+  uint64_t *cycles = malloc(cap * sizeof *cycles);
+  apic_event ev;
+  while (apic_trace_next(t, &ev) == APIC_OK) {
+    if (n == cap) cycles = realloc(cycles, (cap *= 2) * sizeof *cycles);
+    ck_assert_ptr_nonnull(cycles);
+    cycles[n++] = ev.cycle;
+  }
+  qsort(cycles, n, sizeof *cycles, cmp_u64);
+  export_ok(t, APIC_EXPORT_JSON, out);
+  apic_trace_close(t);
+  char *text = slurp(out, NULL);
+  cJSON *root = cJSON_Parse(text);
+  ck_assert_ptr_nonnull(root);
+  int timed = 0, odd = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, root) {
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "ts");
+    if (!cJSON_IsNumber(ts)) continue;
+    double c = ts->valuedouble * 2500.0;  /* us at 2.5 GHz, in cycles */
+    uint64_t cycle = (uint64_t)(c + 0.5);
+    ck_assert_msg(c - (double)cycle < 1e-3 && (double)cycle - c < 1e-3,
+                  "ts %.6f is %.4f cycles, not a whole cycle", ts->valuedouble, c);
+    odd += (cycle & 1) != 0;
+    ck_assert_msg(bsearch(&cycle, cycles, n, sizeof *cycles, cmp_u64) != NULL,
+                  "ts %.6f (cycle %llu) is no record's cycle", ts->valuedouble,
+                  (unsigned long long)cycle);
+    timed++;
+  }
+  ck_assert_int_gt(timed, 10);
+  ck_assert_int_gt(odd, 0);  /* not only cycles that ns could hold */
+  cJSON_Delete(root);
+  free(text);
+  free(cycles);
+  scratch_clean(&sc);
+#endif
+}
+END_TEST
+
 /* ---- VCD ---- */
 
 typedef struct vvar { char id[64]; int width; } vvar;
@@ -909,6 +968,7 @@ int main(void) {
   suite_add_tcase(s, pf);
   TCase *js = tcase_create("json");
   tcase_add_test(js, json_parses_with_cjson);
+  tcase_add_test(js, json_timestamps_keep_cycles_apart_above_1ghz);
   suite_add_tcase(s, js);
   TCase *vcd = tcase_create("vcd");
   tcase_add_test(vcd, vcd_checks_and_converts);

@@ -14,7 +14,11 @@
  *                         per core PPR, TPR, highest IRR, highest ISR,
  *                         in-handler vector, halted; I/O APIC pin levels.
  *
- * Timestamps are nanoseconds at the trace's core frequency (freq_ghz).
+ * Timestamps follow the trace's core frequency (freq_ghz): Perfetto's are
+ * whole nanoseconds (its clock has no finer unit, so above 1 GHz cycles next
+ * to each other can share one), JSON's are microseconds to the picosecond
+ * (every cycle its own time up to 1000 GHz), VCD's timescale is chosen so
+ * that a cycle is a whole number of units where one exists, else 1 ps.
  * Event names follow the Linux ipi_* / irq_* tracepoints where one exists.
  */
 #ifndef APICSIM_EXPORT_H
