@@ -10,9 +10,10 @@
  * of its step.
  *
  * At every boundary, before the step, the core checks in SDM priority order
- * (SDM 6.9 "Priority Among Simultaneous Exceptions and Interrupts"): INIT,
- * SMI, NMI (unless blocked: since an NMI until the next IRET, SDM 6.7.1; in
- * SMM until RSM or an IRET there, SDM 34.8), then
+ * (SDM 6.9 "Priority Among Simultaneous Exceptions and Interrupts"): INIT
+ * (held while in SMM until RSM, SDM 34.5), SMI, NMI (unless blocked: since
+ * an NMI until the next IRET, SDM 6.7.1; in SMM until RSM or an IRET there,
+ * SDM 34.8), then
  * maskable interrupts if IF=1 and no STI shadow: ExtINT from the 8259A
  * stand-in, then the highest IRR vector whose class is above PPR (SDM
  * 10.8.3.1). Taking one pushes a handler frame with IF cleared (an
@@ -129,10 +130,17 @@ static int nmi_open(const apic_cpu *c) {
   return !c->nmi_blocked && c->in_smm != APIC_SMM_NMI_BLOCKED;
 }
 
+/* SMM inhibits INIT until RSM (SDM 34.5: "... and INIT operations are
+   inhibited when the processor enters SMM"); unlike NMI, an IRET in SMM
+   does not end it. */
+static int init_open(const apic_cpu *c) {
+  return c->apic.init_pending && c->in_smm == APIC_SMM_OFF;
+}
+
 static int has_work(const apic_cpu *c) {
   const apic__lapic *l = &c->apic;
   if (c->state == APIC__CORE_WAIT_SIPI) return l->init_pending || l->sipi_pending;
-  return l->init_pending || (l->smi_pending && !c->in_smm) ||
+  return init_open(c) || (l->smi_pending && !c->in_smm) ||
          (l->nmi_pending && nmi_open(c)) || maskable_ready(c);
 }
 
@@ -238,7 +246,7 @@ static void leave_halt(apic_sim *s, apic_cpu *c) {
 static int boundary(apic_sim *s, apic_cpu *c) {
   apic__lapic *l = &c->apic;
   if (c->halted && has_work(c)) leave_halt(s, c);
-  if (l->init_pending) {
+  if (init_open(c)) {
     l->init_pending = 0;
     do_init(s, c);
     if (l->sipi_pending) do_sipi(s, c);

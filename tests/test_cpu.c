@@ -805,6 +805,48 @@ START_TEST(nmi_blocked_in_smm_34_5_1) {
 }
 END_TEST
 
+/* SDM 34.5 (25.5 in older editions) "SMI Handler Execution Environment":
+   "Maskable hardware interrupts, exceptions, NMI interrupts, SMI interrupts,
+   A20M interrupts, single-step traps, breakpoint traps, and INIT operations
+   are inhibited when the processor enters SMM." An INIT that arrives while
+   the SMM handler runs stays pending: the handler finishes (RSM) and the
+   INIT is taken after it. */
+START_TEST(init_held_in_smm_34_5) {
+  apic_config cfg = cfg4();
+  tu_log log = {0};
+  apic_sim *s = tu_sim(&cfg, &log);
+  rec smm = {0};
+  apic_sim_set_smi_handler(s, h_smm_long, &smm);
+  apic_sim_set_program(s, 0, tu_prog_idle, NULL);
+  start_handler(s, APIC_ICR_LO(0, APIC_DM_SMI, 0), 100);
+  uint64_t arrive_init = arrival(s);
+  host_ipi(s, 2, 0, APIC_ICR_LO(0, APIC_DM_INIT, 0));
+  run_to(s, arrive_init + 10);
+  apic_lapic_state ls;
+  ck_assert_int_eq(apic_lapic_state_get(s, 0, &ls), APIC_OK);
+  ck_assert_uint_eq(ls.init_pending, 1);                  /* latched, not taken */
+  apic_core_state cs;
+  ck_assert_int_eq(apic_core_state_get(s, 0, &cs), APIC_OK);
+  ck_assert_uint_eq(cs.in_smm, APIC_SMM_NMI_BLOCKED);     /* still in SMM */
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_INIT, 0, -1), 0);
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  const apic_event *rsm = NULL;
+  for (size_t i = 0; i < log.n && !rsm; i++)
+    if (log.ev[i].kind == APIC_EV_HANDLER_EXIT && log.ev[i].cpu == 0 &&
+        log.ev[i].b == APIC_INTR_SMI)
+      rsm = &log.ev[i];
+  ck_assert_ptr_nonnull(rsm);                             /* the handler ran to RSM */
+  ck_assert_uint_lt(arrive_init, rsm->cycle);             /* INIT arrived inside SMM */
+  const apic_event *init = nth(&log, APIC_EV_INIT, 0, -1, 0);
+  ck_assert_uint_gt(pos(&log, init), pos(&log, rsm));     /* taken after RSM */
+  ck_assert_int_eq(apic_core_state_get(s, 0, &cs), APIC_OK);
+  ck_assert_uint_eq(cs.run, APIC_CORE_WAIT_SIPI);
+  ck_assert_uint_eq(cs.in_smm, APIC_SMM_OFF);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* A fixed interrupt and an NMI arrive while an NMI (smm = 0) or SMM
    handler (smm = 1) that ran STI (h_sti_long) is busy; returns the sim
    with its log. */
@@ -1648,6 +1690,7 @@ int main(void) {
   tcase_add_test(tc, sipi_to_page_without_program_idles);
   tcase_add_test(tc, smi_runs_smm_handler);
   tcase_add_test(tc, nmi_blocked_in_smm_34_5_1);
+  tcase_add_test(tc, init_held_in_smm_34_5);
   tcase_add_test(tc, extint_from_ioapic_uses_config_vector);
   tcase_add_test(tc, extint_message_dropped_while_software_disabled);
   tcase_add_test(tc, lint0_extint_and_lint1_nmi);
