@@ -185,7 +185,11 @@ void apic__lapic_error(apic_sim *s, apic__lapic *l, uint32_t bits) {
   s->stats.esr_errors++;
   if (apic__tracing(s)) apic__event(s, APIC_EV_ESR_ERROR, l->cpu, 0, bits, 0);
   uint32_t lvt = l->lvt[APIC__LVT_ERROR];
-  if (lvt & APIC_LVT_MASKED) return;
+  /* a masked error issues no interrupt and leaves the trigger armed
+     (docs/SDM-CHOICES.md item 29); an issued one disarms it until the next
+     ESR write */
+  if ((lvt & APIC_LVT_MASKED) || !l->esr_armed) return;
+  l->esr_armed = 0;
   uint8_t v = (uint8_t)(lvt & APIC_LVT_VECTOR_MASK);
   if (v < 16) {  /* an illegal error vector logs once, never loops */
     l->esr_pending |= APIC_ESR_RECV_ILLEGAL;
@@ -601,9 +605,11 @@ static uint64_t r_irr(acc *a) { return a->l->irr[a->i]; }
 static uint64_t r_esr(acc *a) { return a->l->esr; }
 static int w_esr(acc *a, uint64_t v) {
   if (a->x2 && v) return APIC_GP;
-  /* SDM 10.5.3: the write latches errors seen since the previous write */
+  /* SDM 10.5.3: the write latches errors seen since the previous write and
+     "rearms the APIC error interrupt triggering mechanism" */
   a->l->esr = a->l->esr_pending;
   a->l->esr_pending = 0;
+  a->l->esr_armed = 1;
   return APIC_OK;
 }
 static uint64_t r_icr_lo(acc *a) {
@@ -965,6 +971,7 @@ static void power_up(apic__lapic *l) {
   l->dfr = DFR_RESET;
   l->svr = SVR_RESET;  /* on P6 bits 3:0 are hardwired ones (SDM 10.9) */
   l->esr = l->esr_pending = 0;
+  l->esr_armed = 1;
   for (int i = 0; i < APIC__LVT_COUNT; i++) l->lvt[i] = LVT_RESET;
   l->timer_icr = l->timer_dcr = 0;
   l->tsc_deadline = 0;

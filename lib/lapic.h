@@ -31,6 +31,9 @@ typedef struct apic__lapic {
   uint32_t tpr, ldr, dfr, svr;
   uint32_t esr;          /* value software reads */
   uint32_t esr_pending;  /* errors since the last ESR write */
+  uint8_t esr_armed;     /* the next error may raise the LVT error interrupt:
+                            set by reset and ESR writes, cleared when one is
+                            raised (SDM 10.5.3 "rearms") */
   uint32_t lvt[APIC__LVT_COUNT];
   uint32_t icr_lo, icr_hi;
   uint32_t irr[8], isr[8], tmr[8];

@@ -440,6 +440,49 @@ START_TEST(lvt_error_interrupt_10_5_3) {
 }
 END_TEST
 
+/* SDM 10.5.3: the ESR write "clears any previously logged errors and
+   updates the ESR with any errors detected since the last write to the
+   ESR. This write also rearms the APIC error interrupt triggering
+   mechanism." After an error interrupt has been raised, further errors are
+   logged but raise no interrupt until software writes the ESR (as Linux's
+   error handler does); docs/SDM-CHOICES.md item 29 says what a masked error
+   does. */
+START_TEST(esr_write_rearms_error_interrupt_10_5_3) {
+  apic_sim *s = mk(1);
+  tu_enable_all(s);
+  uint32_t v;
+  tu_wr(s, 0, APIC_REG_LVT_ERROR, 0xE3);
+  ck_assert_int_eq(apic_lapic_read(s, 0, 0x040, &v), APIC_OK);   /* first error */
+  ck_assert(irr(s, 0, 0xE3));
+  ck_assert_uint_eq(ack_fixed(s, 0), 0xE3);
+  tu_wr(s, 0, APIC_REG_EOI, 0);
+  ck_assert_int_eq(apic_lapic_read(s, 0, 0x050, &v), APIC_OK);   /* not rearmed yet */
+  ck_assert(!irr(s, 0, 0xE3));
+  ck_assert_uint_eq(tu_count(&LOG, APIC_EV_ESR_ERROR, 0, -1), 2); /* still logged */
+  ck_assert_uint_eq(esr_latch(s, 0), APIC_ESR_ILLEGAL_REG);      /* the write rearms */
+  ck_assert_int_eq(apic_lapic_read(s, 0, 0x060, &v), APIC_OK);
+  ck_assert(irr(s, 0, 0xE3));
+  ck_assert_uint_eq(tu_count(&LOG, APIC_EV_IRR_SET, 0, 0xE3), 2);
+  ck_assert_uint_eq(tu_count(&LOG, APIC_EV_IRR_COALESCED, 0, 0xE3), 0);
+}
+END_TEST
+
+/* docs/SDM-CHOICES.md item 29: an error logged while the LVT error entry is
+   masked issues no interrupt and so does not use up the trigger: the first
+   error after unmasking raises one. */
+START_TEST(esr_masked_error_keeps_trigger_armed) {
+  apic_sim *s = mk(1);
+  tu_enable_all(s);
+  uint32_t v;
+  tu_wr(s, 0, APIC_REG_LVT_ERROR, APIC_LVT_MASKED | 0xE3);
+  ck_assert_int_eq(apic_lapic_read(s, 0, 0x040, &v), APIC_OK);
+  ck_assert(!irr(s, 0, 0xE3));
+  tu_wr(s, 0, APIC_REG_LVT_ERROR, 0xE3);
+  ck_assert_int_eq(apic_lapic_read(s, 0, 0x050, &v), APIC_OK);
+  ck_assert(irr(s, 0, 0xE3));
+}
+END_TEST
+
 /* ======================================================================
  * Task, processor and arbitration priority (SDM 10.8.3.1, 10.6.2.4)
  * ==================================================================== */
@@ -2077,6 +2120,8 @@ int main(void) {
   tcase_add_test(tc, esr_accumulates_between_writes_10_5_3);
   tcase_add_test(tc, recv_illegal_vector_10_5_3);
   tcase_add_test(tc, lvt_error_interrupt_10_5_3);
+  tcase_add_test(tc, esr_write_rearms_error_interrupt_10_5_3);
+  tcase_add_test(tc, esr_masked_error_keeps_trigger_armed);
 
   tc = tcase(su, "priority");
   tcase_add_test(tc, ppr_is_tpr_when_isr_empty_10_8_3_1);
