@@ -198,6 +198,9 @@ static void enter(apic_sim *s, apic_cpu *c, uint8_t kind, uint32_t vector,
   }
   if (c->state == APIC__CORE_SPIN) unwatch(s, c);
   uint8_t resume = c->state == APIC__CORE_DONE ? APIC__CORE_DONE : APIC__CORE_RUN;
+  /* SDM 34.10 auto HALT restart: by default the RSM of an SMI taken in HLT
+     returns to the HLT, so the core halts again */
+  if (kind == APIC__FRAME_SMI && c->state == APIC__CORE_HALT) resume = APIC__CORE_HALT;
   c->state = resume;  /* HLT ends when an interrupt is taken */
   if (apic__cpu_frame_push(s, c, fn, h->arg, kind, (uint16_t)vector)) return;
   top(c)->saved_state = resume;
@@ -310,6 +313,11 @@ static void iret(apic_sim *s, apic_cpu *c) {
   c->cost += s->cfg.timing.iret;
   c->state = c->depth && state != APIC__CORE_DONE ? APIC__CORE_RUN : APIC__CORE_DONE;
   set_if(s, c, saved_if);
+  if (c->depth && state == APIC__CORE_HALT) {  /* RSM back into HLT (SDM 34.10) */
+    c->state = APIC__CORE_HALT;
+    c->halted = 1;
+    if (apic__tracing(s)) trace_ab(s, APIC_EV_HALT, c, c->if_flag, 0);
+  }
 }
 
 /* The top frame returned APIC_DONE: a call returns to its caller (which

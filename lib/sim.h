@@ -44,7 +44,8 @@ typedef struct apic__frame {
   uint16_t vector;
   uint8_t kind;         /* APIC__FRAME_* */
   uint8_t saved_if;     /* IF of the interrupted context, restored by IRET */
-  uint8_t saved_state;  /* core state to return to (RUN, or DONE) */
+  uint8_t saved_state;  /* core state to return to (RUN, DONE, or HALT: an SMI
+                           taken in HLT returns to it, SDM 34.10) */
   uint8_t saved_nmi;    /* SMI frame: NMI blocking before SMM, restored by RSM */
   uint8_t entered;      /* handler's first step has run; always 1 for a program
                            or call frame, so a step tests one byte */

@@ -739,8 +739,9 @@ START_TEST(sipi_to_page_without_program_idles) {
 }
 END_TEST
 
-/* SDM 6.9 / 34.2: SMI is taken whatever IF is, runs the SMM handler
-   (apic_sim_set_smi_handler), and the core resumes after its HLT. */
+/* SDM 6.9 / 34.2: SMI is taken whatever IF is and wakes a halted core to
+   run the SMM handler (apic_sim_set_smi_handler); its RSM returns to the
+   HLT (SDM 34.10, smi_in_hlt_returns_to_halt_34_10). */
 START_TEST(smi_runs_smm_handler) {
   apic_config cfg = cfg4();
   const apic_timing *t = &cfg.timing;
@@ -758,6 +759,46 @@ START_TEST(smi_runs_smm_handler) {
   ck_assert_int_eq(smm.count, 1);
   ck_assert_uint_eq(smm.cpu, 1);
   ck_assert_uint_eq(nth(&log, APIC_EV_HANDLER_ENTER, 1, -1, 0)->cycle, woke + t->accept);
+  ck_assert_uint_eq(nth(&log, APIC_EV_HANDLER_EXIT, 1, -1, 0)->cycle, woke + t->accept + 10);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
+/* SDM 34.10 "Auto HALT Restart": an SMI taken while the processor is in the
+   HALT state sets the auto HALT restart flag, and leaving it set "instructs
+   the RSM instruction to return program control to the HLT instruction ...
+   (This is the default operation.)" The core halts again after RSM (a HALT
+   event says so) and the code after its HLT runs only once something else
+   wakes it: here an NMI, whose IRET returns after the HLT. */
+START_TEST(smi_in_hlt_returns_to_halt_34_10) {
+  apic_config cfg = cfg4();
+  const apic_timing *t = &cfg.timing;
+  tu_log log = {0};
+  apic_sim *s = tu_sim(&cfg, &log);
+  rec smm = {0}, nmi = {0}, r = {.flag = 0};
+  apic_sim_set_smi_handler(s, h_count_noeoi, &smm);
+  apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
+  apic_sim_set_program(s, 1, prog_halt_once, &r);  /* halted with IF = 0 */
+  run_to(s, 100);
+  host_ipi(s, 0, 1, APIC_ICR_LO(0, APIC_DM_SMI, 0));
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  ck_assert_int_eq(smm.count, 1);
+  ck_assert_uint_eq(r.resumed, 0);                        /* not past the HLT */
+  apic_core_state cs;
+  ck_assert_int_eq(apic_core_state_get(s, 1, &cs), APIC_OK);
+  ck_assert_uint_eq(cs.run, APIC_CORE_HALTED);
+  ck_assert_uint_eq(cs.in_smm, APIC_SMM_OFF);
+  const apic_event *rsm = nth(&log, APIC_EV_HANDLER_EXIT, 1, -1, 0);
+  ck_assert_uint_eq(rsm->b, APIC_INTR_SMI);
+  const apic_event *halt = nth(&log, APIC_EV_HALT, 1, -1, 1);  /* the restarted HLT */
+  ck_assert_uint_gt(pos(&log, halt), pos(&log, rsm));
+  ck_assert_uint_eq(halt->cycle, rsm->cycle);
+  ck_assert_uint_eq(halt->a, 0);                          /* IF as before the SMI */
+  uint64_t woke = arrival(s) + t->wake;
+  host_ipi(s, 0, 1, APIC_ICR_LO(0, APIC_DM_NMI, 0));
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  ck_assert_int_eq(nmi.count, 1);
   ck_assert_uint_eq(r.resumed, woke + t->accept + 10 + t->insn + t->iret);
   apic_sim_destroy(s);
   tu_log_free(&log);
@@ -1689,6 +1730,7 @@ int main(void) {
   tcase_add_test(tc, sipi_to_core_not_waiting_is_dropped);
   tcase_add_test(tc, sipi_to_page_without_program_idles);
   tcase_add_test(tc, smi_runs_smm_handler);
+  tcase_add_test(tc, smi_in_hlt_returns_to_halt_34_10);
   tcase_add_test(tc, nmi_blocked_in_smm_34_5_1);
   tcase_add_test(tc, init_held_in_smm_34_5);
   tcase_add_test(tc, extint_from_ioapic_uses_config_vector);
