@@ -1677,6 +1677,36 @@ START_TEST(timer_tsc_deadline_msr_ignored_outside_mode_10_5_4_1) {
 }
 END_TEST
 
+/* docs/SDM-CHOICES.md item 30: SDM 10.5.1 (Figure 10-8) calls timer mode 11b
+   "reserved" and says no more. The entry keeps what was written (no #GP in
+   x2APIC mode: bits 18:17 are a field, not reserved bits, 10.12.1.3) and
+   the timer counts as in one-shot mode: it fires once and is not
+   reloaded; IA32_TSC_DEADLINE stays inert. */
+static apic_sim *mk_x2(void);
+
+START_TEST(timer_reserved_mode_is_one_shot) {
+  apic_sim *s = mk(1);
+  const uint32_t rsvd = LVT_MODE(APIC_TIMER_TSCDEADLINE | APIC_TIMER_PERIODIC);
+  timer_setup(s, 10, rsvd | TVEC, DCR_DIV1);
+  ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_LVT_TIMER), rsvd | TVEC);
+  wrmsr(s, 0, APIC_MSR_TSC_DEADLINE, 50);                 /* ignored: not TSC-deadline */
+  ck_assert_uint_eq(rdmsr(s, 0, APIC_MSR_TSC_DEADLINE), 0);
+  tu_wr(s, 0, APIC_REG_TIMER_ICR, 100);
+  ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_ICR), 100);
+  run_to(s, 109);
+  ck_assert(!irr(s, 0, TVEC));
+  run_to(s, 110);
+  ck_assert(irr(s, 0, TVEC));
+  run_to(s, 1000);
+  ck_assert_uint_eq(tu_count(&LOG, APIC_EV_TIMER_FIRE, 0, -1), 1);
+  ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_CCR), 0);
+  teardown();
+  s = mk_x2();
+  ck_assert_int_eq(apic_lapic_wrmsr(s, 0, X2(APIC_REG_LVT_TIMER), rsvd | TVEC), APIC_OK);
+  ck_assert_uint_eq(rdmsr(s, 0, X2(APIC_REG_LVT_TIMER)), rsvd | TVEC);
+}
+END_TEST
+
 /* SDM 10.5.1 and docs/SDM-CHOICES.md item 6: a masked timer expiry is
    dropped (a timer_fire event with a = 1 records it); unmasking later does
    not deliver it. */
@@ -2191,6 +2221,7 @@ int main(void) {
   tcase_add_test(tc, timer_tsc_deadline_past_and_zero_10_5_4_1);
   tcase_add_test(tc, timer_tsc_deadline_switch_disarms);
   tcase_add_test(tc, timer_tsc_deadline_msr_ignored_outside_mode_10_5_4_1);
+  tcase_add_test(tc, timer_reserved_mode_is_one_shot);
   tcase_add_test(tc, masked_timer_expiry_dropped);
   tcase_add_test(tc, masked_timer_expiry_held_quirk);
 
