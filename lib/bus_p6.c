@@ -12,7 +12,9 @@
  * cycle is timing.p6_clock_div core cycles. At the end of a message the
  * status cycles decide: accepted (delivered, sender's delivery
  * status goes idle), retry (a receiver had no free slot: the sender
- * re-arbitrates), or nobody accepted (send/receive accept error, dropped).
+ * re-arbitrates), or nobody accepted (send/receive accept error, dropped;
+ * the message ends after cycle 21 and, unless it is lowest priority, the
+ * arbitration IDs stay as they were).
  */
 #include "sim.h"
 
@@ -20,15 +22,22 @@
 #define P6_CYCLES_SHORT   21u  /* 10.13.2.1, Table 10-2 */
 #define P6_CYCLES_LOWEST  34u  /* 10.13.2.2, Table 10-3: non-focused lowest priority */
 #define P6_CYCLES_RREAD   39u  /* remote read: Pentium/82489DX only, not in the SDM; not generated */
+/* 10.13.2.1: "except for the EOI message, messages generating a checksum or
+   an acceptance error terminate after cycle 21" (the idle cycle after
+   status cycle 1): the length of any non-EOI message nobody accepts. */
+#define P6_CYCLES_ERROR_END 21u
 
 /* Appendix F.2.1: "Short messages (21-cycles) are used for sending fixed,
    NMI, SMI, INIT, start-up, ExtINT and lowest-priority-with-focus
    interrupts": only a lowest-priority message with no focus processor (as
-   apic__dest_lowest sees it on p6) needs the 34-cycle priority arbitration. */
+   apic__dest_lowest sees it on p6) needs the 34-cycle priority arbitration,
+   and only if some APIC matched it: one that matched none ends with the
+   accept error of status cycle 1 (P6_CYCLES_ERROR_END). */
 uint32_t apic__p6_cycles(apic_sim *s, const apic__msg *m) {
   if (m->kind == APIC__MSG_EOI) return P6_CYCLES_EOI;
   if (m->mode != APIC_DM_LOWEST) return P6_CYCLES_SHORT;
   uint32_t n = apic__dest_resolve(s, m);
+  if (n == 0) return P6_CYCLES_ERROR_END;
   for (uint32_t i = 0; i < n; i++) {
     const apic__lapic *l = &s->cpus[s->scratch[i]].apic;
     if (apic__lapic_enabled(l) && apic__lapic_has_slot(l, m->vector) &&
@@ -152,9 +161,13 @@ void apic__p6_done(apic_sim *s) {
   apic__msg m = s->msgs[slot].m;  /* copy: delivery may grow the pool */
   int retry = 0;
   /* Table 10-4: the IDs rotate in status cycle 1 (before the lowest-priority
-     tie-break), unless nobody accepted the message (accept error). */
+     tie-break), unless nobody accepted the message (accept error); a
+     lowest-priority message rotates them even then (82093AA 3.2.3: "except,
+     in the case of low priority messages where Arbitration ID is changed
+     even if message was not successfully transmitted"). */
   uint32_t n = m.kind == APIC__MSG_INTR ? apic__dest_resolve(s, &m) : 1;
-  if (n) rotate(s, b->current_agent, b->current_arb);
+  int lowest = m.kind == APIC__MSG_INTR && m.mode == APIC_DM_LOWEST;
+  if (n || lowest) rotate(s, b->current_agent, b->current_arb);
   if (m.kind == APIC__MSG_INTR && m.mode != APIC_DM_LOWEST) {
     if (m.mode == APIC_DM_FIXED)
       for (uint32_t i = 0; i < n && !retry; i++) {

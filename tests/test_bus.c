@@ -889,6 +889,63 @@ START_TEST(p6_lowest_priority_no_target_send_accept_error) {
 }
 END_TEST
 
+/* SDM 10.13.2.1: "except for the EOI message, messages generating a
+   checksum or an acceptance error terminate after cycle 21". A
+   lowest-priority message that matches no APIC has no focus processor, but
+   it ends at the accept error of status cycle 1: 21 bus cycles, not the 34
+   of a non-focused arbitration. */
+START_TEST(p6_lowest_priority_accept_error_ends_after_cycle_21) {
+  tu_log log = {0};
+  apic_config cfg = p6_cfg(4);
+  apic_sim *s = machine(&cfg, &log);
+  uint64_t len = p6_len(s, P6_SHORT_CYCLES);
+  run_to(s, 100);
+  icr(s, 2, 0x80, APIC_ICR_LO(VEC, APIC_DM_LOWEST, APIC_ICR_DESTMODE));  /* no LDR has bit 7 */
+  const apic_event *send = tu_find(&log, APIC_EV_MSG_SEND, APIC_NONE, VEC, 0);
+  ck_assert_ptr_nonnull(send);
+  ck_assert_uint_eq(send->a, P6_SHORT_CYCLES);
+  run_idle(s);
+  const apic_event *err = tu_find(&log, APIC_EV_ESR_ERROR, 2, -1, 0);
+  ck_assert_ptr_nonnull(err);
+  ck_assert_uint_eq(err->cycle, 100 + len);
+  ck_assert_uint_eq(cycle_of(&log, APIC_EV_MSG_DONE, 2, VEC), 100 + len);
+  ck_assert_uint_eq(stats(s).bus_busy_cycles, len);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
+/* 82093AA 3.2.3: "Arbitration IDs are changed (incremented or assumed) only
+   for messages that are transmitted successfully (except, in the case of low
+   priority messages where Arbitration ID is changed even if message was not
+   successfully transmitted)"; SDM 10.13.2.2: the update "is performed in
+   cycle 20". Core 1's lowest-priority message to nobody still rotates: core
+   1 -> 0, the I/O APIC 4 -> 5, core 0 -> 1, so core 0 now beats core 1. */
+START_TEST(p6_lowest_priority_accept_error_rotates_arbitration_ids) {
+  tu_log log = {0};
+  apic_config cfg = p6_cfg(4);
+  apic_sim *s = machine(&cfg, &log);
+  icr(s, 1, 0x80, APIC_ICR_LO(VEC, APIC_DM_LOWEST, APIC_ICR_DESTMODE));  /* no LDR has bit 7 */
+  run_idle(s);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_MSG_NOTARGET, APIC_NONE, VEC), 1);
+  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
+  uint32_t arb = 0;
+  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
+  ck_assert_uint_eq(arb, 5u << 24);
+  run_to(s, 1000);
+  icr(s, 3, 2, fixed(VEC2));  /* takes the idle bus: core 0 -> 2, core 1 -> 1 */
+  icr(s, 1, 2, fixed(VEC3));
+  icr(s, 0, 2, fixed(0x94));
+  run_idle(s);
+  const apic_event *e = nth(&log, APIC_EV_MSG_ARB, 2);
+  ck_assert_ptr_nonnull(e);
+  ck_assert_uint_eq(e->src, 0);
+  ck_assert_uint_eq(e->a, 2);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* SDM 10.7: a retried message re-arbitrates; the sender's ID is 0 after its
    win, so another waiting agent goes first. */
 START_TEST(p6_retry_lets_others_go_first) {
@@ -1054,6 +1111,8 @@ int main(void) {
   tcase_add_test(p6, p6_accept_error_keeps_arbitration_ids);
   tcase_add_test(p6, p6_lowest_priority_no_target_send_accept_error);
   tcase_add_test(p6, p6_retry_lets_others_go_first);
+  tcase_add_test(p6, p6_lowest_priority_accept_error_ends_after_cycle_21);
+  tcase_add_test(p6, p6_lowest_priority_accept_error_rotates_arbitration_ids);
   suite_add_tcase(s, p6);
 
   TCase *det = tcase_create("determinism");
