@@ -280,6 +280,14 @@ void apic__ioapic_set_pin(apic_sim *s, apic__ioapic *io, uint32_t pin, int level
 }
 
 /*
+ * 3.2.3: the ARB register is loaded from the ID on an ID write and, like the
+ * local APICs' (SDM 10.4.7.4), "is always loaded with APIC ID during a
+ * 'level triggered INIT with deassert' message" (the same register as
+ * described in Intel's I/O(x)APIC datasheets, e.g. 82870P2 3.4.3.3).
+ */
+void apic__ioapic_init_deassert(apic__ioapic *io) { io->arb_id = io->id; }
+
+/*
  * 3.2.4 bit 14: remote IRR "is set to 1 when local APIC(s) accept the level
  * interrupt". A message no APIC accepted leaves it clear; decision: the pin
  * is not re-sent at once (that could loop with no taker), but the next pin

@@ -32,6 +32,9 @@ void apic__ioapic_rte_write(apic_sim *s, apic__ioapic *io, uint32_t pin, uint64_
 void apic__ioapic_set_pin(apic_sim *s, apic__ioapic *io, uint32_t pin, int level);
 /* An EOI message (or an EOIR write) for vector: clears matching remote IRR. */
 void apic__ioapic_eoi(apic_sim *s, apic__ioapic *io, uint8_t vector);
+/* An INIT level de-assert went by on the bus: the arbitration ID is
+   reloaded from the I/O APIC ID (ARB register, 82093AA 3.2.3). */
+void apic__ioapic_init_deassert(apic__ioapic *io);
 /* The message sent for pin finished: accepted by a local APIC or not. */
 void apic__ioapic_delivered(apic_sim *s, apic__ioapic *io, uint32_t pin, int accepted);
 

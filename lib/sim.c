@@ -455,6 +455,10 @@ static int deliver(apic_sim *s, const apic__msg *m, uint32_t cpu) {
 void apic__arrive(apic_sim *s, uint32_t slot, uint32_t cls) {
   apic__msg m = s->msgs[slot].m;  /* copy: delivery may grow the pool */
   uint32_t hits = 0;
+  if (m.kind == APIC__MSG_INTR && m.mode == APIC_DM_INIT && m.level_trig && !m.assert_)
+    /* INIT level de-assert (P6 only): every bus agent reloads its arbitration
+       ID, the I/O APICs too (82093AA 3.2.3); the local APICs below */
+    for (uint32_t i = 0; i < s->nioapics; i++) apic__ioapic_init_deassert(&s->ioapics[i]);
   if (m.kind == APIC__MSG_EOI) {
     for (uint32_t i = 0; i < s->nioapics; i++) apic__ioapic_eoi(s, &s->ioapics[i], m.vector);
     hits = 1;

@@ -946,6 +946,32 @@ START_TEST(p6_lowest_priority_accept_error_rotates_arbitration_ids) {
 }
 END_TEST
 
+/* SDM 10.4.7.4 / 10.6.1: an INIT level de-assert reloads every arbitration
+   ID from the APIC ID; the I/O APIC is a bus agent with an arbitration ID
+   too, and its ARB register "is always loaded with APIC ID during a 'level
+   triggered INIT with deassert' message" (Intel I/O(x)APIC ARB register,
+   as in the 82870P2 datasheet 3.4.3.3; 82093AA 3.2.3 describes the same
+   register). After core 0's message rotated the I/O APIC from 4 to 5, the
+   de-assert puts it back to 4. */
+START_TEST(p6_init_deassert_reloads_ioapic_arbitration_id) {
+  tu_log log = {0};
+  apic_config cfg = p6_cfg(4);
+  apic_sim *s = machine(&cfg, &log);
+  uint32_t arb = 0;
+  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
+  icr(s, 0, 1, fixed(VEC));
+  run_idle(s);
+  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
+  ck_assert_uint_eq(arb, 5u << 24);
+  icr(s, 0, 0, APIC_ICR_LO(0, APIC_DM_INIT, APIC_ICR_TRIGGER));  /* level, de-assert */
+  run_idle(s);
+  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
+  ck_assert_uint_eq(arb, 4u << 24);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* SDM 10.7: a retried message re-arbitrates; the sender's ID is 0 after its
    win, so another waiting agent goes first. */
 START_TEST(p6_retry_lets_others_go_first) {
@@ -1113,6 +1139,7 @@ int main(void) {
   tcase_add_test(p6, p6_retry_lets_others_go_first);
   tcase_add_test(p6, p6_lowest_priority_accept_error_ends_after_cycle_21);
   tcase_add_test(p6, p6_lowest_priority_accept_error_rotates_arbitration_ids);
+  tcase_add_test(p6, p6_init_deassert_reloads_ioapic_arbitration_id);
   suite_add_tcase(s, p6);
 
   TCase *det = tcase_create("determinism");
