@@ -209,11 +209,17 @@ static APIC__NOINLINE void trace_irr_set(apic_sim *s, const apic__lapic *l, uint
 
 static int set_irr(apic_sim *s, apic__lapic *l, uint8_t v, int level, uint64_t msg) {
   if (vec_test(l->irr, v)) {
+    /* docs/SDM-CHOICES.md item 31: a level interrupt merged into a pending
+       edge is accepted all the same (its I/O APIC sets remote IRR), so TMR
+       says level and the EOI sends the EOI message it waits for; a merged
+       edge leaves TMR as it was */
+    if (level) vec_set(l->tmr, NULL, v);
     s->stats.coalesced++;
     if (apic__tracing(s)) {
       apic_event ev = {0};
       ev.kind = APIC_EV_IRR_COALESCED; ev.cpu = l->cpu; ev.vector = v; ev.msg = msg;
       ev.src = APIC_NONE;
+      ev.a = (uint32_t)(level != 0);
       apic__emit(s, &ev);
     }
     return APIC__RX_COALESCED;

@@ -548,6 +548,9 @@ static int apply(apic_trace *t, const apic_event *ev) {
     vset(l->irr, v);
     if (ev->a) vset(l->tmr, v); else vclr(l->tmr, v);
     break;
+  case APIC_EV_IRR_COALESCED:  /* a merged level interrupt sets TMR (SDM-CHOICES 31) */
+    if (ev->a) vset(l->tmr, v);
+    break;
   case APIC_EV_ACCEPT:
     vclr(l->irr, v);
     vset(l->isr, v);

@@ -725,6 +725,40 @@ START_TEST(level_without_taker_leaves_remote_irr_clear) {
 }
 END_TEST
 
+/* SDM 10.8.4: "Upon acceptance of an interrupt into the IRR, the
+   corresponding TMR bit is cleared for edge-triggered interrupts and set for
+   level-triggered interrupts. If a TMR bit is set when an EOI cycle for its
+   corresponding interrupt vector is generated, an EOI message is sent";
+   82093AA 3.2.4 bit 14: remote IRR is set when the local APIC accepts the
+   level interrupt. A level message that finds its vector already pending as
+   an edge (xAPIC: accepted, merged into the IRR bit) is accepted all the
+   same, so the I/O APIC sets remote IRR; the TMR must then say level, or the
+   EOI sends no EOI message and the entry stays blocked for ever. */
+START_TEST(level_coalesced_into_edge_sets_tmr) {
+  tu_log log = {0};
+  apic_sim *s = machine(&log, APIC_IOAPIC_VERSION_82093AA);
+  rte_set(s, IO0, 2, rte_make(VEC, APIC_DM_FIXED, 0, 1));                 /* edge */
+  rte_set(s, IO0, 3, rte_make(VEC, APIC_DM_FIXED, APIC_RTE_TRIGGER, 1));  /* level */
+  pin(s, IO0, 2, 1);
+  run_idle(s);
+  ck_assert(irr_has(s, 1, VEC));
+  ck_assert(!tu_vec(lstate(s, 1).tmr, VEC));
+  pin(s, IO0, 3, 1);
+  run_idle(s);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_IRR_COALESCED, 1, VEC), 1);
+  ck_assert_uint_eq(rte_get(s, IO0, 3) & APIC_RTE_REMOTE_IRR, APIC_RTE_REMOTE_IRR);
+  ck_assert(tu_vec(lstate(s, 1).tmr, VEC));
+  pin(s, IO0, 3, 0);
+  ck_assert_uint_eq(ack(s, 1), VEC);
+  tu_wr(s, 1, APIC_REG_EOI, 0);
+  run_idle(s);
+  ck_assert_uint_eq(tu_count(&log, APIC_EV_EOI_MSG, 1, VEC), 1);
+  ck_assert_uint_eq(rte_get(s, IO0, 3) & APIC_RTE_REMOTE_IRR, 0);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* 82093AA 3.2.4 bit 14 (lib/ioapic.c decision): making the entry edge
    triggered clears a stuck remote IRR. */
 START_TEST(switch_to_edge_clears_remote_irr) {
@@ -981,6 +1015,7 @@ int main(void) {
   tcase_add_test(eng, first_eoi_clears_remote_irr);
   tcase_add_test(eng, eoi_clears_all_entries_with_vector);
   tcase_add_test(eng, level_without_taker_leaves_remote_irr_clear);
+  tcase_add_test(eng, level_coalesced_into_edge_sets_tmr);
   tcase_add_test(eng, switch_to_edge_clears_remote_irr);
   tcase_add_test(eng, edge_during_delivery_merges);
   tcase_add_test(eng, fixed_physical_routing);

@@ -163,7 +163,7 @@ APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
   X(MSG_DONE,      "msg_done",      "message left the sender: delivery status idle")\
   X(MSG_NOTARGET,  "msg_notarget",  "message matched no APIC")\
   X(IRR_SET,       "irr_set",       "vector set in IRR (a=1 if level/TMR)")\
-  X(IRR_COALESCED, "irr_coalesced", "vector already pending in IRR: merged")\
+  X(IRR_COALESCED, "irr_coalesced", "vector already pending in IRR: merged (a=1 if level: TMR set)")\
   X(MSG_DROPPED,   "msg_dropped",   "receiver ignored the message (a=reason)")\
   X(ACCEPT,        "accept",        "IRR->ISR at an instruction boundary")\
   X(HANDLER_ENTER, "handler_enter", "handler's first step (a=depth, b=apic_intr_kind)")\
