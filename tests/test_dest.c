@@ -500,6 +500,31 @@ START_TEST(lowest_priority_picks_lowest_tpr) {
 }
 END_TEST
 
+/* item 30 / SDM 10.6.2.1, 10.6.2.2: a broadcast with lowest priority "is not
+   supported ... and must not be configured by software". The model still
+   delivers it once, to the lowest-priority APIC of all: physical 0xFF and
+   logical 0xFF (cluster model) alike, from a core or from an I/O APIC. */
+START_TEST(lowest_priority_broadcast_picks_one) {
+  apic_sim *s = xapic4(NULL);
+  static const uint32_t tpr[4] = {0x50, 0x40, 0x20, 0x30};
+  for (uint32_t c = 0; c < 4; c++) {
+    tu_wr(s, c, APIC_REG_TPR, tpr[c]);
+    tu_wr(s, c, APIC_REG_DFR, APIC_DFR_CLUSTER);
+    tu_wr(s, c, APIC_REG_LDR, (0x10u | (1u << c)) << 24);
+  }
+  ipi(s, 0, 0xFF, APIC_ICR_LO(VEC, APIC_DM_LOWEST, 0));
+  ck_assert_uint_eq(irr_mask(s, VEC), 1u << 2);
+  ipi(s, 1, 0xFF, lowest_logical(VEC2));  /* core 2's APR is now class 6 (VEC pending) */
+  ck_assert_uint_eq(irr_mask(s, VEC2), 1u << 3);
+  ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 0, 0x83 | ((uint64_t)APIC_DM_LOWEST << APIC_RTE_DM_SHIFT) |
+                                       (0xFFull << APIC_RTE_DEST_SHIFT)), APIC_OK);
+  ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 0, 1), APIC_OK);
+  run_idle(s);  /* APRs now 0x50, 0x40, 0x60, 0x70 */
+  ck_assert_uint_eq(irr_mask(s, 0x83), 1u << 1);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* SDM 10.6.2.4 + item 1: APR counts the in-service class: a core with TPR 0
    but class 9 in service loses to a core with TPR 0x30. */
 START_TEST(lowest_priority_uses_apr_isr_class) {
@@ -714,6 +739,7 @@ int main(void) {
 
   TCase *lp = tcase_create("lowest_priority");
   tcase_add_test(lp, lowest_priority_picks_lowest_tpr);
+  tcase_add_test(lp, lowest_priority_broadcast_picks_one);
   tcase_add_test(lp, lowest_priority_uses_apr_isr_class);
   tcase_add_test(lp, focus_processor_wins);
   tcase_add_test(lp, focus_processor_pending_in_irr);
