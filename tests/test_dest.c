@@ -500,7 +500,7 @@ START_TEST(lowest_priority_picks_lowest_tpr) {
 }
 END_TEST
 
-/* item 30 / SDM 10.6.2.1, 10.6.2.2: a broadcast with lowest priority "is not
+/* item 32 / SDM 10.6.2.1, 10.6.2.2: a broadcast with lowest priority "is not
    supported ... and must not be configured by software". The model still
    delivers it once, to the lowest-priority APIC of all: physical 0xFF and
    logical 0xFF (cluster model) alike, from a core or from an I/O APIC. */
