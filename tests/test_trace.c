@@ -443,6 +443,17 @@ static void host_ioapic(apic_sim *s, sdata *d, uint64_t tick) {
   case 5:
     ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 11, 0), APIC_OK);
     break;
+  case 6:  /* an edge held pending in core 2's IRR by its TPR... */
+    tu_wr(s, 2, APIC_REG_TPR, 0xF0);
+    ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 12, 0x64 | ((uint64_t)2 << APIC_RTE_DEST_SHIFT)),
+                     APIC_OK);
+    ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 13, 0x64 | APIC_RTE_TRIGGER |
+                                         ((uint64_t)2 << APIC_RTE_DEST_SHIFT)), APIC_OK);
+    ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 12, 1), APIC_OK);
+    break;
+  case 7:  /* ...and a level interrupt merged into it: TMR set (SDM-CHOICES 31), kept to the end */
+    ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 13, 1), APIC_OK);
+    break;
   default:
     break;
   }
