@@ -68,6 +68,15 @@ static size_t enter_i(ctx *c, size_t i) {
 
 static void leave(ctx *c, size_t n) { c->path[n] = 0; }
 
+/* The path kept with a program or expectation, for its messages: cut to
+   size (it is short there: "programs[3]"). */
+static void path_copy(char *dst, size_t size, const char *path) {
+  size_t n = strlen(path);
+  if (n >= size) n = size - 1;
+  memcpy(dst, path, n);
+  dst[n] = 0;
+}
+
 static const char *kind_of(const cJSON *v) {
   if (!v) return "nothing";
   if (cJSON_IsBool(v)) return "a boolean";
@@ -460,7 +469,7 @@ static int parse_programs(ctx *c, const cJSON *a, apic_scenario *sc, uint8_t *cl
   for (const cJSON *it = a->child; it; it = it->next, i++) {
     size_t m = enter_i(c, i);
     prog_entry *p = &sc->progs[sc->nprogs];
-    snprintf(p->path, sizeof p->path, "%s", c->path);
+    path_copy(p->path, sizeof p->path, c->path);
     if (want_object(c, it) || keys_ok(c, it, "program|cpus|args")) return -1;
     const cJSON *name = FIELD(it, "program");
     if (!name) return bad(c, "\"program\" is required (see apicsim list-programs)");
@@ -721,7 +730,7 @@ static int parse_expect_list(ctx *c, const cJSON *a, apic_scenario *sc, int kind
     e->vector = -1;
     e->mask = 0xFFFFFFFFu;
     size_t m = enter_i(c, i);
-    snprintf(e->path, sizeof e->path, "%s", c->path);
+    path_copy(e->path, sizeof e->path, c->path);
     sc->nex++;
     if (want_object(c, it) || keys_ok(c, it, keys)) return -1;
     uint64_t v;
