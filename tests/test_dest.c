@@ -525,6 +525,20 @@ START_TEST(lowest_priority_broadcast_picks_one) {
 }
 END_TEST
 
+/* item 33 / SDM 10.6.1 (Table 10-3 note 4): with lowest priority and the
+   all-excluding-self shorthand "the IPI may be redirected back to the
+   issuing processor". The model never sends it back: the sender, with the
+   lowest priority of all, is passed over for the lowest of the others. */
+START_TEST(lowest_priority_all_but_self_skips_the_sender) {
+  apic_sim *s = xapic4(NULL);
+  static const uint32_t tpr[4] = {0x10, 0x50, 0x30, 0x40};
+  for (uint32_t c = 0; c < 4; c++) tu_wr(s, c, APIC_REG_TPR, tpr[c]);
+  ipi(s, 0, 0, APIC_ICR_LO(VEC, APIC_DM_LOWEST, APIC_ICR_SH(APIC_SH_OTHERS)));
+  ck_assert_uint_eq(irr_mask(s, VEC), 1u << 2);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 /* SDM 10.6.2.4 + item 1: APR counts the in-service class: a core with TPR 0
    but class 9 in service loses to a core with TPR 0x30. */
 START_TEST(lowest_priority_uses_apr_isr_class) {
@@ -740,6 +754,7 @@ int main(void) {
   TCase *lp = tcase_create("lowest_priority");
   tcase_add_test(lp, lowest_priority_picks_lowest_tpr);
   tcase_add_test(lp, lowest_priority_broadcast_picks_one);
+  tcase_add_test(lp, lowest_priority_all_but_self_skips_the_sender);
   tcase_add_test(lp, lowest_priority_uses_apr_isr_class);
   tcase_add_test(lp, focus_processor_wins);
   tcase_add_test(lp, focus_processor_pending_in_irr);
