@@ -1441,6 +1441,26 @@ START_TEST(lint_level_remote_irr_blocks_until_eoi_10_5_1) {
 }
 END_TEST
 
+/* item 34 / SDM 10.5.1: "Level-sensitive interrupts are not supported for
+   LINT1", and software should leave its trigger bit 0. The model runs a
+   fixed, level-triggered LINT1 as it runs LINT0: remote IRR holds it from
+   acceptance to the EOI, which raises it again while the pin stays up. */
+START_TEST(lint1_level_runs_as_lint0_10_5_1) {
+  apic_sim *s = mk(1);
+  tu_enable_all(s);
+  tu_wr(s, 0, APIC_REG_LVT_LINT1, APIC_LVT_TRIGGER | 0x71);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 0, 1, 1), APIC_OK);
+  ck_assert_uint_eq(ack_fixed(s, 0), 0x71);
+  ck_assert_uint_ne(tu_rd(s, 0, APIC_REG_LVT_LINT1) & APIC_LVT_REMOTE_IRR, 0);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 0, 1, 0), APIC_OK);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 0, 1, 1), APIC_OK);
+  ck_assert(!irr(s, 0, 0x71));      /* held by remote IRR */
+  tu_wr(s, 0, APIC_REG_EOI, 0);
+  ck_assert(irr(s, 0, 0x71));
+  ck_assert(tmr(s, 0, 0x71));
+}
+END_TEST
+
 /* ======================================================================
  * APIC timer (SDM 10.5.4)
  * ==================================================================== */
@@ -2208,6 +2228,7 @@ int main(void) {
   tcase_add_test(tc, lvt_reserved_mode_does_nothing);
   tcase_add_test(tc, lint_delivery_modes_10_5_1);
   tcase_add_test(tc, lint_level_remote_irr_blocks_until_eoi_10_5_1);
+  tcase_add_test(tc, lint1_level_runs_as_lint0_10_5_1);
 
   tc = tcase(su, "timer");
   tcase_add_test(tc, timer_oneshot_fires_once_10_5_4);
