@@ -224,14 +224,28 @@ int apic_ioapic_set_pin_at(apic_sim *s, uint32_t io, uint32_t pin, int level, ui
   int rc = check_io(s, io, pin, 1);
   if (rc) return rc;
   if (cycle < s->now)
-    return apic__fail(s, APIC_E_TIME, "cycle %llu is before now (%llu)",
-                      (unsigned long long)cycle, (unsigned long long)s->now);
+    return apic__fail(s, APIC_E_TIME, "I/O APIC %u pin %u: cycle %llu is before now (%llu)",
+                      io, pin, (unsigned long long)cycle, (unsigned long long)s->now);
+  if (cycle > APIC_CYCLE_MAX)
+    return apic__fail(s, APIC_E_TIME, "I/O APIC %u pin %u: cycle %llu is past APIC_CYCLE_MAX "
+                      "(%llu), the last cycle the clock reaches", io, pin,
+                      (unsigned long long)cycle, (unsigned long long)APIC_CYCLE_MAX);
   rc = apic__pin_at(s, io, pin, level, cycle);
   if (rc) s->nomem = 0;
   return rc ? apic__fail(s, rc, "out of memory scheduling a pin change") : APIC_OK;
 }
 
 /* ---- embedded mode ---- */
+
+/* The host takes interrupts only for cores it runs itself: on a core with
+   a guest program the core model takes them, and an ack from outside would
+   leave an ISR bit that no handler ends. */
+static int check_embedded(apic_sim *s, uint32_t cpu, const char *call) {
+  const apic_cpu *c = &s->cpus[cpu];
+  if (c->state == APIC__CORE_NOPROG && !c->depth) return APIC_OK;
+  return apic__fail(s, APIC_E_STATE, "%s: cpu %u runs a guest program, which takes its own "
+                    "interrupts (the call is for cores the host runs)", call, cpu);
+}
 
 int apic_sim_pending(apic_sim *s, uint32_t cpu, int if_flag, apic_intr_kind *kind,
                      uint8_t *vector) {
@@ -261,6 +275,7 @@ int apic_sim_ack(apic_sim *s, uint32_t cpu, apic_intr_kind kind, uint8_t *vector
   CHECK_SIM(s);
   if (!vector) return apic__fail(s, APIC_E_ARG, "vector is NULL");
   int rc = check_cpu(s, cpu);
+  if (!rc) rc = check_embedded(s, cpu, "apic_sim_ack");
   if (rc) return rc;
   apic_cpu *c = &s->cpus[cpu];
   apic__lapic *l = &c->apic;
@@ -323,6 +338,7 @@ int apic_sim_ack(apic_sim *s, uint32_t cpu, apic_intr_kind kind, uint8_t *vector
 int apic_sim_nmi_return(apic_sim *s, uint32_t cpu) {
   CHECK_SIM(s);
   int rc = check_cpu(s, cpu);
+  if (!rc) rc = check_embedded(s, cpu, "apic_sim_nmi_return");
   if (rc) return rc;
   if (s->cpus[cpu].nmi_blocked && apic__tracing(s))  /* as an NMI handler's IRET */
     apic__event(s, APIC_EV_HANDLER_EXIT, cpu, 2, 0, APIC_INTR_NMI);

@@ -43,6 +43,7 @@ const char *apic_sim_errmsg(const apic_sim *s) {
 /* ---- configuration ---- */
 
 void apic_config_default(apic_config *cfg, uint32_t ncpus) {
+  if (!cfg) return;
   memset(cfg, 0, sizeof *cfg);
   cfg->api_version = APICSIM_VERSION_NUM;
   cfg->struct_size = sizeof *cfg;
@@ -114,7 +115,12 @@ static int check_config(const apic_config *c, char *why, size_t n) {
   if (c->bus == APIC_BUS_P6 && c->model != APIC_MODEL_P6)
     BAD("the p6 bus carries only P6-model APICs (set model to APIC_MODEL_P6)");
   if (c->timing.p6_clock_div == 0) BAD("timing.p6_clock_div must be at least 1");
-  if (c->timing.timer_div == 0) BAD("timing.timer_div must be at least 1");
+  if (c->timing.timer_div == 0 || c->timing.timer_div > APIC_TIMER_DIV_MAX)
+    BAD("timing.timer_div = %u: must be 1..%u (the timer's longest period must fit the clock)",
+        c->timing.timer_div, APIC_TIMER_DIV_MAX);
+  if (c->timing.insn == 0)
+    BAD("timing.insn must be at least 1: a guest step that takes no time would let a "
+        "spinning program run forever at one cycle");
   uint32_t socks = c->sockets ? c->sockets : 1, thr = c->threads_per_core ? c->threads_per_core : 1;
   if (c->bus == APIC_BUS_MESH && (c->ncpus % socks || (c->ncpus / socks) % thr))
     BAD("mesh topology: %u cores do not split into %u sockets of %u-thread cores",
@@ -586,6 +592,10 @@ int apic_sim_run(apic_sim *s, uint64_t until) {
                                                       : "ran out of memory and lost events");
   if (s->in_run)
     return apic__fail(s, APIC_E_STATE, "apic_sim_run called from inside a guest step or hook");
+  if (until > APIC_CYCLE_MAX && until != UINT64_MAX)
+    return apic__fail(s, APIC_E_TIME, "until = cycle %llu is past APIC_CYCLE_MAX (%llu), the "
+                      "last cycle the clock reaches; UINT64_MAX runs until nothing is left",
+                      (unsigned long long)until, (unsigned long long)APIC_CYCLE_MAX);
   s->in_run = 1;
   int rc = run_loop(s, until);
   s->in_run = 0;
@@ -619,6 +629,8 @@ static int left_due(apic_sim *s, uint64_t until) {
 
 static int run_loop(apic_sim *s, uint64_t until) {
   const apic__qent *top;
+  int to_idle = until == UINT64_MAX;
+  if (to_idle) until = APIC_CYCLE_MAX;  /* nothing happens after it */
   if (s->quiet_wanted) run_quiet(s);
   for (;;) {
     /* a MSG_DONE due (only while a hook listens), or the next event */
@@ -647,7 +659,7 @@ static int run_loop(apic_sim *s, uint64_t until) {
     if (until > s->now) s->now = until;
     return APIC_RUN_LIMIT;
   }
-  if (until != UINT64_MAX && until > s->now) s->now = until;
+  if (!to_idle && until > s->now) s->now = until;
   return s->spinning ? APIC_RUN_STUCK : APIC_RUN_IDLE;
 }
 

@@ -72,7 +72,8 @@ struct apic_cpu {
   uint8_t halted;         /* HLT executed and not yet woken */
   uint32_t step_gen;      /* bumps to cancel a scheduled step */
   uint64_t step_at;       /* cycle of the scheduled step, UINT64_MAX if none */
-  uint32_t cost;          /* cycles charged by the step now running */
+  uint64_t cost;          /* cycles charged by the step now running (64 bits: a
+                             step's costs, each 32, must not wrap) */
   apic__frame *frames;
   uint16_t depth, cap;
   const volatile void *watch; /* address waited on in APIC__CORE_SPIN */

@@ -988,6 +988,195 @@ START_TEST(nomem_during_run_is_reported) {
 }
 END_TEST
 
+
+/* ---- time: the clock only goes forward (apicsim.h APIC_CYCLE_MAX) ---- */
+
+/* Records the cycle of every event and whether one went back in time. */
+typedef struct mono { uint64_t last; int back; uint64_t n; } mono;
+static void mono_hook(void *ud, const apic_event *ev) {
+  mono *m = ud;
+  if (ev->cycle < m->last) m->back = 1;
+  m->last = ev->cycle;
+  m->n++;
+}
+
+/* sim.c apic_sim_run: an `until` past the last cycle the clock can reach is
+   APIC_E_TIME with a message, and the clock does not move; UINT64_MAX
+   still means "until nothing is left". */
+START_TEST(run_until_past_cycle_max_is_time_error) {
+  apic_config cfg = xcfg(2);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  ck_assert_int_eq(apic_sim_run(s, 1000), APIC_RUN_IDLE);
+  expect_err(s, apic_sim_run(s, APIC_CYCLE_MAX + 1), APIC_E_TIME, "APIC_CYCLE_MAX", "run");
+  expect_err(s, apic_sim_run(s, UINT64_MAX - 1), APIC_E_TIME, "18446744073709551614", "run");
+  ck_assert_uint_eq(apic_sim_now(s), 1000);
+  ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_RUN_IDLE);
+  ck_assert_int_eq(apic_sim_run(s, APIC_CYCLE_MAX), APIC_RUN_IDLE);
+  ck_assert_uint_eq(apic_sim_now(s), APIC_CYCLE_MAX);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+/* bus.c: a pin raised at the last cycle the clock reaches sends its message
+   after it, never into the past (it used to wrap to a small cycle when the
+   clock had been run to near UINT64_MAX). */
+START_TEST(message_at_end_of_time_does_not_wrap) {
+  apic_config cfg = xcfg(2);
+  mono m = {0, 0, 0};
+  apic_sim *s = tu_sim(&cfg, NULL);
+  ck_assert_int_eq(apic_sim_add_hook(s, mono_hook, NULL, &m), APIC_OK);
+  tu_enable_all(s);
+  ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 3, 0x41), APIC_OK);  /* edge, fixed, cpu 0 */
+  ck_assert_int_eq(apic_sim_run(s, APIC_CYCLE_MAX), APIC_RUN_IDLE);
+  ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 3, 1), APIC_OK);
+  uint64_t before = apic_sim_now(s);
+  int rc = apic_sim_run(s, UINT64_MAX);
+  ck_assert_int_ge(rc, 0);
+  ck_assert_uint_ge(apic_sim_now(s), before);
+  ck_assert_int_eq(m.back, 0);
+  apic_lapic_state st;
+  ck_assert_int_eq(apic_lapic_state_get(s, 0, &st), APIC_OK);
+  /* the message arrives after APIC_CYCLE_MAX: past the end, still in flight */
+  ck_assert_int_eq(tu_vec(st.irr, 0x41), 0);
+  ck_assert_uint_eq(apic_sim_next_event(s), APIC_CYCLE_MAX + cfg.timing.ioapic_latency);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+/* api.c apic_ioapic_set_pin_at: a cycle the clock can never reach is
+   APIC_E_TIME, and nothing is scheduled. */
+START_TEST(pin_change_past_cycle_max_is_time_error) {
+  apic_config cfg = xcfg(2);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  expect_err(s, apic_ioapic_set_pin_at(s, 0, 1, 1, APIC_CYCLE_MAX + 1), APIC_E_TIME,
+             "APIC_CYCLE_MAX", "set_pin_at");
+  expect_err(s, apic_ioapic_set_pin_at(s, 0, 1, 1, UINT64_MAX), APIC_E_TIME, "pin 1",
+             "set_pin_at");
+  ck_assert_uint_eq(apic_sim_next_event(s), UINT64_MAX);
+  ck_assert_int_eq(apic_ioapic_set_pin_at(s, 0, 1, 1, APIC_CYCLE_MAX), APIC_OK);
+  ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_RUN_IDLE);
+  int lvl = 0;
+  ck_assert_int_eq(apic_ioapic_get_pin(s, 0, 1, &lvl), APIC_OK);
+  ck_assert_int_eq(lvl, 1);
+  ck_assert_uint_eq(apic_sim_now(s), APIC_CYCLE_MAX);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+/* lapic.c wr_tsc_deadline (SDM 10.5.4.1): a deadline of UINT64_MAX is never
+   reached; a run to the end returns, and the clock stays at APIC_CYCLE_MAX. */
+START_TEST(tsc_deadline_at_uint64_max_never_fires) {
+  apic_config cfg = xcfg(1);
+  mono m = {0, 0, 0};
+  apic_sim *s = tu_sim(&cfg, NULL);
+  ck_assert_int_eq(apic_sim_add_hook(s, mono_hook, NULL, &m), APIC_OK);
+  tu_enable_all(s);
+  tu_wr(s, 0, APIC_REG_LVT_TIMER, (APIC_TIMER_TSCDEADLINE << APIC_LVT_TIMER_SHIFT) | 0x40);
+  ck_assert_int_eq(apic_lapic_wrmsr(s, 0, APIC_MSR_TSC_DEADLINE, UINT64_MAX), APIC_OK);
+  int rc = apic_sim_run(s, UINT64_MAX);
+  ck_assert_int_eq(rc, APIC_RUN_LIMIT);
+  ck_assert_uint_eq(apic_sim_now(s), APIC_CYCLE_MAX);
+  apic_lapic_state st;
+  ck_assert_int_eq(apic_lapic_state_get(s, 0, &st), APIC_OK);
+  ck_assert_int_eq(tu_vec(st.irr, 0x40), 0);
+  ck_assert_int_eq(m.back, 0);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+/* lapic.c timer_start (SDM 10.5.4): the longest period (initial count
+   0xFFFFFFFF, divide by 128, the largest timer_div) is exact - the expiry
+   does not wrap - and a timer_div above APIC_TIMER_DIV_MAX is refused. */
+START_TEST(longest_timer_period_is_exact) {
+  apic_config cfg = xcfg(1);
+  cfg.timing.timer_div = APIC_TIMER_DIV_MAX + 1;
+  expect_create_fails(&cfg, APIC_E_CONFIG, "timer_div too large");
+  cfg.timing.timer_div = UINT32_MAX;
+  expect_create_fails(&cfg, APIC_E_CONFIG, "timer_div UINT32_MAX");
+  cfg.timing.timer_div = APIC_TIMER_DIV_MAX;
+  apic_sim *s = tu_sim(&cfg, NULL);
+  tu_enable_all(s);
+  ck_assert_int_eq(apic_sim_run(s, 5000), APIC_RUN_IDLE);
+  tu_wr(s, 0, APIC_REG_TIMER_DCR, 0xA);  /* divide by 128 */
+  tu_wr(s, 0, APIC_REG_LVT_TIMER, 0x40);
+  tu_wr(s, 0, APIC_REG_TIMER_ICR, 0xFFFFFFFFu);
+  apic_lapic_state st;
+  ck_assert_int_eq(apic_lapic_state_get(s, 0, &st), APIC_OK);
+  uint64_t want = 5000 + 0xFFFFFFFFull * 128 * APIC_TIMER_DIV_MAX;
+  ck_assert_uint_eq(st.timer_next, want);
+  ck_assert_uint_eq(st.timer_ccr, 0xFFFFFFFFu);
+  ck_assert_uint_lt(want, APIC_CYCLE_MAX);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+/* cpu.c: a step's cost is not cut short by wrapping 32 bits (work of
+   0xFFFFFFFF cycles and a PAUSE used to cost 39 cycles). */
+static int prog_long_step(apic_cpu *c, void *arg) {
+  uint64_t *at = arg;
+  APIC_BEGIN(c);
+  apic_cpu_work(c, UINT32_MAX);
+  apic_cpu_pause(c);
+  APIC_YIELD(c);
+  *at = apic_cpu_now(c);
+  APIC_END(c);
+}
+
+START_TEST(step_cost_does_not_wrap) {
+  apic_config cfg = xcfg(1);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  uint64_t at = 0;
+  ck_assert_int_eq(apic_sim_set_program(s, 0, prog_long_step, &at), APIC_OK);
+  ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_RUN_IDLE);
+  ck_assert_uint_eq(at, (uint64_t)UINT32_MAX + cfg.timing.pause);
+  apic_sim_destroy(s);
+}
+END_TEST
+
+/* sim.c check_config: timing.insn 0 would let a step cost nothing, and a
+   spinning program would run forever at one cycle (a hang): refused. */
+START_TEST(zero_insn_time_is_config_error) {
+  apic_config cfg = xcfg(1);
+  cfg.timing.insn = 0;
+  expect_create_fails(&cfg, APIC_E_CONFIG, "insn 0");
+  char why[128] = "";
+  apic_sim *s = NULL;
+  apic_sim_create(&s, &cfg, why, sizeof why);
+  ck_assert_ptr_nonnull(strstr(why, "timing.insn"));
+}
+END_TEST
+
+/* apic_config_default with a NULL config does nothing (no crash). */
+START_TEST(config_default_null_is_harmless) {
+  apic_config_default(NULL, 4);
+}
+END_TEST
+
+/* api.c apic_sim_pending/ack/nmi_return are the embedded host's calls: on
+   a core that runs a guest program they would take interrupts from under
+   the core model (an ISR bit no handler ends), so they are APIC_E_STATE. */
+START_TEST(embedded_calls_on_a_program_core_are_state_errors) {
+  apic_config cfg = xcfg(2);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  ck_assert_int_eq(apic_sim_set_program(s, 1, tu_prog_idle, NULL), APIC_OK);
+  ck_assert_int_eq(apic_sim_run(s, 1000), APIC_RUN_IDLE);
+  ck_assert_int_eq(apic_lapic_write(s, 0, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF), APIC_OK);
+  apic_lapic_state before, after;
+  ck_assert_int_eq(apic_lapic_state_get(s, 1, &before), APIC_OK);
+  apic_intr_kind k;
+  uint8_t v;
+  expect_err(s, apic_sim_ack(s, 1, APIC_INTR_FIXED, &v), APIC_E_STATE, "cpu 1 runs a guest program",
+             "ack");
+  expect_err(s, apic_sim_nmi_return(s, 1), APIC_E_STATE, "cpu 1", "nmi_return");
+  ck_assert_int_eq(apic_lapic_state_get(s, 1, &after), APIC_OK);
+  ck_assert_int_eq(memcmp(&before, &after, sizeof before), 0);
+  /* pending only reads: allowed on any core */
+  ck_assert_int_eq(apic_sim_pending(s, 1, 1, &k, &v), APIC_OK);
+  ck_assert_int_eq(apic_sim_ack(s, 0, APIC_INTR_FIXED, &v), APIC_OK);  /* embedded core */
+  apic_sim_destroy(s);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("create");
@@ -1009,6 +1198,18 @@ int main(void) {
   tcase_add_test(tc, quiet_callback_may_send_ipis);
   tcase_add_test(tc, set_hook_replaces_only_its_own);
   tcase_add_test(tc, hooks_cannot_change_the_list_from_inside_a_hook);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, config_default_null_is_harmless);
+  tcase_add_test(tc, embedded_calls_on_a_program_core_are_state_errors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("time");
+  tcase_add_test(tc, run_until_past_cycle_max_is_time_error);
+  tcase_add_test(tc, message_at_end_of_time_does_not_wrap);
+  tcase_add_test(tc, pin_change_past_cycle_max_is_time_error);
+  tcase_add_test(tc, tsc_deadline_at_uint64_max_never_fires);
+  tcase_add_test(tc, longest_timer_period_is_exact);
+  tcase_add_test(tc, step_cost_does_not_wrap);
+  tcase_add_test(tc, zero_insn_time_is_config_error);
   suite_add_tcase(s, tc);
   tc = tcase_create("names");
   tcase_add_test(tc, strerror_and_err_name_for_every_code);

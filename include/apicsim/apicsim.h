@@ -76,6 +76,16 @@ typedef struct apic_cpu apic_cpu;  /* one core, as its guest program sees it */
 
 #define APIC_NONE 0xFFFFFFFFu      /* "no core" / "no value" */
 
+/*
+ * The last cycle the clock reaches (2^62: 146 years at 1 GHz). Every later
+ * time is now plus a bounded latency, so with the clock at most this high no
+ * sum of cycles wraps around into the past; apic_sim_run and
+ * apic_ioapic_set_pin_at refuse cycles above it with APIC_E_TIME, and an
+ * event that would happen after it (a TSC deadline of UINT64_MAX) is never
+ * reached.
+ */
+#define APIC_CYCLE_MAX (UINT64_C(1) << 62)
+
 /* ---- Processor generations: where the SDM differs between them ---- */
 typedef enum apic_model {
   APIC_MODEL_P6 = 0,   /* P6 family: 4-bit IDs, 3-wire APIC bus, retry on full */
@@ -112,7 +122,8 @@ typedef struct apic_timing {
   uint32_t mesh_same_socket;
   uint32_t mesh_cross_socket;
   uint32_t ioapic_latency; /* I/O APIC to local APIC, and EOI back (xapic, mesh) */
-  uint32_t timer_div;      /* core cycles per APIC timer input clock tick */
+  uint32_t timer_div;      /* core cycles per APIC timer input clock tick,
+                              1..APIC_TIMER_DIV_MAX */
 } apic_timing;
 
 /* Choices where the SDM leaves behaviour open (docs/SDM-CHOICES.md). */
@@ -124,6 +135,10 @@ typedef struct apic_quirks {
 #define APIC_MAX_IOAPICS 8
 #define APIC_MAX_CPUS    65536u
 #define APIC_IOAPIC_MAX_PINS 120u /* REDTBL index 0x10+2n must fit in IOREGSEL */
+
+/* The largest timing.timer_div: the longest timer period, initial count
+   0xFFFFFFFF divided by 128, is then 2^59 cycles, well inside the clock. */
+#define APIC_TIMER_DIV_MAX (1u << 20)
 
 typedef void *(*apic_realloc_fn)(void *ud, void *ptr, size_t size);
 
@@ -150,7 +165,9 @@ typedef struct apic_config {
   void *alloc_ud;
 } apic_config;
 
-/* Fills every field with its documented default for ncpus cores. */
+/* Fills every field with its documented default for ncpus cores (cfg NULL:
+   does nothing). Timing fields may be 0 except insn (so that every guest
+   step takes time), p6_clock_div and timer_div. */
 APIC_API void apic_config_default(apic_config *cfg, uint32_t ncpus);
 
 /* ---- Events: every state change flows through one hook ---- */
@@ -293,7 +310,11 @@ typedef enum apic_run_status {
 
 /*
  * Runs until `until` (absolute cycle) or until nothing is left to happen.
- * Returns an apic_run_status (>= 0) or a negative error.
+ * Returns an apic_run_status (>= 0) or a negative error. `until` is at most
+ * APIC_CYCLE_MAX (APIC_E_TIME above it), or UINT64_MAX: until nothing is
+ * left, and at most to APIC_CYCLE_MAX (APIC_RUN_LIMIT if events remain
+ * after it). A run never moves the clock back: an `until` before now
+ * processes nothing.
  */
 APIC_API int apic_sim_run(apic_sim *s, uint64_t until);
 /* Cycle of the next pending event, or UINT64_MAX if none. */
@@ -388,7 +409,8 @@ APIC_API int apic_ioapic_rte_set(apic_sim *s, uint32_t ioapic, uint32_t pin, uin
 APIC_API int apic_ioapic_set_pin(apic_sim *s, uint32_t ioapic, uint32_t pin, int level);
 /* Raw level of an input pin. */
 APIC_API int apic_ioapic_get_pin(apic_sim *s, uint32_t ioapic, uint32_t pin, int *level);
-/* Schedules a pin level change at an absolute future cycle. */
+/* Schedules a pin level change at an absolute cycle, now..APIC_CYCLE_MAX
+   (APIC_E_TIME outside). */
 APIC_API int apic_ioapic_set_pin_at(apic_sim *s, uint32_t ioapic, uint32_t pin,
                                     int level, uint64_t cycle);
 
@@ -415,7 +437,10 @@ APIC_API int apic_sim_pending(apic_sim *s, uint32_t cpu, int if_flag,
  * nothing is deliverable any more (SDM 10.9); NMI/SMI/INIT/SIPI are consumed.
  */
 APIC_API int apic_sim_ack(apic_sim *s, uint32_t cpu, apic_intr_kind kind, uint8_t *vector);
-/* Tells the model the host's NMI handler returned (unblocks NMI). */
+/* Tells the model the host's NMI handler returned (unblocks NMI).
+   apic_sim_ack and apic_sim_nmi_return are for cores with no guest program:
+   on one that has one (or had: it may be done or wait for SIPI) they are
+   APIC_E_STATE, since the core model takes its own interrupts. */
 APIC_API int apic_sim_nmi_return(apic_sim *s, uint32_t cpu);
 
 /* ---- Guest programs ---- */
