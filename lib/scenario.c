@@ -124,9 +124,12 @@ static int want_object(ctx *c, const cJSON *v) {
 static int get_int(ctx *c, const cJSON *v, uint64_t lo, uint64_t hi, uint64_t *out) {
   if (cJSON_IsNumber(v)) {
     double d = v->valuedouble;
-    if (d != floor(d) || d < 0 || d > 9.0e15)
+    if (d != floor(d) || d < 0 || !(d < 1e30))
       return bad(c, "expected a whole number in %llu..%llu, found %g", (unsigned long long)lo,
                  (unsigned long long)hi, d);
+    if (d > 9.0e15)  /* past 2^53 a JSON number may have lost digits */
+      return bad(c, "%.0f is too large for an exact JSON number (above 9e15): write it as a "
+                 "string, \"%.0f\"", d, d);
     *out = (uint64_t)d;
   } else if (cJSON_IsString(v)) {  /* decimal, or 0x hex: never octal */
     const char *s = v->valuestring, *d = s;
@@ -274,8 +277,11 @@ static int parse_timing(ctx *c, const cJSON *t, apic_timing *out) {
       return -1;
     }
     uint64_t v;
-    int min1 = !strcmp(it->string, "p6_clock_div") || !strcmp(it->string, "timer_div");
-    if (get_int(c, it, min1 ? 1 : 0, 100000000, &v)) { leave(c, m); return -1; }
+    /* the machine's limits (sim.c check_config), said here at the path */
+    int min1 = !strcmp(it->string, "p6_clock_div") || !strcmp(it->string, "timer_div") ||
+               !strcmp(it->string, "insn");
+    uint64_t max = !strcmp(it->string, "timer_div") ? APIC_TIMER_DIV_MAX : 100000000;
+    if (get_int(c, it, min1 ? 1 : 0, max, &v)) { leave(c, m); return -1; }
     f[k] = (uint32_t)v;
     leave(c, m);
   }

@@ -349,6 +349,12 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
   apic_config cfg = sc->cfg;
   if (o.seed_set) cfg.seed = o.seed;
   uint64_t end = o.cycles_set ? o.cycles : sc->cycles;
+  if (o.cycles_set && (o.cycles == 0 || o.cycles > APIC_CYCLE_MAX)) {
+    snprintf(why, why_size, "opts.cycles = %llu: must be 1..%llu (APIC_CYCLE_MAX, the last "
+             "cycle the clock reaches)", (unsigned long long)o.cycles,
+             (unsigned long long)APIC_CYCLE_MAX);
+    return o.cycles ? APIC_E_TIME : APIC_E_ARG;
+  }
   run r = {sc, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, res};
   apic_trace_writer *tw = NULL;
   int rc = apic_sim_create(&r.s, &cfg, why, why_size);
@@ -403,7 +409,10 @@ int apic_scenario_run(apic_scenario *sc, const apic_scenario_opts *opts,
     /* before the limit: work that finished in the last slice is why it stops */
     if (sc->until_done && all_done(&r)) { stopped_done = 1; break; }
     if (now >= end) break;
-    uint64_t target = now + SLICE < end ? now + SLICE : end;
+    uint64_t target = end - now > SLICE ? now + SLICE : end;
+    /* idle until the next event: skip to it, slices would only count the gap */
+    uint64_t next = apic_sim_next_event(r.s);
+    if (next > target) target = next < end ? next : end;
     if (ai < sc->nacts && sc->acts[ai].at < target) target = sc->acts[ai].at;
     status = apic_sim_run(r.s, target);
     if (status < 0) {

@@ -1219,6 +1219,56 @@ START_TEST(fixed_bug_ipi_in_flight_called_lost) {
 }
 END_TEST
 
+/* scenario_run.c: an idle stretch costs nothing, also in the run loop. An
+   idle machine run for 10^15 cycles went through it a million cycles at a
+   time: 10^9 slices, a hang. */
+START_TEST(fixed_bug_idle_run_sliced_for_ever) {
+  apic_scenario *sc = parse_ok(
+      "{'machine': {'cpus': 2}, 'programs': [{'program': 'idle', 'cpus': 'all'}], "
+      "'stimulus': [{'at': 500000000000000, 'rte': {'pin': 3, 'vector': 48, 'dest': 1}}, "
+      "{'at': 600000000000000, 'pin': 3, 'pulse': 100}], "
+      "'run': {'cycles': 1000000000000000}, "
+      "'expect': {'handlers': [{'cpu': 1, 'vector': 48, 'count': 1}]}}");
+  apic_scenario_result res;
+  run_ok(sc, NULL, &res);
+  ck_assert_uint_eq(res.end_cycle, 1000000000000000ull);
+  ck_assert_uint_eq(res.failed, 0);
+  ck_assert_uint_eq(res.nskipped, 0);
+  apic_scenario_result_free(&res);
+  apic_scenario_free(sc);
+}
+END_TEST
+
+/* scenario_run.c: opts.cycles past APIC_CYCLE_MAX is refused up front with
+   a message that says so (apic_sim_run would refuse it half way). */
+START_TEST(fixed_bug_cycles_override_past_clock) {
+  apic_scenario *sc = parse_ok("{'machine': {'cpus': 1}}");
+  apic_scenario_result res;
+  apic_scenario_opts o = {0};
+  o.cycles_set = 1;
+  o.cycles = APIC_CYCLE_MAX + 1;
+  char why[256] = "";
+  ck_assert_int_eq(apic_scenario_run(sc, &o, &res, why, sizeof why), APIC_E_TIME);
+  ck_assert_msg(strstr(why, "opts.cycles") && strstr(why, "APIC_CYCLE_MAX"), "%s", why);
+  o.cycles = 0;
+  ck_assert_int_eq(apic_scenario_run(sc, &o, &res, why, sizeof why), APIC_E_ARG);
+  ck_assert_msg(strstr(why, "opts.cycles"), "%s", why);
+  apic_scenario_free(sc);
+}
+END_TEST
+
+/* scenario.c parse_timing: the machine's own limits (sim.c check_config),
+   said at the JSON path: insn 0 would let a spinning guest hang at one
+   cycle, timer_div above APIC_TIMER_DIV_MAX would wrap the timer period. */
+START_TEST(fixed_bug_timing_limits_at_create_only) {
+  refused_n("{\"machine\": {\"cpus\": 1, \"timing\": {\"insn\": 0}}}", 47,
+            "machine.timing.insn", "1..");
+  const char *big = "{\"machine\": {\"cpus\": 1, \"timing\": {\"timer_div\": 1048577}}}";
+  refused_n(big, strlen(big), "machine.timing.timer_div", "1048576");
+  apic_scenario_free(parse_ok("{'machine': {'cpus': 1, 'timing': {'timer_div': 1048576}}}"));
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("scenario");
   TCase *tc = tcase_create("malformed");
@@ -1264,6 +1314,9 @@ int main(void) {
     tcase_add_test(tc, fixed_bug_register_expect_reads_nothing);
     tcase_add_test(tc, fixed_bug_until_done_without_programs);
     tcase_add_test(tc, fixed_bug_ipi_in_flight_called_lost);
+    tcase_add_test(tc, fixed_bug_idle_run_sliced_for_ever);
+    tcase_add_test(tc, fixed_bug_cycles_override_past_clock);
+    tcase_add_test(tc, fixed_bug_timing_limits_at_create_only);
     suite_add_tcase(s, tc);
   }
   return tu_run(s);

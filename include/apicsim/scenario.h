@@ -39,9 +39,11 @@ typedef struct apic_scenario_opts {
   const char *trace_path;      /* write a trace there; NULL for none */
   int seed_set;                /* override the scenario's seed */
   uint64_t seed;
-  int cycles_set;              /* override the scenario's cycle limit */
+  int cycles_set;              /* override the scenario's cycle limit: cycles is
+                                  1..APIC_CYCLE_MAX */
   uint64_t cycles;
-  /* called between slices of the run (about every million cycles) */
+  /* called between slices of the run (about every million cycles, or after
+     an idle stretch the run skipped at once) */
   void (*progress)(void *ud, uint64_t now, uint64_t end);
   void *progress_ud;
 } apic_scenario_opts;
