@@ -70,6 +70,7 @@ static void add(apic_latency *l, uint32_t cpu, uint8_t vector, uint8_t stage, ui
 
 void apic_latency_event(void *ud, const apic_event *ev) {
   apic_latency *l = ud;
+  if (!l || !ev) return;
   size_t k = (size_t)ev->cpu * 256 + ev->vector;
   switch (ev->kind) {
   case APIC_EV_MSG_SEND:
@@ -116,6 +117,10 @@ static int cmp_u64(const void *a, const void *b) {
 
 int apic_latency_summary(apic_latency *l, apic_lat_stage stage, uint32_t cpu, int vector,
                          apic_lat_summary *out) {
+  if (!l || !out) return APIC_E_ARG;
+  if (stage != APIC_LAT_IRR && stage != APIC_LAT_HANDLER) return APIC_E_ARG;
+  if (vector > 255) return APIC_E_ARG;
+  if (cpu != APIC_NONE && cpu >= l->ncpus) return APIC_E_CPU;
   memset(out, 0, sizeof *out);
   size_t n = 0;
   for (size_t i = 0; i < l->n; i++)
@@ -140,4 +145,4 @@ int apic_latency_summary(apic_latency *l, apic_lat_stage stage, uint32_t cpu, in
   return APIC_OK;
 }
 
-uint64_t apic_latency_bus_busy(const apic_latency *l) { return l->bus_busy; }
+uint64_t apic_latency_bus_busy(const apic_latency *l) { return l ? l->bus_busy : 0; }

@@ -51,9 +51,10 @@ int apic_args_index(const apic_prog_def *def, const char *name) {
 }
 
 void apic_args_init(apic_args *a, const apic_prog_def *def) {
+  if (!a) return;
   memset(a, 0, sizeof *a);
   a->def = def;
-  for (unsigned i = 0; i < def->nargs && i < APIC_ARGS_MAX; i++) {
+  for (unsigned i = 0; def && i < def->nargs && i < APIC_ARGS_MAX; i++) {
     const apic_arg_spec *sp = &def->args[i];
     if (!sp->deflt) continue;
     a->set[i] = 1;
@@ -63,6 +64,7 @@ void apic_args_init(apic_args *a, const apic_prog_def *def) {
 }
 
 void apic_args_free(apic_args *a) {
+  if (!a) return;
   for (unsigned i = 0; i < APIC_ARGS_MAX; i++) {
     free(a->cpus[i]);
     free(a->str[i]);
@@ -71,6 +73,11 @@ void apic_args_free(apic_args *a) {
 }
 
 static int lookup(const apic_args *a, const char *name, apic_arg_type type, char *why, size_t n) {
+  if (!a || !a->def) {
+    snprintf(why, n, "%s", a ? "arguments not set up for a program (apic_args_init with a "
+             "NULL def)" : "args is NULL");
+    return -1;
+  }
   int k = apic_args_index(a->def, name);
   if (k < 0) {
     snprintf(why, n, "program %s has no argument '%s'", a->def->name, name);
@@ -86,7 +93,7 @@ static int lookup(const apic_args *a, const char *name, apic_arg_type type, char
 }
 
 int apic_args_set_int(apic_args *a, const char *name, int64_t v, char *why, size_t n) {
-  int k = apic_args_index(a->def, name);
+  int k = a ? apic_args_index(a->def, name) : -1;
   apic_arg_type type = k >= 0 && a->def->args[k].type == APIC_ARG_BOOL ? APIC_ARG_BOOL
                                                                        : APIC_ARG_INT;
   if ((k = lookup(a, name, type, why, n)) < 0) return APIC_E_ARG;
@@ -106,6 +113,11 @@ int apic_args_set_cpus(apic_args *a, const char *name, const uint32_t *cpus, uin
                        uint32_t ncpus, char *why, size_t n) {
   int k = lookup(a, name, APIC_ARG_CPUS, why, n);
   if (k < 0) return APIC_E_ARG;
+  if (!cpus && count) {
+    snprintf(why, n, "argument '%s' of %s: %u cpus but the list is NULL", name, a->def->name,
+             count);
+    return APIC_E_ARG;
+  }
   for (uint32_t i = 0; i < count; i++)
     if (cpus[i] >= ncpus) {
       snprintf(why, n, "argument '%s' of %s names cpu %u; the machine has %u cores", name,
@@ -128,6 +140,10 @@ int apic_args_set_cpus(apic_args *a, const char *name, const uint32_t *cpus, uin
 int apic_args_set_str(apic_args *a, const char *name, const char *v, char *why, size_t n) {
   int k = lookup(a, name, APIC_ARG_STRING, why, n);
   if (k < 0) return APIC_E_ARG;
+  if (!v) {
+    snprintf(why, n, "argument '%s' of %s: the value is NULL", name, a->def->name);
+    return APIC_E_ARG;
+  }
   const char *c = a->def->args[k].choices;
   size_t len = strlen(v);
   for (const char *p = c; p && *p;) {
@@ -149,6 +165,10 @@ int apic_args_set_str(apic_args *a, const char *name, const char *v, char *why, 
 }
 
 int apic_args_complete(const apic_args *a, char *why, size_t n) {
+  if (!a || !a->def) {
+    snprintf(why, n, "%s", a ? "arguments not set up for a program" : "args is NULL");
+    return APIC_E_ARG;
+  }
   for (unsigned i = 0; i < a->def->nargs; i++)
     if (!a->set[i]) {
       snprintf(why, n, "program %s needs argument '%s' (%s)", a->def->name,
@@ -159,18 +179,18 @@ int apic_args_complete(const apic_args *a, char *why, size_t n) {
 }
 
 int64_t apic_args_int(const apic_args *a, const char *name) {
-  int k = apic_args_index(a->def, name);
+  int k = a ? apic_args_index(a->def, name) : -1;
   return k < 0 ? 0 : a->i[k];
 }
 
 const uint32_t *apic_args_cpus(const apic_args *a, const char *name, uint32_t *count) {
-  int k = apic_args_index(a->def, name);
+  int k = a ? apic_args_index(a->def, name) : -1;
   if (count) *count = k < 0 ? 0 : a->ncpus[k];
   return k < 0 ? NULL : a->cpus[k];
 }
 
 const char *apic_args_str(const apic_args *a, const char *name) {
-  int k = apic_args_index(a->def, name);
+  int k = a ? apic_args_index(a->def, name) : -1;
   return k < 0 ? NULL : a->str[k];
 }
 

@@ -205,6 +205,15 @@ nomem0:
 
 void apic_sim_destroy(apic_sim *s) {
   if (!s) return;
+  if (s->in_run || s->in_hook) {  /* the caller's caller would return into freed memory */
+    apic__fail(s, APIC_E_STATE, "apic_sim_destroy called from inside a guest step, hook or "
+               "quiet callback: ignored, the machine still exists");
+    return;
+  }
+  /* writers not closed yet keep no pointer to the machine: their close
+     finishes the file instead of reaching into freed memory */
+  for (uint32_t i = 0; i < s->nhooks; i++)
+    if (s->hooks[i].fn == apic__trace_on_event) apic__trace_orphan(s->hooks[i].ud);
   if (s->cpus)
     for (uint32_t i = 0; i < s->ncpus; i++) apic__cpu_free(s, &s->cpus[i]);
   for (uint32_t i = 0; i < s->nioapics; i++) {

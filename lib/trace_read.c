@@ -74,8 +74,8 @@ static int fail(apic_trace *t, int err, const char *fmt, ...) {
 }
 
 const char *apic_trace_errmsg(const apic_trace *t) { return t ? t->err : "no trace"; }
-const apic_trace_info *apic_trace_info_get(const apic_trace *t) { return &t->info; }
-uint64_t apic_trace_now(const apic_trace *t) { return t->now; }
+const apic_trace_info *apic_trace_info_get(const apic_trace *t) { return t ? &t->info : NULL; }
+uint64_t apic_trace_now(const apic_trace *t) { return t ? t->now : 0; }
 
 /* Reads exactly n bytes at off; 0 on success. */
 static int read_at(apic_trace *t, uint64_t off, void *p, size_t n) {

@@ -321,7 +321,7 @@ void apic__recorder_add(apic__recorder *r, const apic_event *f) {
 }
 
 /* A second writer's events (the first is fed by the engine directly). */
-static void on_event(void *ud, const apic_event *ev) {
+void apic__trace_on_event(void *ud, const apic_event *ev) {
   apic_trace_writer *w = ud;
   apic__recorder_add(&w->rec, ev);
 }
@@ -385,8 +385,8 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
   else write_bytes(w, h.p, h.n);
   apic__buf_free(&body);
   apic__buf_free(&h);
-  int rc = w->err ? w->err : apic_sim_add_hook(s, on_event, on_quiet, w);
-  if (!rc) apic__hook_direct(s, on_event, w, &w->rec);  /* else called as a hook */
+  int rc = w->err ? w->err : apic_sim_add_hook(s, apic__trace_on_event, on_quiet, w);
+  if (!rc) apic__hook_direct(s, apic__trace_on_event, w, &w->rec);  /* else called as a hook */
   if (rc) {
     if (why_size) snprintf(why, why_size, "%s", w->err ? w->errmsg : apic_sim_errmsg(s));
     fclose(w->f);
@@ -408,10 +408,19 @@ int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const char *pat
   return APIC_OK;
 }
 
+/* The machine is being destroyed before the writer was closed: forget it,
+   so that close still finishes the file with every record so far. */
+void apic__trace_orphan(void *ud) {
+  apic_trace_writer *w = ud;
+  w->s = NULL;
+}
+
 int apic_trace_writer_close(apic_trace_writer *w) {
   if (!w) return APIC_E_ARG;
-  /* from inside a hook the hook list cannot change: the writer stays open */
-  if (apic_sim_remove_hook(w->s, on_event, w) == APIC_E_STATE) return APIC_E_STATE;
+  /* from inside a hook the hook list cannot change: the writer stays open;
+     w->s is NULL when the machine was destroyed first (apic__trace_orphan) */
+  if (w->s && apic_sim_remove_hook(w->s, apic__trace_on_event, w) == APIC_E_STATE)
+    return APIC_E_STATE;
   chunk_flush(w);
   if (w->threaded) {  /* let the worker finish, then own the file again */
     pthread_mutex_lock(&w->mu);
@@ -452,6 +461,10 @@ int apic_trace_writer_close(apic_trace_writer *w) {
 }
 
 int apic_trace_writer_error(const apic_trace_writer *w, const char **msg) {
+  if (!w) {
+    if (msg) *msg = "writer is NULL";
+    return APIC_E_ARG;
+  }
   apic_trace_writer *mw = (apic_trace_writer *)(uintptr_t)w;  /* lock only */
   if (w->threaded) pthread_mutex_lock(&mw->mu);
   int err = w->err;
@@ -461,6 +474,8 @@ int apic_trace_writer_error(const apic_trace_writer *w, const char **msg) {
 }
 
 void apic_trace_writer_stats_get(const apic_trace_writer *w, apic_trace_writer_stats *out) {
+  if (!out) return;
+  if (!w) { memset(out, 0, sizeof *out); return; }
   apic_trace_writer *mw = (apic_trace_writer *)(uintptr_t)w;  /* lock only */
   if (w->threaded) {  /* the worker updates chunks, raw_bytes and offset: let it finish */
     pthread_mutex_lock(&mw->mu);

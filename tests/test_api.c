@@ -10,11 +10,16 @@
  * "Calls return 0 (APIC_OK) or a negative APIC_E_* code; a failed call
  * changes nothing, and apic_sim_errmsg() says what was wrong."
  */
+#define _POSIX_C_SOURCE 200809L  /* mkstemp, unlink */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "testutil.h"
+#include "apicsim/programs.h"
+#include "apicsim/stats.h"
+#include "apicsim/trace.h"
 
 /* ---- helpers ---- */
 
@@ -1177,6 +1182,125 @@ START_TEST(embedded_calls_on_a_program_core_are_state_errors) {
 }
 END_TEST
 
+/* ---- the tool-side objects: NULL and out-of-range arguments ---- */
+
+/* trace.h, stats.h, programs.h: a NULL object or out pointer, a cpu past
+   the collector's cores, a stage or vector that does not exist are errors
+   or no-ops, never a crash. These used to crash: apic_trace_now(NULL),
+   apic_latency_event(l, NULL), apic_latency_summary(NULL, ...) and with a
+   NULL out, apic_latency_bus_busy(NULL), apic_args_init/free(NULL),
+   apic_args_set_int(NULL, ...), apic_args_set_cpus with a NULL list,
+   apic_args_complete(NULL), apic_trace_writer_error/stats_get(NULL);
+   apic_trace_info_get(NULL) returned a pointer near 0. */
+START_TEST(tool_calls_refuse_null_and_range) {
+  ck_assert_ptr_null(apic_trace_info_get(NULL));
+  ck_assert_uint_eq(apic_trace_now(NULL), 0);
+  /* latency */
+  apic_latency *l = apic_latency_new(2);
+  ck_assert_ptr_nonnull(l);
+  apic_event ev = {0};
+  ev.kind = APIC_EV_IRR_SET;
+  ev.cpu = 7;
+  apic_latency_event(l, NULL);
+  apic_latency_event(NULL, &ev);
+  apic_latency_event(l, &ev);  /* a cpu it does not count: ignored */
+  apic_lat_summary m = {1, 2, 3, 4, 5}, keep = m;
+  ck_assert_int_eq(apic_latency_summary(NULL, APIC_LAT_IRR, APIC_NONE, -1, &m), APIC_E_ARG);
+  ck_assert_int_eq(apic_latency_summary(l, APIC_LAT_IRR, APIC_NONE, -1, NULL), APIC_E_ARG);
+  ck_assert_int_eq(apic_latency_summary(l, (apic_lat_stage)9, APIC_NONE, -1, &m), APIC_E_ARG);
+  ck_assert_int_eq(apic_latency_summary(l, APIC_LAT_IRR, APIC_NONE, 256, &m), APIC_E_ARG);
+  ck_assert_int_eq(apic_latency_summary(l, APIC_LAT_IRR, 2, -1, &m), APIC_E_CPU);
+  ck_assert_int_eq(memcmp(&m, &keep, sizeof m), 0);
+  ck_assert_int_eq(apic_latency_summary(l, APIC_LAT_HANDLER, 1, 0xFB, &m), APIC_OK);
+  ck_assert_uint_eq(m.count, 0);
+  ck_assert_uint_eq(apic_latency_bus_busy(NULL), 0);
+  apic_latency_free(l);
+  /* program arguments */
+  char why[256] = "";
+  apic_args_init(NULL, apic_prog_find("idle"));
+  apic_args_free(NULL);
+  apic_args a;
+  apic_args_init(&a, NULL);
+  ck_assert_int_eq(apic_args_set_int(&a, "vector", 1, why, sizeof why), APIC_E_ARG);
+  ck_assert_ptr_nonnull(strstr(why, "not set up"));
+  ck_assert_int_eq(apic_args_set_int(NULL, "vector", 1, why, sizeof why), APIC_E_ARG);
+  ck_assert_ptr_nonnull(strstr(why, "NULL"));
+  ck_assert_int_eq(apic_args_complete(NULL, why, sizeof why), APIC_E_ARG);
+  ck_assert_int_eq(apic_args_complete(&a, why, sizeof why), APIC_E_ARG);
+  ck_assert_int_eq(apic_args_int(NULL, "vector"), 0);
+  apic_args_free(&a);
+  unsigned np = 0;
+  const apic_prog_def *const *all = apic_prog_all(&np);
+  for (unsigned p = 0; p < np; p++)
+    for (unsigned i = 0; i < all[p]->nargs; i++) {
+      apic_args_init(&a, all[p]);
+      const char *name = all[p]->args[i].name;
+      if (all[p]->args[i].type == APIC_ARG_CPUS) {
+        ck_assert_int_eq(apic_args_set_cpus(&a, name, NULL, 3, 4, why, sizeof why), APIC_E_ARG);
+        ck_assert_msg(strstr(why, name) && strstr(why, "NULL"), "%s", why);
+      }
+      if (all[p]->args[i].type == APIC_ARG_STRING) {
+        ck_assert_int_eq(apic_args_set_str(&a, name, NULL, why, sizeof why), APIC_E_ARG);
+        ck_assert_msg(strstr(why, name) && strstr(why, "NULL"), "%s", why);
+      }
+      apic_args_free(&a);
+    }
+  /* trace writer */
+  const char *msg = NULL;
+  ck_assert_int_eq(apic_trace_writer_error(NULL, &msg), APIC_E_ARG);
+  ck_assert_str_eq(msg, "writer is NULL");
+  apic_trace_writer_stats ws;
+  memset(&ws, 0xAA, sizeof ws);
+  apic_trace_writer_stats_get(NULL, &ws);
+  ck_assert_uint_eq(ws.records, 0);
+  ck_assert_int_eq(apic_trace_writer_close(NULL), APIC_E_ARG);
+}
+END_TEST
+
+/* sim.c apic_sim_destroy before apic_trace_writer_close: the close used to
+   reach into the freed machine (use after free under ASan); it now
+   finishes the file, which a reader opens whole. */
+START_TEST(writer_closed_after_its_machine_is_destroyed) {
+  char path[] = "/tmp/apicsim-test-orphan-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  apic_config cfg = xcfg(2);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  apic_trace_writer *w = NULL;
+  char why[256] = "";
+  ck_assert_msg(apic_trace_writer_open(&w, s, path, NULL, why, sizeof why) == APIC_OK, "%s", why);
+  ck_assert_int_eq(apic_sim_set_program(s, 0, tu_prog_idle, NULL), APIC_OK);
+  ck_assert_int_eq(apic_sim_run(s, 1000), APIC_RUN_IDLE);
+  apic_sim_destroy(s);
+  ck_assert_int_eq(apic_trace_writer_close(w), APIC_OK);
+  apic_trace *t = NULL;
+  ck_assert_msg(apic_trace_open(&t, path, why, sizeof why) == APIC_OK, "%s", why);
+  ck_assert_int_eq(apic_trace_info_get(t)->cut, 0);
+  ck_assert_uint_gt(apic_trace_info_get(t)->records, 0);
+  apic_trace_close(t);
+  unlink(path);
+}
+END_TEST
+
+/* A hook that destroys its own machine: refused, the run goes on. */
+static void destroying_hook(void *ud, const apic_event *ev) {
+  (void)ev;
+  apic_sim_destroy(ud);
+}
+
+START_TEST(destroy_from_inside_a_hook_is_ignored) {
+  apic_config cfg = xcfg(2);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  ck_assert_int_eq(apic_sim_add_hook(s, destroying_hook, NULL, s), APIC_OK);
+  ck_assert_int_eq(apic_sim_set_program(s, 0, tu_prog_idle, NULL), APIC_OK);
+  ck_assert_int_eq(apic_sim_run(s, 1000), APIC_RUN_IDLE);
+  ck_assert_ptr_nonnull(strstr(apic_sim_errmsg(s), "apic_sim_destroy called from inside"));
+  ck_assert_int_eq(apic_sim_remove_hook(s, destroying_hook, s), APIC_OK);
+  apic_sim_destroy(s);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("create");
@@ -1200,6 +1324,9 @@ int main(void) {
   tcase_add_test(tc, hooks_cannot_change_the_list_from_inside_a_hook);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, config_default_null_is_harmless);
+  tcase_add_test(tc, tool_calls_refuse_null_and_range);
+  tcase_add_test(tc, writer_closed_after_its_machine_is_destroyed);
+  tcase_add_test(tc, destroy_from_inside_a_hook_is_ignored);
   tcase_add_test(tc, embedded_calls_on_a_program_core_are_state_errors);
   suite_add_tcase(s, tc);
   tc = tcase_create("time");

@@ -265,6 +265,9 @@ APIC_API const char *apic_event_name(uint32_t kind);
  */
 APIC_API int apic_sim_create(apic_sim **out, const apic_config *cfg,
                              char *why, size_t why_size);
+/* Frees the machine (NULL: nothing). Called from inside a guest step, hook
+   or quiet callback it does nothing (apic_sim_errmsg says so). A trace
+   writer still open keeps working: its close finishes the file. */
 APIC_API void apic_sim_destroy(apic_sim *s);
 /* Detail of the last failed call on this simulation. */
 APIC_API const char *apic_sim_errmsg(const apic_sim *s);

@@ -34,7 +34,10 @@ APIC_API void apic_latency_free(apic_latency *l);
 APIC_API void apic_latency_event(void *l, const apic_event *ev);
 /*
  * Summary for a stage. cpu = APIC_NONE for all cores, vector = -1 for all
- * vectors; both may be set. Returns APIC_E_NOMEM only if sorting failed.
+ * vectors; both may be set. Returns APIC_E_ARG (NULL l or out, no such
+ * stage, vector above 255), APIC_E_CPU (cpu not APIC_NONE and past the
+ * ncpus of apic_latency_new), APIC_E_NOMEM if sorting failed; on an error
+ * *out is left as it was.
  */
 APIC_API int apic_latency_summary(apic_latency *l, apic_lat_stage stage, uint32_t cpu,
                                   int vector, apic_lat_summary *out);

@@ -52,7 +52,9 @@ APIC_API int apic_trace_writer_open(apic_trace_writer **out, apic_sim *s, const 
  * Flushes the last chunk, writes the index and trailer, detaches and frees.
  * Returns the first error met while writing (a full disk is reported here if
  * not before), APIC_OK if the file is whole. Called from inside a hook or
- * quiet callback it does nothing and returns APIC_E_STATE.
+ * quiet callback it does nothing and returns APIC_E_STATE. After the
+ * machine was destroyed it still finishes the file, with the records up
+ * to the destroy. NULL: APIC_E_ARG.
  */
 APIC_API int apic_trace_writer_close(apic_trace_writer *w);
 /* First write error so far (0 if none) and its message. */
