@@ -316,14 +316,28 @@ int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud) {
   return apic__fail(s, APIC_E_ARG, "no such hook added with apic_sim_add_hook");
 }
 
-void apic_sim_request_quiet(apic_sim *s) { if (s) s->quiet_wanted = 1; }
+/* A quiet callback that asks for the next quiet point gets it after the
+   next event: granted at once, it would run again and again with no event
+   in between, and the run would hang. */
+void apic_sim_request_quiet(apic_sim *s) {
+  if (!s) return;
+  if (s->in_quiet) s->quiet_later = 1;
+  else s->quiet_wanted = 1;
+}
+
+/* An event happened since the quiet point: a deferred request is due. */
+static inline void quiet_due(apic_sim *s) {
+  if (s->quiet_later) { s->quiet_later = 0; s->quiet_wanted = 1; }
+}
 
 static void run_quiet(apic_sim *s) {
   s->quiet_wanted = 0;
   uint8_t was = s->in_hook;
   s->in_hook = 1;
+  s->in_quiet = 1;
   for (uint32_t i = 0; i < s->nhooks; i++)
     if (s->hooks[i].quiet) s->hooks[i].quiet(s->hooks[i].ud, s);
+  s->in_quiet = 0;
   s->in_hook = was;
 }
 void apic_sim_stats(const apic_sim *s, apic_stats *out) {
@@ -633,12 +647,14 @@ static int left_due(apic_sim *s, uint64_t until) {
   apic__lane_pop(&s->left);
   s->left_t = apic__lane_empty(&s->left) ? UINT64_MAX : apic__lane_top(&s->left)->t;
   apic__left(s, slot);
+  quiet_due(s);
   return 1;
 }
 
 static int run_loop(apic_sim *s, uint64_t until) {
   const apic__qent *top;
   int to_idle = until == UINT64_MAX;
+  quiet_due(s);  /* the host may have changed things since: a quiet point is due */
   if (to_idle) until = APIC_CYCLE_MAX;  /* nothing happens after it */
   if (s->quiet_wanted) run_quiet(s);
   for (;;) {
@@ -656,6 +672,7 @@ static int run_loop(apic_sim *s, uint64_t until) {
       s->now = e.t;
       s->stats.events++;
       dispatch(s, &e);
+      quiet_due(s);
     }
     if (s->nomem | s->fault) {  /* a hook's host calls may have failed too */
       if (s->nomem) return apic__check_nomem(s, APIC_E_NOMEM);

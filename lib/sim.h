@@ -128,6 +128,8 @@ struct apic_sim {
   struct apic__recorder *rec;  /* the direct hook's trace records (trace_rec.h) */
   struct apic__recorder *rec_first;  /* rec when its hook is the first of the list */
   uint8_t quiet_wanted;  /* call the quiet callbacks before the next event */
+  uint8_t in_quiet;      /* the quiet callbacks are being called */
+  uint8_t quiet_later;   /* asked for from inside them: after the next event */
   apic_stats stats;
 
   uint32_t ncpus;

@@ -1301,6 +1301,37 @@ START_TEST(destroy_from_inside_a_hook_is_ignored) {
 }
 END_TEST
 
+/* sim.c run_loop: a quiet callback that asks for the next quiet point
+   (apic_sim_request_quiet from inside it) used to be called again at once,
+   for ever, with no event in between: apic_sim_run hung. The request now
+   waits for the next event. */
+typedef struct requeue { uint64_t quiet, events; } requeue;
+static void requeue_hook(void *ud, const apic_event *ev) {
+  (void)ev;
+  ((requeue *)ud)->events++;
+}
+static void requeue_quiet(void *ud, apic_sim *s) {
+  ((requeue *)ud)->quiet++;
+  apic_sim_request_quiet(s);
+}
+
+START_TEST(quiet_callback_asking_again_does_not_hang) {
+  apic_config cfg = xcfg(2);
+  apic_sim *s = tu_sim(&cfg, NULL);
+  requeue r = {0, 0};
+  ck_assert_int_eq(apic_sim_add_hook(s, requeue_hook, requeue_quiet, &r), APIC_OK);
+  apic_sim_request_quiet(s);
+  ck_assert_int_eq(apic_sim_set_program(s, 0, tu_prog_idle, NULL), APIC_OK);
+  ck_assert_int_eq(apic_sim_set_program(s, 1, tu_prog_idle, NULL), APIC_OK);
+  ck_assert_int_eq(apic_sim_run(s, 100000), APIC_RUN_IDLE);
+  apic_stats st;
+  apic_sim_stats(s, &st);
+  ck_assert_uint_gt(r.quiet, 1);
+  ck_assert_uint_le(r.quiet, st.events + 1);  /* at most one per event, and the start */
+  apic_sim_destroy(s);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("create");
@@ -1322,7 +1353,7 @@ int main(void) {
   tcase_add_test(tc, quiet_callback_may_send_ipis);
   tcase_add_test(tc, set_hook_replaces_only_its_own);
   tcase_add_test(tc, hooks_cannot_change_the_list_from_inside_a_hook);
-  suite_add_tcase(s, tc);
+  tcase_add_test(tc, quiet_callback_asking_again_does_not_hang);
   tcase_add_test(tc, config_default_null_is_harmless);
   tcase_add_test(tc, tool_calls_refuse_null_and_range);
   tcase_add_test(tc, writer_closed_after_its_machine_is_destroyed);

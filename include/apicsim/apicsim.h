@@ -303,6 +303,8 @@ APIC_API int apic_sim_add_hook(apic_sim *s, apic_hook_fn fn, apic_quiet_fn quiet
    twice is removed once); the one apic_sim_set_hook installed stays, even
    with the same fn and ud. APIC_E_ARG if there is none. */
 APIC_API int apic_sim_remove_hook(apic_sim *s, apic_hook_fn fn, void *ud);
+/* Asked for from inside a quiet callback, the next quiet point comes after
+   the next event (or at the start of the next run), never at once. */
 APIC_API void apic_sim_request_quiet(apic_sim *s);
 
 typedef enum apic_run_status {
