@@ -385,7 +385,7 @@ uint32_t apic__timer_ccr(uint64_t next, uint32_t icr, uint32_t dcr, uint32_t lvt
   uint32_t mode = (lvt_timer & APIC_LVT_TIMER_MASK) >> APIC_LVT_TIMER_SHIFT;
   if (!next || mode == APIC_TIMER_TSCDEADLINE || now >= next) return 0;
   uint64_t tick = tick_of(dcr, timer_div);
-  uint64_t left = (next - now + tick - 1) / tick;
+  uint64_t left = (next - now - 1) / tick + 1;  /* rounded up; next - now + tick could wrap */
   return left > icr ? icr : (uint32_t)left;
 }
 

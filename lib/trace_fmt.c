@@ -205,10 +205,15 @@ int apic__hdr_get(apic__rd *r, apic_config *c, char *name, size_t name_size, cha
   if (nt > 1024) HDR_BAD("header: %llu timing fields", (unsigned long long)nt);
   uint32_t *t = (uint32_t *)&c->timing;
   size_t known = sizeof c->timing / sizeof(uint32_t);
+  c->timing.timer_div = c->timing.p6_clock_div = 1;  /* if an older writer had no such field */
   for (uint64_t i = 0; i < nt; i++) {
     uint32_t x = get32(r, UINT32_MAX);
     if (i < known) t[i] = x;  /* fields a newer writer added are skipped */
   }
+  /* the readers divide by these (the timer's current count) */
+  if (!r->bad && c->timing.timer_div == 0) HDR_BAD("header: timing.timer_div is 0 (at least 1)");
+  if (!r->bad && c->timing.p6_clock_div == 0)
+    HDR_BAD("header: timing.p6_clock_div is 0 (at least 1)");
   uint64_t nq = apic__rd_uv(r);
   if (nq > 1024) HDR_BAD("header: %llu quirk fields", (unsigned long long)nq);
   uint8_t *q = (uint8_t *)&c->quirks;

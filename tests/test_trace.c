@@ -3174,6 +3174,67 @@ START_TEST(latency_forgets_an_origin_cleared_by_reset) {
 }
 END_TEST
 
+/* trace_fmt.c apic__hdr_get: a header whose timing.timer_div is 0 (its crc
+   made to match) is corrupt. It used to be taken, and the state of a core
+   with its timer armed divided by it: SIGFPE in apic_trace_lapic_state.
+   A zero p6_clock_div is refused too. */
+START_TEST(zero_divisors_in_the_header_are_corrupt) {
+  char path[512];
+  tmp_path(path, sizeof path);
+  apic_config cfg;
+  apic_config_default(&cfg, 1);
+  cfg.timing.timer_div = APIC_TIMER_DIV_MAX;      /* uv 80 80 40: found below */
+  cfg.timing.p6_clock_div = 0x7F;                 /* uv 7f */
+  cfg.timing.mesh_same_core = 1;                  /* the fields between: a byte each */
+  cfg.timing.mesh_same_socket = 2;
+  cfg.timing.mesh_cross_socket = 3;
+  cfg.timing.ioapic_latency = 4;
+  apic_sim *s = tu_sim(&cfg, NULL);
+  apic_trace_writer *w = NULL;
+  char why[256] = "";
+  ck_assert_msg(apic_trace_writer_open(&w, s, path, NULL, why, sizeof why) == APIC_OK, "%s", why);
+  tu_wr(s, 0, APIC_REG_SVR, APIC_SVR_ENABLE | 0xFF);
+  tu_wr(s, 0, APIC_REG_LVT_TIMER, 0x40);
+  tu_wr(s, 0, APIC_REG_TIMER_ICR, 1000);
+  ck_assert_int_eq(apic_sim_run(s, 5000), APIC_RUN_LIMIT);
+  ck_assert_int_eq(apic_trace_writer_close(w), APIC_OK);
+  apic_sim_destroy(s);
+  size_t n;
+  uint8_t *p = slurp(path, &n);
+  uint32_t blen = get32(p + 12);
+  static const uint8_t pat[3] = {0x80, 0x80, 0x40};
+  uint8_t *at = NULL;
+  for (uint32_t i = 0; i + 3 <= blen; i++)
+    if (!memcmp(p + 16 + i, pat, 3)) { ck_assert_ptr_null(at); at = p + 16 + i; }
+  ck_assert_ptr_nonnull(at);
+  for (int which = 0; which < 2; which++) {
+    uint8_t *q = malloc(n);
+    ck_assert_ptr_nonnull(q);
+    memcpy(q, p, n);
+    uint8_t *f = q + (at - p);
+    if (which == 0) {
+      f[2] = 0x00;  /* timer_div: 80 80 00, a long way to write 0 */
+    } else {
+      /* p6_clock_div, then the four one-byte mesh/ioapic fields, then
+         timer_div: 5 bytes before it */
+      ck_assert_uint_eq(f[-5], 0x7F);
+      f[-5] = 0;
+    }
+    put32(q + 16 + blen, crc(q, 16 + blen));
+    spill(path, q, n);
+    apic_trace *t = NULL;
+    int rc = apic_trace_open(&t, path, why, sizeof why);
+    ck_assert_msg(rc == APIC_E_CORRUPT, "%s: rc %d (%s)", which ? "p6_clock_div" : "timer_div",
+                  rc, why);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(strstr(why, which ? "p6_clock_div" : "timer_div"), "%s", why);
+    free(q);
+  }
+  free(p);
+  unlink(path);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("trace");
   TCase *tc = tcase_create("round trip");
@@ -3197,6 +3258,7 @@ int main(void) {
   tcase_add_test(tc, index_and_trailer_flips_fall_back_to_walking_the_chunks);
   tcase_add_test(tc, wrong_magic_and_version_are_format_errors);
   tcase_add_test(tc, absurd_header_values_are_corrupt);
+  tcase_add_test(tc, zero_divisors_in_the_header_are_corrupt);
   tcase_add_test(tc, bad_records_inside_a_chunk_are_corrupt);
   tcase_add_test(tc, snapshot_fields_out_of_range_are_corrupt);
   tcase_add_test(tc, handlers_nested_too_deep_name_the_chunk_and_record);
