@@ -101,6 +101,11 @@ int apic_trace_export(apic_trace *t, apic_export_format fmt, const char *path, c
     set_why(why, why_size, "unknown export format %d (perfetto, json or vcd)", (int)fmt);
     return APIC_E_ARG;
   }
+  if (apic__trace_is_file(t, path)) {  /* opening it for writing would empty it first */
+    set_why(why, why_size, "%s is the trace being exported: writing there would destroy it",
+            path);
+    return APIC_E_ARG;
+  }
   apic__xfile o;
   int rc = apic__xfile_open(&o, path, why, why_size);
   if (rc) return rc;

@@ -24,6 +24,8 @@ typedef struct apic__xfile {
   const char *path;
 } apic__xfile;
 
+/* trace_read.c: 1 if path names the file t reads. */
+int apic__trace_is_file(const apic_trace *t, const char *path);
 int apic__xfile_open(apic__xfile *o, const char *path, char *why, size_t why_size);
 /* Flushes and closes; APIC_E_IO (reason in why) if any write failed. */
 int apic__xfile_close(apic__xfile *o, char *why, size_t why_size);

@@ -16,8 +16,10 @@
  * Nothing in the file is trusted: lengths are bounded before allocation,
  * every read is bounds checked, and an error names the chunk and byte.
  */
+#define _POSIX_C_SOURCE 200809L  /* fileno, fstat */
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include "apicsim/trace.h"
 #include "lapic.h"
 #include "trace_fmt.h"
+#include "export.h"  /* apic__trace_is_file */
 
 typedef struct chunk {
   uint64_t offset, first, last;
@@ -74,6 +77,13 @@ static int fail(apic_trace *t, int err, const char *fmt, ...) {
 }
 
 const char *apic_trace_errmsg(const apic_trace *t) { return t ? t->err : "no trace"; }
+/* 1 if path names the file t reads (a tool about to overwrite its input). */
+int apic__trace_is_file(const apic_trace *t, const char *path) {
+  struct stat a, b;
+  if (!t->f || fstat(fileno(t->f), &a) != 0 || stat(path, &b) != 0) return 0;
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 const apic_trace_info *apic_trace_info_get(const apic_trace *t) { return t ? &t->info : NULL; }
 uint64_t apic_trace_now(const apic_trace *t) { return t ? t->now : 0; }
 

@@ -232,6 +232,17 @@ START_TEST(bad_arguments_and_paths) {
     }
   ck_assert_int_eq(apic_trace_export(t, APIC_EXPORT_JSON, scratch_file(&sc, "ok.json"), NULL,
                                      0), APIC_OK);  /* why may be NULL */
+  /* export.c: the trace's own file as the output used to be emptied by the
+     open for writing, the export then "succeeding" with the trace gone */
+  struct stat before, after;
+  ck_assert_int_eq(stat(trc, &before), 0);
+  for (int fmt = APIC_EXPORT_PERFETTO; fmt <= APIC_EXPORT_VCD; fmt++) {
+    ck_assert_int_eq(apic_trace_export(t, (apic_export_format)fmt, trc, why, sizeof why),
+                     APIC_E_ARG);
+    ck_assert_msg(strstr(why, trc) && strstr(why, "trace being exported"), "%s", why);
+  }
+  ck_assert_int_eq(stat(trc, &after), 0);
+  ck_assert_int_eq(after.st_size, before.st_size);
   apic_trace_close(t);
   scratch_clean(&sc);
 }
