@@ -461,9 +461,10 @@ int main(int argc, char **argv) {
       char *end;
       errno = 0;
       storm_cycles = strtoull(argv[++i], &end, 10);
-      if (errno || *end || end == argv[i] || argv[i][0] == '-' || storm_cycles == 0) {
-        fprintf(stderr, "apicsim-bench: --storm-cycles wants a number of cycles, 1 or more, "
-                "not '%s'\n", argv[i]);
+      if (errno || *end || end == argv[i] || argv[i][0] == '-' || storm_cycles == 0 ||
+          storm_cycles > APIC_CYCLE_MAX) {
+        fprintf(stderr, "apicsim-bench: --storm-cycles wants a number of cycles, 1 to %llu "
+                "(APIC_CYCLE_MAX), not '%s'\n", (unsigned long long)APIC_CYCLE_MAX, argv[i]);
         return 2;
       }
     } else if (!strcmp(argv[i], "--storm-run") && i + 1 < argc) {

@@ -333,7 +333,8 @@ static int cmd_export(int argc, char **argv) {
   int rc = apic_trace_export(t, (apic_export_format)f, out, why, sizeof why);
   if (rc) fprintf(stderr, "apicsim: export: %s\n", why);
   apic_trace_close(t);
-  return rc ? 1 : 0;
+  /* APIC_E_ARG: the output is the input, a wrong command line */
+  return rc == APIC_E_ARG ? CLI_BAD_INPUT : rc ? 1 : 0;
 }
 
 int cmd_trace(int argc, char **argv) {

@@ -61,6 +61,19 @@ check 0 "stopped at cycle 50000, idle; " run --quiet "$tmp/gp.json"
 check 0 "-q, --quiet" run --help
 check 2 "--cycles must be at least 1" run "$tmp/gp.json" --cycles 0
 check 2 "--cycles: 'ten' is not a whole number in 1.." run "$tmp/gp.json" --cycles ten
+check 2 "--cycles: '4611686018427387905' is not a whole number in 1..4611686018427387904" \
+  run "$tmp/gp.json" --cycles 4611686018427387905
+# an idle machine over a long run costs nothing (it used to take a million-cycle
+# slice at a time: 10^9 of them here)
+cat >"$tmp/idle.json" <<'JSON'
+{"name": "idle_long", "machine": {"cpus": 2}, "programs": [{"program": "idle", "cpus": "all"}],
+ "run": {"cycles": "1000000000000000"}}
+JSON
+check 0 "stopped at cycle 1000000000000000" run "$tmp/idle.json"
+# the trace being exported is not overwritten by its own export
+check 0 "" run --quiet "$tmp/gp.json" -o "$tmp/gp.trace"
+check 2 "is the trace being exported" trace export --format json "$tmp/gp.trace" -o "$tmp/gp.trace"
+check 0 "records" trace stats "$tmp/gp.trace"
 
 # trace export names what is missing.
 check 2 "--format, FILE and -o OUT are missing" trace export
