@@ -205,10 +205,10 @@ void apic__event_hooks_after_first(apic_sim *s, uint32_t kind, uint32_t cpu, uin
                                    uint32_t a, uint32_t b);
 /* The hook (fn, ud), just added by a trace writer, is fed through r
    instead of being called; 0, or -1 if another writer's already is. */
+int apic__hook_direct(apic_sim *s, apic_hook_fn fn, void *ud, struct apic__recorder *r);
 /* trace_write.c: a writer's hook, and what apic_sim_destroy tells an open one */
 void apic__trace_on_event(void *ud, const apic_event *ev);
 void apic__trace_orphan(void *ud);
-int apic__hook_direct(apic_sim *s, apic_hook_fn fn, void *ud, struct apic__recorder *r);
 
 void *apic__alloc(apic_sim *s, void *p, size_t n);
 int apic__fail(apic_sim *s, int err, const char *fmt, ...);
