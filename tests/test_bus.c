@@ -58,6 +58,14 @@ static void run_idle(apic_sim *s) {
   ck_assert_int_eq(apic_sim_run(s, UINT64_MAX), APIC_RUN_IDLE);
 }
 
+/* I/O APIC 0's ARB register (82093AA 3.2.3), through IOREGSEL/IOWIN. */
+static uint32_t ioapic0_arb(apic_sim *s) {
+  uint32_t arb = 0;
+  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
+  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
+  return arb;
+}
+
 static apic_stats stats(const apic_sim *s) {
   apic_stats st;
   apic_sim_stats(s, &st);
@@ -616,23 +624,18 @@ START_TEST(p6_ioapic_arbitration_id_rotates) {
   apic_config cfg = p6_cfg(4);
   cfg.ioapic_id[0] = 4;
   apic_sim *s = machine(&cfg, &log);
-  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
-  uint32_t arb = 0;
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 4u << 24);
+  ck_assert_uint_eq(ioapic0_arb(s), 4u << 24);
   ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 0, VEC | (1ull << APIC_RTE_DEST_SHIFT)), APIC_OK);
   ck_assert_int_eq(apic_ioapic_set_pin(s, 0, 0, 1), APIC_OK);
   run_idle(s);
   const apic_event *e = nth(&log, APIC_EV_MSG_ARB, 0);
   ck_assert_uint_eq(e->a, 4);
   ck_assert_uint_eq(e->flags & APIC_EVF_IOAPIC, APIC_EVF_IOAPIC);
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 0);
+  ck_assert_uint_eq(ioapic0_arb(s), 0);
   icr(s, 3, 0, fixed(VEC2));  /* core 3 moved 3 -> 4, wins with 4: I/O APIC 0 -> 1 */
   run_idle(s);
   ck_assert_uint_eq(nth(&log, APIC_EV_MSG_ARB, 1)->a, 4);
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 1u << 24);
+  ck_assert_uint_eq(ioapic0_arb(s), 1u << 24);
   apic_sim_destroy(s);
   tu_log_free(&log);
 }
@@ -648,14 +651,10 @@ START_TEST(p6_arbitration_id_15_takes_winner_plus_one) {
   apic_config cfg = p6_cfg(4);
   cfg.ioapic_id[0] = 15;
   apic_sim *s = machine(&cfg, &log);
-  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
-  uint32_t arb = 0;
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 15u << 24);
+  ck_assert_uint_eq(ioapic0_arb(s), 15u << 24);
   icr(s, 1, 0, fixed(VEC));
   run_idle(s);
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 2u << 24);
+  ck_assert_uint_eq(ioapic0_arb(s), 2u << 24);
   run_to(s, 1000);
   icr(s, 0, 1, fixed(VEC2));  /* takes the idle bus: core 3 -> 5, I/O APIC -> 3 */
   ck_assert_int_eq(apic_ioapic_rte_set(s, 0, 0, VEC3 | (2ull << APIC_RTE_DEST_SHIFT)), APIC_OK);
@@ -854,10 +853,7 @@ START_TEST(p6_accept_error_keeps_arbitration_ids) {
   icr(s, 1, 9, fixed(VEC));
   run_idle(s);
   ck_assert_uint_eq(tu_count(&log, APIC_EV_MSG_NOTARGET, APIC_NONE, VEC), 1);
-  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
-  uint32_t arb = 0;
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 4u << 24);
+  ck_assert_uint_eq(ioapic0_arb(s), 4u << 24);
   run_to(s, 1000);
   icr(s, 2, 3, fixed(VEC2));  /* takes the idle bus: core 0 -> 1, core 1 -> 2 */
   icr(s, 0, 3, fixed(VEC3));
@@ -928,10 +924,7 @@ START_TEST(p6_lowest_priority_accept_error_rotates_arbitration_ids) {
   icr(s, 1, 0x80, APIC_ICR_LO(VEC, APIC_DM_LOWEST, APIC_ICR_DESTMODE));  /* no LDR has bit 7 */
   run_idle(s);
   ck_assert_uint_eq(tu_count(&log, APIC_EV_MSG_NOTARGET, APIC_NONE, VEC), 1);
-  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
-  uint32_t arb = 0;
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 5u << 24);
+  ck_assert_uint_eq(ioapic0_arb(s), 5u << 24);
   run_to(s, 1000);
   icr(s, 3, 2, fixed(VEC2));  /* takes the idle bus: core 0 -> 2, core 1 -> 1 */
   icr(s, 1, 2, fixed(VEC3));
@@ -957,16 +950,12 @@ START_TEST(p6_init_deassert_reloads_ioapic_arbitration_id) {
   tu_log log = {0};
   apic_config cfg = p6_cfg(4);
   apic_sim *s = machine(&cfg, &log);
-  uint32_t arb = 0;
-  ck_assert_int_eq(apic_ioapic_write(s, 0, APIC_IOAPIC_IOREGSEL, APIC_IOAPIC_ARB), APIC_OK);
   icr(s, 0, 1, fixed(VEC));
   run_idle(s);
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 5u << 24);
+  ck_assert_uint_eq(ioapic0_arb(s), 5u << 24);
   icr(s, 0, 0, APIC_ICR_LO(0, APIC_DM_INIT, APIC_ICR_TRIGGER));  /* level, de-assert */
   run_idle(s);
-  ck_assert_int_eq(apic_ioapic_read(s, 0, APIC_IOAPIC_IOWIN, &arb), APIC_OK);
-  ck_assert_uint_eq(arb, 4u << 24);
+  ck_assert_uint_eq(ioapic0_arb(s), 4u << 24);
   apic_sim_destroy(s);
   tu_log_free(&log);
 }
