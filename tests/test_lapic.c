@@ -1467,6 +1467,14 @@ END_TEST
 
 #define TVEC 0x40u
 
+/* The timer's interrupt reaches core 0's IRR at cycle t, not a cycle before. */
+static void timer_fires_at(apic_sim *s, uint64_t t) {
+  run_to(s, t - 1);
+  ck_assert_msg(!irr(s, 0, TVEC), "timer fired before cycle %llu", (unsigned long long)t);
+  run_to(s, t);
+  ck_assert_msg(irr(s, 0, TVEC), "timer did not fire at cycle %llu", (unsigned long long)t);
+}
+
 /* Starts the timer at cycle t0 (>0, to catch off-by-t0 errors). */
 static void timer_setup(apic_sim *s, uint64_t t0, uint32_t lvt, uint32_t dcr) {
   tu_enable_all(s);
@@ -1481,10 +1489,7 @@ START_TEST(timer_oneshot_fires_once_10_5_4) {
   apic_sim *s = mk(1);
   timer_setup(s, 1000, TVEC, DCR_DIV1);
   tu_wr(s, 0, APIC_REG_TIMER_ICR, 500);
-  run_to(s, 1499);
-  ck_assert(!irr(s, 0, TVEC));
-  run_to(s, 1500);
-  ck_assert(irr(s, 0, TVEC));
+  timer_fires_at(s, 1500);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_CCR), 0);
   ck_assert_uint_eq(ack_fixed(s, 0), TVEC);
   tu_wr(s, 0, APIC_REG_EOI, 0);
@@ -1528,10 +1533,7 @@ START_TEST(timer_periodic_reloads_10_5_4) {
   tu_wr(s, 0, APIC_REG_EOI, 0);
   run_to(s, 200);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_CCR), 50);
-  run_to(s, 249);
-  ck_assert(!irr(s, 0, TVEC));
-  run_to(s, 250);
-  ck_assert(irr(s, 0, TVEC));
+  timer_fires_at(s, 250);
   run_to(s, 460);
   ck_assert_uint_eq(tu_count(&LOG, APIC_EV_TIMER_FIRE, 0, -1), 4);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_CCR), 90);
@@ -1588,10 +1590,7 @@ START_TEST(timer_icr_write_restarts_10_5_4) {
   run_to(s, 510);
   tu_wr(s, 0, APIC_REG_TIMER_ICR, 1000);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_CCR), 1000);
-  run_to(s, 1509);
-  ck_assert(!irr(s, 0, TVEC));
-  run_to(s, 1510);
-  ck_assert(irr(s, 0, TVEC));
+  timer_fires_at(s, 1510);
   ck_assert_uint_eq(tu_count(&LOG, APIC_EV_TIMER_FIRE, 0, -1), 1);
 }
 END_TEST
@@ -1605,10 +1604,7 @@ START_TEST(timer_mode_switch_keeps_count) {
   run_to(s, 310);
   tu_wr(s, 0, APIC_REG_LVT_TIMER, LVT_MODE(APIC_TIMER_PERIODIC) | TVEC);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_CCR), 700);
-  run_to(s, 1009);
-  ck_assert(!irr(s, 0, TVEC));
-  run_to(s, 1010);
-  ck_assert(irr(s, 0, TVEC));
+  timer_fires_at(s, 1010);
   run_to(s, 2010);  /* periodic at expiry: reloaded */
   ck_assert_uint_eq(tu_count(&LOG, APIC_EV_TIMER_FIRE, 0, -1), 2);
   run_to(s, 2310);
@@ -1631,10 +1627,7 @@ START_TEST(timer_tsc_deadline_fires_10_5_4_1) {
   wrmsr(s, 0, APIC_MSR_TSC_DEADLINE, 5000);
   ck_assert_uint_eq(rdmsr(s, 0, APIC_MSR_TSC_DEADLINE), 5000);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_CCR), 0);
-  run_to(s, 4999);
-  ck_assert(!irr(s, 0, TVEC));
-  run_to(s, 5000);
-  ck_assert(irr(s, 0, TVEC));
+  timer_fires_at(s, 5000);
   ck_assert_uint_eq(rdmsr(s, 0, APIC_MSR_TSC_DEADLINE), 0);
   run_to(s, 50000);
   ck_assert_uint_eq(tu_count(&LOG, APIC_EV_TIMER_FIRE, 0, -1), 1);
@@ -1713,10 +1706,7 @@ START_TEST(timer_reserved_mode_is_one_shot) {
   ck_assert_uint_eq(rdmsr(s, 0, APIC_MSR_TSC_DEADLINE), 0);
   tu_wr(s, 0, APIC_REG_TIMER_ICR, 100);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_ICR), 100);
-  run_to(s, 109);
-  ck_assert(!irr(s, 0, TVEC));
-  run_to(s, 110);
-  ck_assert(irr(s, 0, TVEC));
+  timer_fires_at(s, 110);
   run_to(s, 1000);
   ck_assert_uint_eq(tu_count(&LOG, APIC_EV_TIMER_FIRE, 0, -1), 1);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_TIMER_CCR), 0);
