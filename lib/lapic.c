@@ -295,9 +295,9 @@ int apic__lapic_receive(apic_sim *s, apic__lapic *l, const apic__msg *m) {
   return APIC__RX_OK;
 }
 
-/* A local interrupt from an LVT entry (SDM 10.5.1). Returns 1 if raised. */
-static int lvt_raise(apic_sim *s, apic__lapic *l, int idx, int level) {
-  uint32_t e = l->lvt[idx];
+/* A local interrupt from LVT entry idx, whose value is e (SDM 10.5.1).
+   Returns 1 if raised. */
+static int raise_entry(apic_sim *s, apic__lapic *l, int idx, uint32_t e, int level) {
   if (e & APIC_LVT_MASKED) return 0;
   uint32_t dm = (e & APIC_LVT_DM_MASK) >> APIC_LVT_DM_SHIFT;
   if (idx == APIC__LVT_TIMER || idx == APIC__LVT_ERROR) dm = APIC_DM_FIXED;
@@ -317,9 +317,25 @@ static int lvt_raise(apic_sim *s, apic__lapic *l, int idx, int level) {
   }
 }
 
+static int lvt_raise(apic_sim *s, apic__lapic *l, int idx, int level) {
+  return raise_entry(s, l, idx, l->lvt[idx], level);
+}
+
+/* SDM 10.4.3: with IA32_APIC_BASE[11] clear the processor "is functionally
+   equivalent to an IA-32 processor without an on-chip APIC": LINT0 and LINT1
+   are then its INTR and NMI inputs (the processor datasheets), which is what
+   an unmasked ExtINT entry and NMI entry make of them. */
+#define LINT0_AS_INTR ((uint32_t)APIC_DM_EXTINT << APIC_LVT_DM_SHIFT)
+#define LINT1_AS_NMI  ((uint32_t)APIC_DM_NMI << APIC_LVT_DM_SHIFT)
+
+static uint32_t lint_entry(const apic__lapic *l, int pin) {
+  if (!globally_enabled(l)) return pin ? LINT1_AS_NMI : LINT0_AS_INTR;
+  return l->lvt[pin ? APIC__LVT_LINT1 : APIC__LVT_LINT0];
+}
+
 void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
   int idx = pin ? APIC__LVT_LINT1 : APIC__LVT_LINT0;
-  uint32_t e = l->lvt[idx];
+  uint32_t e = lint_entry(l, pin);
   int was = l->lint_level[pin] ^ ((e & APIC_LVT_POLARITY) != 0);
   l->lint_level[pin] = (uint8_t)(level != 0);
   int now = l->lint_level[pin] ^ ((e & APIC_LVT_POLARITY) != 0);
@@ -327,7 +343,7 @@ void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
   int level_trig = (e & APIC_LVT_TRIGGER) && dm == APIC_DM_FIXED;
   if (dm == APIC_DM_EXTINT) {  /* SDM 10.5.1: ExtINT is always level-sensitive */
     if (now && !l->extint_pending) {
-      if (lvt_raise(s, l, idx, 1)) l->extint_pin = (uint8_t)pin;
+      if (raise_entry(s, l, idx, e, 1)) l->extint_pin = (uint8_t)pin;
     } else if (!now && l->extint_pending && l->extint_pin == pin) {
       l->extint_pending = 0;  /* INTR went away before the INTA */
       if (apic__tracing(s)) apic__event(s, APIC_EV_WITHDRAWN, l->cpu, 0, APIC_INTR_EXTINT, 0);
@@ -336,7 +352,7 @@ void apic__lapic_lint(apic_sim *s, apic__lapic *l, int pin, int level) {
     if (now && !(e & APIC_LVT_REMOTE_IRR) && lvt_raise(s, l, idx, 1))
       l->lvt[idx] |= APIC_LVT_REMOTE_IRR;
   } else if (now && !was) {
-    lvt_raise(s, l, idx, 0);
+    raise_entry(s, l, idx, e, 0);
   }
 }
 
@@ -346,8 +362,7 @@ void apic__lapic_extint_ack(apic__lapic *l) {
   if (!l->extint_pending) return;
   l->extint_pending = 0;
   if (l->extint_pin == APIC__EXTINT_MSG) return;
-  int idx = l->extint_pin ? APIC__LVT_LINT1 : APIC__LVT_LINT0;
-  l->lint_level[l->extint_pin] = (l->lvt[idx] & APIC_LVT_POLARITY) != 0;  /* inactive */
+  l->lint_level[l->extint_pin] = (lint_entry(l, l->extint_pin) & APIC_LVT_POLARITY) != 0;  /* inactive */
 }
 
 /* ---- timer (SDM 10.5.4) ---- */
@@ -1045,7 +1060,10 @@ static int wr_apic_base(apic_sim *s, apic__lapic *l, uint64_t v) {
     ev.a = (uint32_t)old;
     apic__emit(s, &ev);
   }
-  if (!en && old_en) reset(s, l, l->initial_id);  /* disabling: power-up state */
+  if (!en && old_en) {  /* disabling: power-up state, and LINT0 held high is INTR now */
+    reset(s, l, l->initial_id);
+    for (int pin = 0; pin < 2; pin++) apic__lapic_lint(s, l, pin, l->lint_level[pin]);
+  }
   if (x2 && !old_x2) {                 /* xAPIC -> x2APIC: ID and LDR derived */
     watch w;
     watch_begin(s, l, &w, 0);

@@ -1127,6 +1127,48 @@ START_TEST(lint0_extint_and_lint1_nmi) {
 }
 END_TEST
 
+/* SDM 10.4.3: with IA32_APIC_BASE[11] clear the processor "is functionally
+   equivalent to an IA-32 processor without an on-chip APIC", whose LINT0
+   and LINT1 pins are its INTR and NMI inputs: whatever the (reset, masked)
+   LVT says, LINT0 raises an ExtINT the 8259A stand-in answers, LINT1 an
+   NMI. A LINT0 already high when the APIC is disabled is INTR at once. */
+START_TEST(globally_disabled_apic_lint_pins_are_intr_and_nmi_10_4_3) {
+  apic_config cfg = cfg4();
+  cfg.extint_vector = 0x32;
+  tu_log log = {0};
+  apic_sim *s = tu_sim(&cfg, &log);
+  rec ext = {0}, nmi = {0};
+  apic_sim_set_handler(s, APIC_NONE, 0x32, h_count_noeoi, &ext);
+  apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
+  apic_sim_set_program(s, 1, tu_prog_idle, NULL);  /* STI, then HLT */
+  run_to(s, 100);
+  uint64_t base = 0;
+  ck_assert_int_eq(apic_lapic_rdmsr(s, 1, APIC_MSR_APIC_BASE, &base), APIC_OK);
+  ck_assert_int_eq(apic_lapic_wrmsr(s, 1, APIC_MSR_APIC_BASE, base & ~(uint64_t)APIC_BASE_EN),
+                   APIC_OK);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  ck_assert_int_eq(ext.count, 1);
+  ck_assert_uint_eq(ext.vector, 0x32);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 1, 1, 1), APIC_OK);
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  ck_assert_int_eq(nmi.count, 1);
+  /* core 2: LINT0 held high while its APIC is enabled (LVT masked), then disabled */
+  apic_sim_set_program(s, 2, tu_prog_idle, NULL);
+  run_to(s, apic_sim_now(s) + 100);
+  ck_assert_int_eq(apic_lapic_set_lint(s, 2, 0, 1), APIC_OK);
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  ck_assert_int_eq(ext.count, 1);
+  ck_assert_int_eq(apic_lapic_wrmsr(s, 2, APIC_MSR_APIC_BASE, base & ~(uint64_t)APIC_BASE_EN &
+                                    ~(uint64_t)APIC_BASE_BSP), APIC_OK);
+  ck_assert_int_eq(run_all(s), APIC_RUN_IDLE);
+  ck_assert_int_eq(ext.count, 2);
+  ck_assert_uint_eq(ext.cpu, 2);
+  apic_sim_destroy(s);
+  tu_log_free(&log);
+}
+END_TEST
+
 /* SDM 10.5.1 Trigger Mode: "When the delivery mode is ExtINT, the trigger
    mode is always level sensitive". An ExtINT on LINT0 is pending while the
    line is asserted (a line that goes away before the INTA takes the request
@@ -1736,6 +1778,7 @@ int main(void) {
   tcase_add_test(tc, extint_from_ioapic_uses_config_vector);
   tcase_add_test(tc, extint_message_dropped_while_software_disabled);
   tcase_add_test(tc, lint0_extint_and_lint1_nmi);
+  tcase_add_test(tc, globally_disabled_apic_lint_pins_are_intr_and_nmi_10_4_3);
   tcase_add_test(tc, lint_extint_is_level_sensitive_10_5_1);
   tcase_add_test(tc, extint_ack_without_request_leaves_lint_pins);
   tcase_add_test(tc, unhandled_vector_runs_default_handler);
