@@ -358,14 +358,22 @@ END_TEST
  * Error status register (SDM 10.5.3)
  * ==================================================================== */
 
+#define RESERVED_REG 0x040u  /* Table 10-1: 040H-070H are reserved */
+#define ERR_VEC 0xE3u        /* the LVT error entry's vector in these tests */
+
+/* A read of a reserved register: the "illegal register address" error. */
+static void illegal_reg_read(apic_sim *s) {
+  uint32_t v;
+  ck_assert_int_eq(apic_lapic_read(s, 0, RESERVED_REG, &v), APIC_OK);
+}
+
 /* SDM 10.5.3: "The ESR is a write/read register. Before attempt to read from
    the ESR, software should first write to it." Errors are invisible until
    the write, which latches them and clears the accumulator. */
 START_TEST(esr_write_before_read_10_5_3) {
   apic_sim *s = mk(1);
   tu_enable_all(s);
-  uint32_t v;
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x040, &v), APIC_OK);  /* illegal register */
+  illegal_reg_read(s);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_ESR), 0);               /* not yet visible */
   ck_assert_uint_eq(st(s, 0).esr, 0);
   tu_wr(s, 0, APIC_REG_ESR, 0);
@@ -385,14 +393,13 @@ END_TEST
 START_TEST(esr_accumulates_between_writes_10_5_3) {
   apic_sim *s = mk(2);
   tu_enable_all(s);
-  uint32_t v;
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x040, &v), APIC_OK);
+  illegal_reg_read(s);
   tu_wr(s, 0, APIC_REG_ESR, 0);                               /* latches bit 7 */
   ipi(s, 0, 1, APIC_ICR_LO(0x05, APIC_DM_FIXED, 0));          /* send illegal vector */
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_ESR), APIC_ESR_ILLEGAL_REG);
   tu_wr(s, 0, APIC_REG_ESR, 0);
   ck_assert_uint_eq(tu_rd(s, 0, APIC_REG_ESR), APIC_ESR_SEND_ILLEGAL);
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x050, &v), APIC_OK);
+  illegal_reg_read(s);
   ipi(s, 0, 1, APIC_ICR_LO(0x0F, APIC_DM_FIXED, 0));
   ck_assert_uint_eq(esr_latch(s, 0), APIC_ESR_SEND_ILLEGAL | APIC_ESR_ILLEGAL_REG);
 }
@@ -423,19 +430,18 @@ END_TEST
 START_TEST(lvt_error_interrupt_10_5_3) {
   apic_sim *s = mk(1);
   tu_enable_all(s);
-  uint32_t v;
-  tu_wr(s, 0, APIC_REG_LVT_ERROR, APIC_LVT_MASKED | 0xE3);
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x040, &v), APIC_OK);
-  ck_assert(!irr(s, 0, 0xE3));
+  tu_wr(s, 0, APIC_REG_LVT_ERROR, APIC_LVT_MASKED | ERR_VEC);
+  illegal_reg_read(s);
+  ck_assert(!irr(s, 0, ERR_VEC));
   ck_assert_uint_eq(esr_latch(s, 0), APIC_ESR_ILLEGAL_REG);
-  tu_wr(s, 0, APIC_REG_LVT_ERROR, 0xE3);
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x040, &v), APIC_OK);
-  ck_assert(irr(s, 0, 0xE3));
-  ck_assert(mmio_vec(s, 0, APIC_REG_IRR0, 0xE3));
-  ck_assert(!tmr(s, 0, 0xE3));
+  tu_wr(s, 0, APIC_REG_LVT_ERROR, ERR_VEC);
+  illegal_reg_read(s);
+  ck_assert(irr(s, 0, ERR_VEC));
+  ck_assert(mmio_vec(s, 0, APIC_REG_IRR0, ERR_VEC));
+  ck_assert(!tmr(s, 0, ERR_VEC));
   uint8_t pv;
   ck_assert_int_eq(pending(s, 0, &pv), APIC_INTR_FIXED);
-  ck_assert_uint_eq(pv, 0xE3);
+  ck_assert_uint_eq(pv, ERR_VEC);
   ck_assert_uint_eq(esr_latch(s, 0), APIC_ESR_ILLEGAL_REG);
 }
 END_TEST
@@ -450,20 +456,19 @@ END_TEST
 START_TEST(esr_write_rearms_error_interrupt_10_5_3) {
   apic_sim *s = mk(1);
   tu_enable_all(s);
-  uint32_t v;
-  tu_wr(s, 0, APIC_REG_LVT_ERROR, 0xE3);
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x040, &v), APIC_OK);   /* first error */
-  ck_assert(irr(s, 0, 0xE3));
-  ck_assert_uint_eq(ack_fixed(s, 0), 0xE3);
+  tu_wr(s, 0, APIC_REG_LVT_ERROR, ERR_VEC);
+  illegal_reg_read(s); /* first error */
+  ck_assert(irr(s, 0, ERR_VEC));
+  ck_assert_uint_eq(ack_fixed(s, 0), ERR_VEC);
   tu_wr(s, 0, APIC_REG_EOI, 0);
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x050, &v), APIC_OK);   /* not rearmed yet */
-  ck_assert(!irr(s, 0, 0xE3));
+  illegal_reg_read(s); /* not rearmed yet */
+  ck_assert(!irr(s, 0, ERR_VEC));
   ck_assert_uint_eq(tu_count(&LOG, APIC_EV_ESR_ERROR, 0, -1), 2); /* still logged */
   ck_assert_uint_eq(esr_latch(s, 0), APIC_ESR_ILLEGAL_REG);      /* the write rearms */
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x060, &v), APIC_OK);
-  ck_assert(irr(s, 0, 0xE3));
-  ck_assert_uint_eq(tu_count(&LOG, APIC_EV_IRR_SET, 0, 0xE3), 2);
-  ck_assert_uint_eq(tu_count(&LOG, APIC_EV_IRR_COALESCED, 0, 0xE3), 0);
+  illegal_reg_read(s);
+  ck_assert(irr(s, 0, ERR_VEC));
+  ck_assert_uint_eq(tu_count(&LOG, APIC_EV_IRR_SET, 0, ERR_VEC), 2);
+  ck_assert_uint_eq(tu_count(&LOG, APIC_EV_IRR_COALESCED, 0, ERR_VEC), 0);
 }
 END_TEST
 
@@ -473,13 +478,12 @@ END_TEST
 START_TEST(esr_masked_error_keeps_trigger_armed) {
   apic_sim *s = mk(1);
   tu_enable_all(s);
-  uint32_t v;
-  tu_wr(s, 0, APIC_REG_LVT_ERROR, APIC_LVT_MASKED | 0xE3);
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x040, &v), APIC_OK);
-  ck_assert(!irr(s, 0, 0xE3));
-  tu_wr(s, 0, APIC_REG_LVT_ERROR, 0xE3);
-  ck_assert_int_eq(apic_lapic_read(s, 0, 0x050, &v), APIC_OK);
-  ck_assert(irr(s, 0, 0xE3));
+  tu_wr(s, 0, APIC_REG_LVT_ERROR, APIC_LVT_MASKED | ERR_VEC);
+  illegal_reg_read(s);
+  ck_assert(!irr(s, 0, ERR_VEC));
+  tu_wr(s, 0, APIC_REG_LVT_ERROR, ERR_VEC);
+  illegal_reg_read(s);
+  ck_assert(irr(s, 0, ERR_VEC));
 }
 END_TEST
 
