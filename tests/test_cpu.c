@@ -71,6 +71,7 @@ static uint64_t start_handler(apic_sim *s, uint32_t lo, uint64_t into) {
 static apic_config cfg4(void) { return tu_config(4, APIC_BUS_XAPIC, APIC_MODEL_XAPIC); }
 
 #define FIXED(v) APIC_ICR_LO((v), APIC_DM_FIXED, 0)
+#define NMI_VECTOR 2u  /* SDM 6.3.1: the NMI handler is vector 2 */
 
 /* What test programs record. */
 typedef struct rec {
@@ -392,7 +393,7 @@ START_TEST(hlt_with_if0_wakes_only_on_nmi) {
   int counts[4 * 256] = {0};
   rec nmi = {0};
   apic_sim_set_handler(s, APIC_NONE, 0x40, tu_handler_count, counts);
-  apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
+  apic_sim_set_handler(s, APIC_NONE, NMI_VECTOR, h_count_noeoi, &nmi);
   rec r = {.flag = 0};
   apic_sim_set_program(s, 0, prog_halt_once, &r);
   run_to(s, 100);
@@ -778,7 +779,7 @@ START_TEST(smi_in_hlt_returns_to_halt_34_10) {
   apic_sim *s = tu_sim(&cfg, &log);
   rec smm = {0}, nmi = {0}, r = {.flag = 0};
   apic_sim_set_smi_handler(s, h_count_noeoi, &smm);
-  apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
+  apic_sim_set_handler(s, APIC_NONE, NMI_VECTOR, h_count_noeoi, &nmi);
   apic_sim_set_program(s, 1, prog_halt_once, &r);  /* halted with IF = 0 */
   run_to(s, 100);
   host_ipi(s, 0, 1, APIC_ICR_LO(0, APIC_DM_SMI, 0));
@@ -823,7 +824,7 @@ START_TEST(nmi_blocked_in_smm_34_5_1) {
   apic_sim *s = tu_sim(&cfg, &log);
   rec smm = {0}, nmi = {0};
   apic_sim_set_smi_handler(s, h_smm_long, &smm);
-  apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
+  apic_sim_set_handler(s, APIC_NONE, NMI_VECTOR, h_count_noeoi, &nmi);
   apic_sim_set_program(s, 0, tu_prog_idle, NULL);
   start_handler(s, APIC_ICR_LO(0, APIC_DM_SMI, 0), 100);
   uint64_t arrive_nmi = arrival(s);
@@ -1092,16 +1093,23 @@ END_TEST
 
 /* SDM 10.5.1: LINT0 programmed ExtINT (virtual wire) and LINT1 programmed NMI
    (the classic LINT setup) drive the core through apic_lapic_set_lint. */
-START_TEST(lint0_extint_and_lint1_nmi) {
+/* Four cores, the 8259A stand-in answering vector `extint`; ext and nmi count
+   the ExtINT and NMI handlers; core 1 idles (APIC on, STI, HLT) from cycle 100. */
+static apic_sim *lint_machine(uint8_t extint, rec *ext, rec *nmi, tu_log *log) {
   apic_config cfg = cfg4();
-  cfg.extint_vector = 0x31;
-  tu_log log = {0};
-  apic_sim *s = tu_sim(&cfg, &log);
-  rec ext = {0}, nmi = {0};
-  apic_sim_set_handler(s, APIC_NONE, 0x31, h_count_noeoi, &ext);
-  apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
+  cfg.extint_vector = extint;
+  apic_sim *s = tu_sim(&cfg, log);
+  apic_sim_set_handler(s, APIC_NONE, extint, h_count_noeoi, ext);
+  apic_sim_set_handler(s, APIC_NONE, NMI_VECTOR, h_count_noeoi, nmi);
   apic_sim_set_program(s, 1, tu_prog_idle, NULL);
-  run_to(s, 100);  /* the program enabled the APIC: LVT writes may unmask */
+  run_to(s, 100);
+  return s;
+}
+
+START_TEST(lint0_extint_and_lint1_nmi) {
+  tu_log log = {0};
+  rec ext = {0}, nmi = {0};
+  apic_sim *s = lint_machine(0x31, &ext, &nmi, &log);  /* LVT writes may unmask now */
   tu_wr(s, 1, APIC_REG_LVT_LINT0, APIC_DM_EXTINT << APIC_LVT_DM_SHIFT);
   tu_wr(s, 1, APIC_REG_LVT_LINT1, APIC_DM_NMI << APIC_LVT_DM_SHIFT);
   ck_assert_int_eq(apic_lapic_set_lint(s, 1, 0, 1), APIC_OK);
@@ -1133,15 +1141,9 @@ END_TEST
    LVT says, LINT0 raises an ExtINT the 8259A stand-in answers, LINT1 an
    NMI. A LINT0 already high when the APIC is disabled is INTR at once. */
 START_TEST(globally_disabled_apic_lint_pins_are_intr_and_nmi_10_4_3) {
-  apic_config cfg = cfg4();
-  cfg.extint_vector = 0x32;
   tu_log log = {0};
-  apic_sim *s = tu_sim(&cfg, &log);
   rec ext = {0}, nmi = {0};
-  apic_sim_set_handler(s, APIC_NONE, 0x32, h_count_noeoi, &ext);
-  apic_sim_set_handler(s, APIC_NONE, 2, h_count_noeoi, &nmi);
-  apic_sim_set_program(s, 1, tu_prog_idle, NULL);  /* STI, then HLT */
-  run_to(s, 100);
+  apic_sim *s = lint_machine(0x32, &ext, &nmi, &log);
   uint64_t base = 0;
   ck_assert_int_eq(apic_lapic_rdmsr(s, 1, APIC_MSR_APIC_BASE, &base), APIC_OK);
   ck_assert_int_eq(apic_lapic_wrmsr(s, 1, APIC_MSR_APIC_BASE, base & ~(uint64_t)APIC_BASE_EN),
