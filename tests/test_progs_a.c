@@ -171,6 +171,27 @@ static void setter_refuses(inst *p, int rc, const char *name) {
 
 static const uint32_t cpus4[] = {0, 1, 2, 3};
 
+/* prog on cores 0..ncpus-1 (xapic) with its argument `key` set to each of
+   vals in turn, `count_key` = count and a period: stopped everywhere, some
+   stops find work in flight, none a loss, and the run settles. */
+static void in_flight_everywhere(const char *prog, uint32_t ncpus, const char *key,
+                                 const char *const *vals, int nvals, const char *count_key,
+                                 int64_t count, int64_t period) {
+  for (int i = 0; i < nvals; i++) {
+    apic_sim *s = machine(K_XAPIC, ncpus);
+    inst p;
+    begin(&p, prog);
+    set_s(&p, key, vals[i]);
+    set_i(&p, count_key, count);
+    set_i(&p, "period", period);
+    install(&p, s, cpus4, ncpus);
+    stops st = stop_everywhere(&p, s, RUN_CAP, NULL, NULL);
+    ck_assert_msg(st.in_flight > 0, "%s %s: no stop in flight", prog, vals[i]);
+    expect_settled(&p, s, vals[i]);
+    finish(&p, s);
+  }
+}
+
 /* Idles the cores a program leaves free, as a scenario does: the registry's
    "idle" program. */
 static void idle_on(apic_sim *s, const uint32_t *cpus, uint32_t n) {
@@ -668,19 +689,7 @@ END_TEST
    APIC (remote IRR still set) is in flight, not lost; level and edge. */
 START_TEST(device_stopped_in_flight_is_not_a_loss) {
   static const char *const trig[] = {"level", "edge"};
-  for (int t = 0; t < 2; t++) {
-    apic_sim *s = machine(K_XAPIC, 4);
-    inst p;
-    begin(&p, "device_irq");
-    set_s(&p, "trigger", trig[t]);
-    set_i(&p, "count", 3);
-    set_i(&p, "period", 3000);
-    install(&p, s, cpus4, 4);
-    stops st = stop_everywhere(&p, s, RUN_CAP, NULL, NULL);
-    ck_assert_msg(st.in_flight > 0, "%s: no stop in flight", trig[t]);
-    expect_settled(&p, s, trig[t]);
-    finish(&p, s);
-  }
+  in_flight_everywhere("device_irq", 4, "trigger", trig, 2, "count", 3, 3000);
 }
 END_TEST
 
@@ -838,19 +847,7 @@ END_TEST
    expiry from the handler: a stop before that is no missing tick. */
 START_TEST(timer_stopped_in_flight_is_not_a_loss) {
   static const char *const modes[] = {"oneshot", "deadline", "periodic"};
-  for (int m = 0; m < 3; m++) {
-    apic_sim *s = machine(K_XAPIC, 2);
-    inst p;
-    begin(&p, "timer_tick");
-    set_s(&p, "mode", modes[m]);
-    set_i(&p, "ticks", 5);
-    set_i(&p, "period", 4000);
-    install(&p, s, cpus4, 2);
-    stops st = stop_everywhere(&p, s, RUN_CAP, NULL, NULL);
-    ck_assert_msg(st.in_flight > 0, "%s: no stop in flight", modes[m]);
-    expect_settled(&p, s, modes[m]);
-    finish(&p, s);
-  }
+  in_flight_everywhere("timer_tick", 2, "mode", modes, 3, "ticks", 5, 4000);
 }
 END_TEST
 
